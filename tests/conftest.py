@@ -1,0 +1,21 @@
+"""Shared fixtures: tiny synthetic videos made on the fly, and the real-footage folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Two cores shared with other work: spin-waiting OpenMP threads slow torch down badly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+SHARED_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+
+
+@pytest.fixture(scope="session")
+def shared_videos() -> Path:
+    """The real-footage folder; tests using it skip when it is absent."""
+    if not SHARED_VIDEOS.is_dir():
+        pytest.skip(f"real footage not available at {SHARED_VIDEOS}")
+    return SHARED_VIDEOS

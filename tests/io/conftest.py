@@ -1,0 +1,75 @@
+"""Video files for the decoder conformance suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from videocam.synthetic import ClipSpec, SyntheticClip, make_clip, render_clip, write_frames
+
+LOSSLESS_SPEC = ClipSpec(n_frames=40, size=(96, 128), seed=1, event="move_left", barcode=True)
+SEEK_SPEC = ClipSpec(n_frames=150, size=(64, 96), seed=2, event="grow", barcode=True)
+VFR_SPEC = ClipSpec(n_frames=30, size=(64, 80), seed=3, event=None, barcode=True)
+# Irregular steps of 40 ms and 100 ms, on the millisecond grid the writer uses.
+VFR_TIMES = np.cumsum([0.0] + [0.04 if i % 3 else 0.1 for i in range(29)])
+
+
+@pytest.fixture(scope="session")
+def video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("videos")
+
+
+@pytest.fixture(scope="session")
+def lossless_clip(video_dir: Path) -> SyntheticClip:
+    return make_clip(video_dir / "lossless.mp4", LOSSLESS_SPEC, lossless=True)
+
+
+@pytest.fixture(scope="session")
+def lossless_frames() -> np.ndarray:
+    return render_clip(LOSSLESS_SPEC)[0]
+
+
+@pytest.fixture(scope="session")
+def seek_clip(video_dir: Path) -> SyntheticClip:
+    return make_clip(video_dir / "seek.mp4", SEEK_SPEC)
+
+
+@pytest.fixture(scope="session")
+def mkv_clip(video_dir: Path) -> SyntheticClip:
+    return make_clip(video_dir / "seek.mkv", SEEK_SPEC)
+
+
+@pytest.fixture(scope="session")
+def vfr_clip(video_dir: Path) -> SyntheticClip:
+    return make_clip(video_dir / "vfr.mp4", VFR_SPEC, times_s=VFR_TIMES)
+
+
+@pytest.fixture(scope="session")
+def gif_clip(video_dir: Path) -> SyntheticClip:
+    spec = ClipSpec(n_frames=12, size=(48, 64), seed=4, event=None, barcode=True)
+    return make_clip(video_dir / "clip.gif", spec)
+
+
+@pytest.fixture(scope="session")
+def faststart_mp4(video_dir: Path) -> Path:
+    import av
+
+    frames, _ = render_clip(SEEK_SPEC)
+    path = video_dir / "faststart.mp4"
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture(scope="session")
+def plain_mp4(video_dir: Path) -> Path:
+    """An mp4 with its index (moov) at the end, as most encoders leave it."""
+    frames, _ = render_clip(SEEK_SPEC)
+    return write_frames(video_dir / "plain.mp4", frames, 25)

@@ -1,0 +1,52 @@
+"""videocam: explain what a video classifier looks at, frame by frame.
+
+Heavy dependencies (torch, torchvision, decord, PyAV) are imported lazily by the submodules that
+need them, so ``import videocam`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from videocam.errors import (
+    ConfigError,
+    DecodeError,
+    LayerNotFoundError,
+    ModelLoadError,
+    OutputError,
+    VideocamError,
+    VideoOpenError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "DecodeError",
+    "LayerNotFoundError",
+    "ModelLoadError",
+    "OutputError",
+    "VideoOpenError",
+    "VideocamError",
+    "__version__",
+    "compute_cam",
+    "open_video",
+]
+
+if TYPE_CHECKING:
+    from videocam.cam import compute_cam
+    from videocam.io import open_video
+
+_LAZY = {
+    "open_video": ("videocam.io", "open_video"),
+    "compute_cam": ("videocam.cam", "compute_cam"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        return getattr(importlib.import_module(module_name), attr)
+    raise AttributeError(f"module 'videocam' has no attribute {name!r}")

@@ -1,0 +1,5 @@
+"""``python -m videocam`` entry point."""
+
+from videocam.cli import main
+
+raise SystemExit(main())

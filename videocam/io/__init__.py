@@ -1,0 +1,70 @@
+"""Decoding: open a video with decord or PyAV behind one :class:`FrameSource` interface.
+
+``open_video(path, backend="auto")`` picks decord and falls back to PyAV only where decord cannot
+open the input (GIF, for one); the choice is logged and shown in ``meta.backend``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from videocam.errors import VideoOpenError
+from videocam.io.base import (
+    FrameBatch,
+    FrameSource,
+    Size,
+    VideoMeta,
+    check_video_path,
+    sample_indices,
+)
+
+logger = logging.getLogger(__name__)
+
+BACKENDS: tuple[str, ...] = ("decord", "pyav")
+
+__all__ = [
+    "BACKENDS",
+    "FrameBatch",
+    "FrameSource",
+    "Size",
+    "VideoMeta",
+    "open_video",
+    "sample_indices",
+]
+
+
+def open_video(path: str | Path, backend: str = "auto") -> FrameSource:
+    """Open a video for reading.
+
+    Args:
+        path: the video file.
+        backend: ``"decord"``, ``"pyav"``, or ``"auto"`` (decord, else PyAV where decord cannot
+            open the file).
+
+    Returns:
+        An open :class:`FrameSource`; use it as a context manager.
+
+    Raises:
+        VideoOpenError: the file is missing, not a file, empty, or no backend can open it; the
+            message names the file and the reason.
+    """
+    from videocam.io.decord_backend import DecordSource
+    from videocam.io.pyav_backend import PyAVSource
+
+    if backend not in ("auto", *BACKENDS):
+        raise ValueError(f"backend must be 'auto', 'decord' or 'pyav', got {backend!r}")
+    path = check_video_path(path)
+    if backend == "decord":
+        return DecordSource(path)
+    if backend == "pyav":
+        return PyAVSource(path)
+    try:
+        return DecordSource(path)
+    except VideoOpenError as decord_error:
+        try:
+            source = PyAVSource(path)
+        except VideoOpenError as pyav_error:
+            raise pyav_error from decord_error
+        logger.info("%s: decord cannot open it (%s); decoding with PyAV", path, decord_error)
+        return source
