@@ -1,0 +1,20 @@
+"""Per-frame attribution, keyframes, segments and boxes (numpy only)."""
+
+from videocam.scoring.boxes import cam_box, resize_bilinear
+from videocam.scoring.frames import (
+    Segment,
+    find_segments,
+    frame_attribution,
+    scale_cams,
+    select_keyframes,
+)
+
+__all__ = [
+    "Segment",
+    "cam_box",
+    "find_segments",
+    "frame_attribution",
+    "resize_bilinear",
+    "scale_cams",
+    "select_keyframes",
+]

@@ -1,0 +1,120 @@
+"""From fused per-frame maps to numbers over time: attribution, keyframes, segments.
+
+Definitions (the same for every model and method):
+
+- The whole video's maps are divided by **one** factor, their global maximum, so they lie in
+  [0, 1] and stay comparable across frames (never a min-max per window or per frame).
+- A frame's ``attribution`` is the mean of its scaled map over all map positions: the share of
+  the video's peak attribution density that the frame carries on average. A frame whose map is
+  zero everywhere has attribution 0; one whose map equals the video's peak everywhere has 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def scale_cams(cams: np.ndarray) -> tuple[np.ndarray, float]:
+    """Scale the whole video's maps by one factor into [0, 1].
+
+    Args:
+        cams: float, shape (n_frames, *S), >= 0.
+
+    Returns:
+        (scaled float32 maps, the factor they were divided by; 1.0 when every map is zero).
+    """
+    cams = np.asarray(cams, dtype=np.float32)
+    if cams.size and np.min(cams) < 0:
+        raise ValueError("cams must be >= 0 (ReLU-ed maps)")
+    peak = float(cams.max()) if cams.size else 0.0
+    if not np.isfinite(peak):
+        raise ValueError("cams contain NaN or infinity")
+    factor = peak if peak > 0 else 1.0
+    return cams / factor, factor
+
+
+def frame_attribution(scaled: np.ndarray) -> np.ndarray:
+    """Mean of each frame's scaled map.
+
+    Args:
+        scaled: float, shape (n_frames, *S), in [0, 1] (see :func:`scale_cams`).
+
+    Returns:
+        float64, shape (n_frames,), in [0, 1].
+    """
+    scaled = np.asarray(scaled)
+    return scaled.reshape(len(scaled), -1).mean(axis=1, dtype=np.float64)
+
+
+def select_keyframes(
+    attribution: np.ndarray, times_s: np.ndarray, k: int, min_gap_s: float
+) -> np.ndarray:
+    """Top-k frames by attribution with non-maximum suppression in time.
+
+    Frames are taken in decreasing attribution (ties: the earlier frame); a frame closer than
+    ``min_gap_s`` to one already taken is skipped. Frames with zero attribution are never taken.
+
+    Returns:
+        int64, shape (<= k,): positions of the keyframes, strongest first.
+    """
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    if min_gap_s < 0:
+        raise ValueError(f"min_gap_s must be >= 0, got {min_gap_s}")
+    attribution = np.asarray(attribution, dtype=np.float64)
+    times_s = np.asarray(times_s, dtype=np.float64)
+    order = np.lexsort((np.arange(len(attribution)), -attribution))
+    chosen: list[int] = []
+    for position in order.tolist():
+        if len(chosen) == k or attribution[position] <= 0:
+            break
+        if all(abs(times_s[position] - times_s[c]) >= min_gap_s for c in chosen):
+            chosen.append(position)
+    return np.asarray(chosen, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """An interval of high attribution, positions inclusive."""
+
+    start: int
+    end: int
+    peak: int
+    attribution: float  # mean attribution over the interval
+
+
+def find_segments(
+    attribution: np.ndarray, *, high: float = 0.5, low: float = 0.25, min_len: int = 1
+) -> list[Segment]:
+    """Intervals of high attribution, by thresholding with hysteresis.
+
+    Thresholds are relative to the video: with ``base`` the median attribution and ``peak`` its
+    maximum, a segment is a maximal run of frames at or above ``base + low * (peak - base)`` that
+    contains at least one frame at or above ``base + high * (peak - base)``.
+
+    Args:
+        attribution: float, shape (n_frames,), >= 0.
+        high, low: the two relative thresholds, 0 <= low <= high <= 1.
+        min_len: drop segments shorter than this many frames.
+    """
+    if not 0 <= low <= high <= 1:
+        raise ValueError(f"need 0 <= low <= high <= 1, got low={low}, high={high}")
+    a = np.asarray(attribution, dtype=np.float64)
+    if a.size == 0:
+        return []
+    base, peak = float(np.median(a)), float(a.max())
+    if peak <= base:
+        return []
+    hi_t = base + high * (peak - base)
+    lo_t = base + low * (peak - base)
+    above = np.concatenate([[False], a >= lo_t, [False]])
+    edges = np.flatnonzero(np.diff(above.astype(np.int8)))
+    segments = []
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        run = a[start:stop]
+        if run.max() >= hi_t and stop - start >= min_len:
+            peak_at = int(start + np.argmax(run))
+            segments.append(Segment(int(start), int(stop - 1), peak_at, float(run.mean())))
+    return segments
