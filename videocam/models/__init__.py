@@ -1,0 +1,30 @@
+"""Model registry: torchvision video and image classifiers, bundled models, custom builders.
+
+``load_model`` returns a :class:`LoadedModel`: the network in eval mode on its device, its
+validated target layer, the reshape that turns that layer's output into (N, C, *S), and the
+preprocessing that turns uint8 frames into its input. ``list_models`` lists what ``--model``
+accepts. torchvision is imported only when a function needs it.
+"""
+
+from __future__ import annotations
+
+from videocam.models.layers import ReshapeFn, resolve_layer
+from videocam.models.preprocess import Preprocess
+from videocam.models.registry import list_models, load_model, resolve_device
+from videocam.models.spec import LoadedModel, ModelInfo
+from videocam.models.tiny import TinyVideoNet, build_tiny
+from videocam.models.weights import load_state_dict_file
+
+__all__ = [
+    "LoadedModel",
+    "ModelInfo",
+    "Preprocess",
+    "ReshapeFn",
+    "TinyVideoNet",
+    "build_tiny",
+    "list_models",
+    "load_model",
+    "load_state_dict_file",
+    "resolve_device",
+    "resolve_layer",
+]

@@ -1,0 +1,266 @@
+"""The model registry: which names ``--model`` accepts, and loading one ready for explanation.
+
+Sources, in the order ``videocam models`` lists them: torchvision video classifiers, the bundled
+models, torchvision image classifiers (run per frame); plus custom builders
+(``path/to/file.py:function`` or ``package.module:function``), which are not listed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from videocam.errors import ConfigError, ModelLoadError
+from videocam.models import bundled, custom, torchvision_zoo
+from videocam.models.layers import layer_name, resolve_layer
+from videocam.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from videocam.models.spec import Built, LoadedModel, ModelInfo
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["list_models", "load_model", "resolve_device"]
+
+
+def list_models() -> list[ModelInfo]:
+    """Every model name ``--model`` accepts (custom builders aside), one row each.
+
+    Builds nothing: default layers are pinned per model (and tested), sizes and weight names
+    come from torchvision's weights enums.
+    """
+    infos = torchvision_zoo.torchvision_infos()
+    video = [i for i in infos if i.kind == "video"]
+    frame = [i for i in infos if i.kind == "frame"]
+    return [*video, *bundled.bundled_infos(), *frame]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"``…"""
+    if isinstance(device, torch.device):
+        resolved = device
+    elif isinstance(device, str) and device.strip().lower() == "auto":
+        resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        logger.info("device auto: using %s", resolved)
+    else:
+        try:
+            resolved = torch.device(str(device).strip().lower())
+        except RuntimeError as exc:
+            raise ConfigError(f"device must be auto, cpu or cuda[:N], got {device!r}") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!s} requested but CUDA is not available; use cpu")
+    return resolved
+
+
+def _read_labels(labels: str | Path | Sequence[str]) -> tuple[str, ...]:
+    if isinstance(labels, (str, Path)):
+        path = Path(labels).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise ConfigError(f"labels file not found: {path}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read labels file {path}: {exc}") from exc
+        names = [line.strip() for line in text.splitlines()]
+        while names and not names[-1]:
+            names.pop()
+        if not names:
+            raise ConfigError(f"labels file {path} is empty (expected one class name per line)")
+        if "" in names:
+            raise ConfigError(
+                f"labels file {path}: line {names.index('') + 1} is empty "
+                "(expected one class name per line)"
+            )
+        return tuple(names)
+    names = [str(n) for n in labels]
+    if not names:
+        raise ConfigError("labels must not be empty")
+    return tuple(names)
+
+
+def _checked_size(input_size: Any) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in input_size)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"input size must be two integers H W, got {input_size!r}") from exc
+    if h < 1 or w < 1 or (h, w) != tuple(input_size):
+        raise ConfigError(f"input size must be two positive integers H W, got {input_size!r}")
+    return h, w
+
+
+def _checked_stats(values: Any, what: str) -> tuple[float, float, float]:
+    try:
+        r, g, b = (float(v) for v in values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} must be three numbers R G B, got {values!r}") from exc
+    stats = (r, g, b)
+    if not all(math.isfinite(v) for v in stats) or (what == "std" and min(stats) <= 0):
+        bound = "positive" if what == "std" else "finite"
+        raise ConfigError(f"{what} must be three {bound} numbers R G B, got {values!r}")
+    return stats
+
+
+def _unknown_model(name: str) -> ModelLoadError:
+    names = [info.name for info in list_models()]
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
+    hint = f"did you mean: {', '.join(close)}? " if close else ""
+    return ModelLoadError(
+        f"unknown model {name!r}; {hint}run `videocam models` for the list, or name a custom "
+        "builder as path/to/file.py:function or package.module:function"
+    )
+
+
+def _build(
+    name: str, weights: Any, frame_model: bool, num_classes: int | None
+) -> tuple[str, Built]:
+    if custom.is_custom_spec(name):
+        if num_classes is not None:
+            raise ConfigError(
+                "num_classes applies to torchvision and bundled models; a custom builder "
+                "decides its own classes"
+            )
+        return name, custom.build_custom(name, weights, frame_model)
+    key = name.strip().lower()
+    if key.endswith(".py"):
+        raise ModelLoadError(
+            f"custom model {name!r} must name its builder function: {name}:function"
+        )
+    if key in bundled.BUNDLED_NAMES:
+        built = bundled.build_bundled(key, weights, num_classes)
+    elif key in torchvision_zoo.video_model_names():
+        built = torchvision_zoo.build_torchvision(key, "video", weights, num_classes)
+    elif key in torchvision_zoo.image_model_names():
+        built = torchvision_zoo.build_torchvision(key, "frame", weights, num_classes)
+    else:
+        raise _unknown_model(name)
+    if frame_model and built.kind != "frame":
+        raise ConfigError(f"{key} is a video model; --frame-model applies to custom models only")
+    return key, built
+
+
+def load_model(
+    name: str,
+    *,
+    weights: str | Path | None = "DEFAULT",
+    layer: str | None = None,
+    frame_model: bool = False,
+    input_size: tuple[int, int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    labels: str | Path | Sequence[str] | None = None,
+    device: str | torch.device = "cpu",
+    num_classes: int | None = None,
+) -> LoadedModel:
+    """Build a model, load its weights and check its target layer.
+
+    Args:
+        name: a name from :func:`list_models`, or a custom builder ``path/to/file.py:function``
+            / ``package.module:function`` (kind ``video`` unless ``frame_model``).
+        weights: ``"DEFAULT"`` or a weights-enum name (``"KINETICS400_V1"``, case-insensitive);
+            ``"bundled"`` for bundled models; a local state-dict file (read with
+            ``weights_only=True``); ``"none"``/None for random initialisation (seed the global
+            RNG beforehand for reproducibility; nothing is seeded here). Custom builders take a
+            file, or keep their module as built.
+        layer: target layer dotted name; None → the model's tested default (required for custom
+            builders).
+        frame_model: a custom model is a per-frame 2D classifier taking (N, 3, H, W).
+        input_size: (H, W) frames are resized to (the whole frame, no crop). Required for custom
+            builders; overrides a known model's own size (MViT and ViT accept only theirs).
+        mean: per-channel RGB mean in [0, 1]; default: the weights' own, ImageNet for custom.
+        std: per-channel RGB std in [0, 1]; default: the weights' own, ImageNet for custom.
+        labels: class names (a file with one name per line, or a sequence); overrides the
+            weights' categories and must match the model's class count when that is known.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a torch.device.
+        num_classes: build torchvision/bundled models with this many classes (with ``none`` or
+            a file; a file's own head size is inferred when not given).
+
+    Returns:
+        The :class:`LoadedModel`, in eval mode on ``device``, parameters frozen.
+
+    Raises:
+        ModelLoadError: unknown model, unknown weights name, weights that cannot be downloaded
+            or read or do not fit, a custom builder that cannot be imported or fails.
+        LayerNotFoundError: ``layer`` does not exist (close names suggested).
+        ConfigError: invalid sizes, statistics, labels, device.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ModelLoadError(f"model name must be a non-empty string, got {name!r}")
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+        raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
+    target_device = resolve_device(device)
+    size = _checked_size(input_size) if input_size is not None else None
+    mean_rgb = _checked_stats(mean, "mean") if mean is not None else None
+    std_rgb = _checked_stats(std, "std") if std is not None else None
+    names = _read_labels(labels) if labels is not None else None
+
+    model_name, built = _build(name.strip(), weights, frame_model, num_classes)
+
+    base = built.preprocess
+    if base is None and size is None:
+        raise ConfigError(
+            f"custom model {model_name!r} needs an input size: pass --input-size H W "
+            "(and --mean/--std unless ImageNet statistics apply)"
+        )
+    preprocess = Preprocess(
+        size=size or base.size,  # type: ignore[union-attr]
+        mean=mean_rgb or (base.mean if base is not None else IMAGENET_MEAN),
+        std=std_rgb or (base.std if base is not None else IMAGENET_STD),
+    )
+    fixed = built.fixed_input
+    if fixed is not None and size is not None and size != tuple(fixed[-2:]):
+        raise ConfigError(
+            f"{model_name} only accepts {fixed[-2]}x{fixed[-1]} frames, "
+            f"got --input-size {size[0]} {size[1]}"
+        )
+
+    categories = built.categories
+    if names is not None:
+        if built.num_classes is not None and len(names) != built.num_classes:
+            raise ConfigError(
+                f"{len(names)} labels given but {model_name} has {built.num_classes} classes"
+            )
+        categories = names
+
+    requested = layer if layer is not None else built.default_layer
+    if requested is None:
+        if custom.is_custom_spec(model_name):
+            raise ModelLoadError(
+                f"custom model {model_name!r} has no default target layer: pass --layer "
+                "DOTTED.NAME (e.g. layer4)"
+            )
+        # A classifier added to torchvision after this table was written.
+        requested = torchvision_zoo.derive_default_layer(built.module)
+        if requested is None:
+            raise ModelLoadError(f"{model_name} has no default target layer: pass --layer")
+        logger.warning("%s: no tested default layer; using %s", model_name, requested)
+    target = resolve_layer(built.module, requested, model_name=model_name)
+    canonical = layer_name(built.module, target)
+    reshape = built.reshape_factory(built.module, canonical) if built.reshape_factory else None
+
+    module = built.module.to(target_device).eval()
+    module.requires_grad_(False)
+    logger.info(
+        "loaded %s (%s, weights %s, layer %s) on %s",
+        model_name,
+        built.kind,
+        built.weights,
+        canonical,
+        target_device,
+    )
+    return LoadedModel(
+        name=model_name,
+        kind=built.kind,
+        module=module,
+        layer=canonical,
+        reshape=reshape,
+        preprocess=preprocess,
+        categories=categories,
+        weights=built.weights,
+        clip_len=built.clip_len,
+        background_class=built.background_class,
+        device=target_device,
+    )
