@@ -47,6 +47,13 @@ def test_keyframes_respect_min_gap() -> None:
     assert np.all(np.diff(picked) >= 0.75)
 
 
+def test_keyframes_floor() -> None:
+    attribution = np.array([1.0, 0.0, 0.5, 0.0, 0.19, 0.0, 0.2])
+    times = np.arange(7.0)
+    assert select_keyframes(attribution, times, 5, 1.0, floor=0.2).tolist() == [0, 2, 6]
+    assert select_keyframes(attribution, times, 5, 1.0).tolist() == [0, 2, 6, 4]
+
+
 def test_keyframes_ties_and_zero() -> None:
     assert select_keyframes(np.array([0.5, 0.5, 0.0]), np.arange(3.0), 3, 0).tolist() == [0, 1]
 

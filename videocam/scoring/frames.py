@@ -49,12 +49,19 @@ def frame_attribution(scaled: np.ndarray) -> np.ndarray:
 
 
 def select_keyframes(
-    attribution: np.ndarray, times_s: np.ndarray, k: int, min_gap_s: float
+    attribution: np.ndarray,
+    times_s: np.ndarray,
+    k: int,
+    min_gap_s: float,
+    *,
+    floor: float = 0.0,
 ) -> np.ndarray:
     """Top-k frames by attribution with non-maximum suppression in time.
 
     Frames are taken in decreasing attribution (ties: the earlier frame); a frame closer than
-    ``min_gap_s`` to one already taken is skipped. Frames with zero attribution are never taken.
+    ``min_gap_s`` to one already taken is skipped. Frames with zero attribution, or below
+    ``floor`` times the strongest frame's attribution, are never taken: a video whose
+    attribution sits in one event yields fewer than k keyframes rather than padding with noise.
 
     Returns:
         int64, shape (<= k,): positions of the keyframes, strongest first.
@@ -63,12 +70,15 @@ def select_keyframes(
         raise ValueError(f"k must be >= 0, got {k}")
     if min_gap_s < 0:
         raise ValueError(f"min_gap_s must be >= 0, got {min_gap_s}")
+    if not 0 <= floor <= 1:
+        raise ValueError(f"floor must be in [0, 1], got {floor}")
     attribution = np.asarray(attribution, dtype=np.float64)
     times_s = np.asarray(times_s, dtype=np.float64)
     order = np.lexsort((np.arange(len(attribution)), -attribution))
+    least = floor * float(attribution.max()) if attribution.size else 0.0
     chosen: list[int] = []
     for position in order.tolist():
-        if len(chosen) == k or attribution[position] <= 0:
+        if len(chosen) == k or attribution[position] <= 0 or attribution[position] < least:
             break
         if all(abs(times_s[position] - times_s[c]) >= min_gap_s for c in chosen):
             chosen.append(position)
