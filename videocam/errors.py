@@ -31,5 +31,12 @@ class ConfigError(VideocamError):
     """A configuration file or option value is invalid."""
 
 
+class CamError(VideocamError, ValueError):
+    """A CAM request cannot be served: bad targets, unknown method, unusable layer output.
+
+    Also a ValueError, which is what plain-Python callers of ``compute_cam`` would catch.
+    """
+
+
 class OutputError(VideocamError):
     """Outputs cannot be written (unwritable folder, disk full...)."""

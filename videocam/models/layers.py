@@ -77,14 +77,11 @@ def _is_int(text: str) -> bool:
 
 def _not_found_message(module: nn.Module, dotted: str, model_name: str | None) -> str:
     names = [name for name, _ in module.named_modules() if name]
-    where = f" in {model_name}" if model_name else ""
+    where = f" in {model_name or type(module).__name__}"
     close = difflib.get_close_matches(dotted, names, n=5, cutoff=0.6)
-    if close:
-        hint = "did you mean: " + ", ".join(close)
-    else:
-        top = [name for name, _ in module.named_children()]
-        hint = "top-level layers: " + ", ".join(top)
-    return f"layer {dotted!r} not found{where}; {hint}"
+    hint = f"; did you mean: {', '.join(close)}" if close else ""
+    top = [name for name, _ in module.named_children()][:12]
+    return f"layer {dotted!r} not found{where}{hint} (top-level layers: {', '.join(top) or 'none'})"
 
 
 @dataclass(frozen=True)

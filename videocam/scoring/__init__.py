@@ -1,6 +1,7 @@
 """Per-frame attribution, keyframes, segments and boxes (numpy only)."""
 
-from videocam.scoring.boxes import cam_box, resize_bilinear
+from videocam._interp import resize_bilinear
+from videocam.scoring.boxes import cam_box
 from videocam.scoring.frames import (
     Segment,
     find_segments,

@@ -8,23 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from videocam.temporal.windows import interpolation_matrix
-
-
-def resize_bilinear(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize, as torch's ``interpolate(mode="bilinear", align_corners=False)``.
-
-    Args:
-        maps: float, shape (h, w) or (n, h, w).
-        size: (H, W).
-
-    Returns:
-        float32, shape (H, W) or (n, H, W).
-    """
-    maps = np.asarray(maps, dtype=np.float32)
-    rows = interpolation_matrix(int(size[0]), maps.shape[-2])
-    cols = interpolation_matrix(int(size[1]), maps.shape[-1])
-    return np.matmul(np.matmul(rows, maps), cols.T)
+from videocam._interp import resize_bilinear
 
 
 def cam_box(

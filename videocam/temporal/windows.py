@@ -12,9 +12,10 @@ it, so the fuser holds only the frames of the windows still open.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 
 import numpy as np
+
+from videocam._interp import interpolation_matrix
 
 
 def plan_windows(n_frames: int, clip_len: int, stride: int) -> np.ndarray:
@@ -42,27 +43,6 @@ def plan_windows(n_frames: int, clip_len: int, stride: int) -> np.ndarray:
     if starts[-1] != n_frames - clip_len:
         starts.append(n_frames - clip_len)
     return np.asarray(starts, dtype=np.int64)[:, None] + np.arange(clip_len, dtype=np.int64)
-
-
-@lru_cache(maxsize=64)
-def interpolation_matrix(n_out: int, n_in: int) -> np.ndarray:
-    """Linear interpolation along one axis, half-sample centres (read-only).
-
-    Returns:
-        float32, shape (n_out, n_in): ``out = M @ in`` equals
-        ``torch.nn.functional.interpolate(in, size=n_out, mode="linear", align_corners=False)``
-        along that axis (and, applied to rows and columns, its bilinear mode).
-    """
-    scale = n_in / n_out
-    src = np.clip((np.arange(n_out) + 0.5) * scale - 0.5, 0, n_in - 1)
-    lo = np.floor(src).astype(int)
-    hi = np.minimum(lo + 1, n_in - 1)
-    frac = (src - lo).astype(np.float32)
-    matrix = np.zeros((n_out, n_in), dtype=np.float32)
-    np.add.at(matrix, (np.arange(n_out), lo), 1 - frac)
-    np.add.at(matrix, (np.arange(n_out), hi), frac)
-    matrix.setflags(write=False)
-    return matrix
 
 
 class WindowFuser:
