@@ -1,0 +1,228 @@
+"""How much does a CAM cost over plain inference? (DESIGN.md, decision 2: goal <= 1.1x)
+
+Times, on the same batch and in one run: the forward pass alone (``torch.inference_mode``),
+``videocam.compute_cam`` (Grad-CAM, gradients at the target layer only), and pytorch-grad-cam's
+``GradCAM`` (full backward) when it is installed. Models: r3d_18 (layer4, a 16-frame clip batch)
+and resnet50 run per frame (layer4). Weights are random (``weights=None``): cost does not depend
+on them. Each timing is the median of ``--repeats`` after one warm-up; the three contenders run
+interleaved within each repeat so that drift in machine load hits them alike.
+
+Usage: python benchmarks/cam_overhead.py [--repeats 5] [--quick] [--json PATH] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+DEFAULT_JSON = Path("benchmarks/results/cam_overhead.json")
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per contender")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
+    parser.add_argument(
+        "--quick", action="store_true", help="small batches and 1 repeat: a smoke run"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument(
+        "--skip-pytorch-grad-cam", action="store_true", help="time forward and videocam only"
+    )
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    # Before torch starts OpenMP: spin-waiting threads distort timings on a shared 2-core box.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+    import torch
+    import torchvision
+
+    from videocam.cam import compute_cam
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
+    repeats = 1 if args.quick else args.repeats
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def timed(fn: Callable[[], object]) -> float:
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        return time.perf_counter() - start
+
+    grad_cam_class: Any = None
+    note = ""
+    if not args.skip_pytorch_grad_cam:
+        try:
+            from pytorch_grad_cam import GradCAM
+
+            grad_cam_class = GradCAM
+        except ImportError:
+            note = "pytorch-grad-cam not installed: its column is empty"
+    else:
+        note = "pytorch-grad-cam skipped (--skip-pytorch-grad-cam)"
+
+    cases = [
+        (
+            "r3d_18",
+            torchvision.models.video.r3d_18,
+            "layer4",
+            (1 if args.quick else 4, 3, 16, 112, 112),
+        ),
+        (
+            "resnet50 (per frame)",
+            torchvision.models.resnet50,
+            "layer4",
+            (4 if args.quick else 16, 3, 224, 224),
+        ),
+    ]
+
+    rows = []
+    for name, builder, layer, shape in cases:
+        torch.manual_seed(0)
+        model = builder(weights=None).eval().to(device)
+        inputs = torch.randn(*shape, device=device)
+
+        def forward(model=model, inputs=inputs) -> None:
+            with torch.inference_mode():
+                model(inputs)
+
+        def videocam(model=model, inputs=inputs, layer=layer) -> None:
+            compute_cam(model, inputs, layer, None, "gradcam")
+
+        contenders: dict[str, Callable[[], None]] = {"forward": forward, "videocam": videocam}
+        if grad_cam_class is not None:
+
+            def pytorch_grad_cam(model=model, inputs=inputs, layer=layer) -> None:
+                with grad_cam_class(model=model, target_layers=[model.get_submodule(layer)]) as cam:
+                    cam(input_tensor=inputs, targets=None)
+                model.zero_grad(set_to_none=True)
+
+            contenders["pytorch_grad_cam"] = pytorch_grad_cam
+
+        for fn in contenders.values():  # warm-up
+            timed(fn)
+        times: dict[str, list[float]] = {key: [] for key in contenders}
+        for _ in range(repeats):
+            for key, fn in contenders.items():
+                times[key].append(timed(fn))
+        median = {key: statistics.median(values) for key, values in times.items()}
+        fastest = {key: min(values) for key, values in times.items()}
+
+        def paired(key: str, times=times) -> float:
+            # Per-repeat ratios: contenders of one repeat ran back to back, so a load spike
+            # on the shared machine inflates both terms of a ratio rather than one median.
+            return statistics.median(
+                t / f for t, f in zip(times[key], times["forward"], strict=True)
+            )
+
+        has_pgc = "pytorch_grad_cam" in median
+        row = {
+            "model": name,
+            "layer": layer,
+            "batch": "x".join(map(str, shape)),
+            "forward_s": median["forward"],
+            "videocam_s": median["videocam"],
+            "videocam_ratio": median["videocam"] / median["forward"],
+            "pytorch_grad_cam_s": median.get("pytorch_grad_cam"),
+            "pytorch_grad_cam_ratio": (
+                median["pytorch_grad_cam"] / median["forward"] if has_pgc else None
+            ),
+            "min_s": fastest,
+            "videocam_ratio_of_min": fastest["videocam"] / fastest["forward"],
+            "videocam_ratio_paired_median": paired("videocam"),
+            "pytorch_grad_cam_ratio_paired_median": paired("pytorch_grad_cam") if has_pgc else None,
+            "times_s": times,
+        }
+        rows.append(row)
+        del model, inputs
+
+    _print_table(rows)
+    if note:
+        print(f"note: {note}")
+    print(f"device {device}, torch threads {torch.get_num_threads()}, ", end="")
+    print(f"median of {repeats} after 1 warm-up")
+
+    result = {
+        "benchmark": "cam_overhead",
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch_version": torch.__version__,
+            "torchvision_version": torchvision.__version__,
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        },
+        "repeats": repeats,
+        "quick": args.quick,
+        "method": "gradcam",
+        "note": note or None,
+        "rows": rows,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.json.with_name(args.json.name + ".tmp")
+    partial.write_text(json.dumps(result, indent=2) + "\n")
+    partial.replace(args.json)
+    print(f"wrote {args.json}")
+    return 0
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    columns = [  # (title, width, cell)
+        ("model", -22, lambda r: r["model"]),
+        ("batch", -16, lambda r: r["batch"]),
+        ("forward s", 9, lambda r: f"{r['forward_s']:.3f}"),
+        ("videocam s", 10, lambda r: f"{r['videocam_s']:.3f}"),
+        ("ratio", 6, lambda r: f"{r['videocam_ratio']:.2f}"),
+        ("pytorch-grad-cam s", 18, lambda r: _maybe(r["pytorch_grad_cam_s"], ".3f")),
+        ("ratio", 6, lambda r: _maybe(r["pytorch_grad_cam_ratio"], ".2f")),
+        # median of per-repeat ratios: steadier than the ratio of medians on a shared machine
+        ("paired ratio", 12, lambda r: f"{r['videocam_ratio_paired_median']:.2f}"),
+    ]
+
+    def line(cells: list[str]) -> str:
+        return " ".join(
+            f"{cell:<{-width}}" if width < 0 else f"{cell:>{width}}"
+            for cell, (_, width, _) in zip(cells, columns, strict=True)
+        )
+
+    header = line([title for title, _, _ in columns])
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(line([cell(row) for _, _, cell in columns]))
+
+
+def _maybe(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""Class activation maps for video and image classifiers.
+
+:func:`compute_cam` is the public entry; :func:`cam_and_output` gives the maps and the logits of
+one forward pass (the pipeline's entry). Method names come from one registry, :data:`METHODS`.
+Imports only torch, numpy and :mod:`videocam.errors` (a lower layer of the package).
+"""
+
+from __future__ import annotations
+
+from videocam.cam.engine import (
+    CamOutput,
+    ReshapeFn,
+    Targets,
+    cam_and_output,
+    compute_cam,
+    resolve_layer,
+    upsample_cam,
+)
+from videocam.cam.methods import (
+    METHODS,
+    CamMethod,
+    eigencam,
+    get_method,
+    gradcam,
+    gradcam_plus_plus,
+    hirescam,
+    layercam,
+    xgradcam,
+)
+from videocam.errors import CamError
+
+__all__ = [
+    "METHODS",
+    "CamError",
+    "CamMethod",
+    "CamOutput",
+    "ReshapeFn",
+    "Targets",
+    "cam_and_output",
+    "compute_cam",
+    "eigencam",
+    "get_method",
+    "gradcam",
+    "gradcam_plus_plus",
+    "hirescam",
+    "layercam",
+    "resolve_layer",
+    "upsample_cam",
+    "xgradcam",
+]
