@@ -1,0 +1,158 @@
+"""The annotated clip: playable H.264, the source's frames and timestamps, heatmap visible."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from videocam.errors import OutputError
+from videocam.io import open_video
+from videocam.render.video import render_annotated_clip, strip_height
+from videocam.synthetic import make_clip
+
+N_FRAMES = 24
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("render_video") / "src.mp4"
+    make_clip(path, n_frames=N_FRAMES, size=(48, 64), event="move_right", seed=0)
+    return path
+
+
+def _read_all(path: Path) -> tuple[np.ndarray, np.ndarray, object]:
+    with open_video(path) as source:
+        return source.read(np.arange(source.meta.n_frames)), source.times_s.copy(), source.meta
+
+
+def _left_right_cams(n: int) -> np.ndarray:
+    cams = np.zeros((n, 4, 8), dtype=np.float16)
+    cams[:, :, :4] = 1.0
+    return cams
+
+
+def _render(src: Path, out: Path, frame_indices: np.ndarray, **kwargs: object) -> Path:
+    n = len(frame_indices)
+    options: dict[str, object] = {
+        "cams": _left_right_cams(n),
+        "attribution": np.linspace(0.0, 2.0, n),
+        "target_score": np.linspace(0.1, 0.9, n),
+        "keyframe_indices": frame_indices[[n // 2, n - 1]],
+        "label": "move_right",
+    }
+    options.update(kwargs)
+    return render_annotated_clip(src, out, frame_indices=frame_indices, **options)  # type: ignore[arg-type]
+
+
+def test_annotated_clip_frames_times_size_and_heatmap(clip: Path, tmp_path: Path) -> None:
+    out = _render(clip, tmp_path / "annotated.mp4", np.arange(0, N_FRAMES, 2))
+    assert out == tmp_path / "annotated.mp4"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.mp4"]  # no temp left
+    src_frames, src_times, src_meta = _read_all(clip)
+    frames, times, meta = _read_all(out)
+    assert meta.codec == "h264"  # type: ignore[attr-defined]
+    assert meta.fps == src_meta.fps  # type: ignore[attr-defined]
+    assert len(frames) == N_FRAMES
+    np.testing.assert_allclose(times, src_times, atol=1e-3)
+    assert frames.shape[1:] == (48 + strip_height(48), 64, 3)
+    assert frames.shape[1] % 2 == 0 and frames.shape[2] % 2 == 0
+    # Heat 1 on the left half, 0 on the right: only the left half changes.
+    diff = np.abs(frames[:, :48].astype(np.int16) - src_frames).mean(axis=(0, 1, 3))
+    assert diff[:24].mean() > 20
+    assert diff[40:].mean() < 8  # re-encoding noise only
+    assert diff[:24].mean() > 5 * diff[40:].mean()
+    # faststart: the index (moov) comes before the media data.
+    data = out.read_bytes()
+    assert 0 <= data.find(b"moov") < data.find(b"mdat")
+
+
+def test_heatmap_only_over_the_analysed_range(clip: Path, tmp_path: Path) -> None:
+    out = _render(clip, tmp_path / "a.mp4", np.arange(4, 16, 2))  # frames 4..15 (stride 2)
+    src_frames, _, _ = _read_all(clip)
+    frames, _, _ = _read_all(out)
+    left = np.abs(frames[:, :48, :24].astype(np.int16) - src_frames[:, :, :24]).mean(axis=(1, 2, 3))
+    assert (left[4:16] > 20).all()  # analysed, and the frames the stride skipped
+    assert (left[:4] < 8).all()  # before the first analysed frame
+    assert (left[16:] < 8).all()  # after the analysed range
+
+
+def test_playhead_moves_left_to_right(clip: Path, tmp_path: Path) -> None:
+    out = _render(clip, tmp_path / "a.mp4", np.arange(0, N_FRAMES, 2))
+    frames, _, _ = _read_all(out)
+    strip = frames[:, 48:].astype(np.int16)
+    white = (strip > 200).all(axis=3)[:, strip.shape[1] // 2 :]  # the plot rows
+    centre = [float(np.flatnonzero(w.any(axis=0)).mean()) for w in white]
+    assert centre[0] < 8 and centre[-1] > 56
+    assert np.all(np.diff(centre) >= -1)
+
+
+def test_variable_frame_rate_timestamps_kept(tmp_path: Path) -> None:
+    src = tmp_path / "vfr.mp4"
+    times = np.array([0.0, 0.04, 0.1, 0.13, 0.2, 0.31, 0.35, 0.5])
+    make_clip(src, n_frames=8, size=(32, 32), seed=2, times_s=times)
+    out = _render(src, tmp_path / "a.mp4", np.arange(8))
+    _, src_times, _ = _read_all(src)
+    _, out_times, _ = _read_all(out)
+    np.testing.assert_allclose(src_times, times, atol=1e-3)
+    np.testing.assert_allclose(out_times, src_times, atol=1e-4)
+
+
+def test_odd_source_size_gives_even_playable_clip(tmp_path: Path) -> None:
+    src = tmp_path / "odd.mp4"
+    make_clip(src, n_frames=6, size=(17, 33), event="grow", seed=1)
+    out = _render(src, tmp_path / "a.mp4", np.arange(6))
+    frames, _, meta = _read_all(out)
+    assert len(frames) == 6
+    height, width = frames.shape[1:3]
+    assert width == 34 and height % 2 == 0 and height >= 17 + strip_height(17)
+    assert meta.width == 34  # type: ignore[attr-defined]
+
+
+def test_render_size(clip: Path, tmp_path: Path) -> None:
+    out = _render(clip, tmp_path / "a.mp4", np.arange(0, N_FRAMES, 3), render_size=(32, 40))
+    frames, _, _ = _read_all(out)
+    assert frames.shape == (N_FRAMES, 32 + strip_height(32), 40, 3)
+
+
+def test_no_analysed_frames_renders_plain_clip(clip: Path, tmp_path: Path) -> None:
+    out = render_annotated_clip(
+        clip,
+        tmp_path / "a.mp4",
+        frame_indices=np.zeros(0, dtype=np.int64),
+        cams=np.zeros((0, 7, 7), dtype=np.float16),
+        attribution=np.zeros(0),
+        target_score=np.zeros(0),
+        keyframe_indices=[],
+        label="x",
+    )
+    frames, _, _ = _read_all(out)
+    src_frames, _, _ = _read_all(clip)
+    assert np.abs(frames[:, :48].astype(np.int16) - src_frames).mean() < 8
+
+
+def test_bad_inputs(clip: Path, tmp_path: Path) -> None:
+    idx = np.arange(0, N_FRAMES, 2)
+    with pytest.raises(ValueError, match="cams"):
+        _render(clip, tmp_path / "a.mp4", idx, cams=np.zeros((3, 7, 7)))
+    with pytest.raises(ValueError, match="increasing"):
+        _render(clip, tmp_path / "a.mp4", idx[::-1].copy())
+    with pytest.raises(ValueError, match="frame_indices"):
+        _render(clip, tmp_path / "a.mp4", idx + 100)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_output_raises_output_error(clip: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot write"):
+        _render(clip, blocker / "annotated.mp4", np.arange(0, N_FRAMES, 2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_progress_bar_on_stderr(
+    clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _render(clip, tmp_path / "a.mp4", np.arange(0, N_FRAMES, 4), progress=True)
+    assert f"{N_FRAMES}/{N_FRAMES}" in capsys.readouterr().err

@@ -1,0 +1,178 @@
+"""Keyframe images: each keyframe at full resolution with its heatmap, box and a caption.
+
+The frames are read with one random-access call (sought directly, not streamed), so this costs a
+few seeks whatever the video's length. The annotated images are also returned as thumbnails for
+the timeline plot, so the caller does not decode them twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from videocam.render.files import atomic_write, ensure_output_dir
+from videocam.render.overlay import blend_heatmap, colormap_lut, draw_box, resize_bilinear
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "KEYFRAME_DIR",
+    "KeyframeImages",
+    "keyframe_image_name",
+    "render_keyframes",
+]
+
+#: Folder of the keyframe images inside the output folder.
+KEYFRAME_DIR = "keyframes"
+
+_BOX_COLOR = (255, 255, 255)
+_COLUMNS = ("rank", "frame_index", "time_s", "attribution", "x0", "y0", "x1", "y1")
+
+CamLookup = Mapping[int, np.ndarray] | Callable[[int], np.ndarray | None]
+
+
+@dataclass(frozen=True)
+class KeyframeImages:
+    """What :func:`render_keyframes` wrote.
+
+    Attributes:
+        paths: relative paths (``keyframes/rank01_frame000123.jpg``) in rank order.
+        times_s: presentation time of each keyframe, in rank order.
+        thumbnails: uint8, shape (h, w, 3) each: the annotated images (no caption) scaled to
+            the thumbnail height, in rank order.
+    """
+
+    paths: list[str]
+    times_s: list[float]
+    thumbnails: list[np.ndarray]
+
+    def for_timeline(self) -> list[tuple[float, np.ndarray | None]]:
+        """``(time_s, thumbnail)`` pairs in rank order, as :func:`render_timeline` takes them."""
+        return list(zip(self.times_s, self.thumbnails, strict=True))
+
+
+def keyframe_image_name(rank: int, frame_index: int) -> str:
+    """Relative path of a keyframe image: ``keyframes/rank01_frame000123.jpg``."""
+    return f"{KEYFRAME_DIR}/rank{int(rank):02d}_frame{int(frame_index):06d}.jpg"
+
+
+def _lookup(cams: CamLookup, frame_index: int) -> np.ndarray | None:
+    if callable(cams):
+        return cams(frame_index)
+    try:
+        return cams[frame_index]
+    except KeyError as exc:
+        raise ValueError(f"cams has no map for keyframe at frame {frame_index}") from exc
+
+
+def _caption(image: Any, text: str) -> None:
+    """Draw ``text`` in a translucent dark box at the top-left corner of a PIL image."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    size = max(12, round(min(image.size) * 0.035))
+    font = ImageFont.load_default(size=size)
+    pad = max(3, size // 3)
+    left, top, right, bottom = font.getbbox(text)
+    box = (0, 0, right - left + 2 * pad, bottom - top + 2 * pad)
+    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    draw.rectangle(box, fill=(0, 0, 0, 160))
+    draw.text((pad - left, pad - top), text, font=font, fill=(255, 255, 255, 255))
+    image.paste(overlay, (0, 0), overlay)
+
+
+def _thumbnail(frame: np.ndarray, height: int) -> np.ndarray:
+    from PIL import Image
+
+    h, w = frame.shape[:2]
+    if h <= height:
+        return frame.copy()
+    width = max(1, round(w * height / h))
+    return np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.LANCZOS))
+
+
+def render_keyframes(
+    video: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    keyframes: pd.DataFrame,
+    cams: CamLookup,
+    colormap: str = "jet",
+    alpha: float = 0.5,
+    backend: str = "auto",
+    thumbnail_height: int = 160,
+) -> KeyframeImages:
+    """Write one JPEG per keyframe and return the paths and thumbnails.
+
+    Args:
+        video: the source video.
+        out_dir: the output folder; images go to ``out_dir/keyframes/`` (created).
+        keyframes: columns ``rank``, ``frame_index``, ``time_s``, ``attribution`` and the box
+            ``x0, y0, x1, y1`` in pixels of the original frame (x1/y1 exclusive; -1 for none).
+        cams: the map of a frame index, float (h, w) in [0, 1] with the video's one scale:
+            a mapping or a callable (either may give None for no heatmap).
+        colormap: matplotlib colormap name.
+        alpha: heatmap opacity at heat 1.
+        backend: decoder backend for :func:`videocam.io.open_video`.
+        thumbnail_height: height of the returned thumbnails in pixels.
+
+    Returns:
+        A :class:`KeyframeImages` in rank order.
+
+    Raises:
+        ValueError: a column is missing or a keyframe has no map.
+        OutputError: an image cannot be written.
+    """
+    from PIL import Image
+
+    from videocam.io import open_video
+
+    missing = [c for c in _COLUMNS if c not in keyframes.columns]
+    if missing:
+        raise ValueError(f"keyframes lacks columns {missing}")
+    table = keyframes.sort_values("rank", kind="stable")
+    folder = ensure_output_dir(Path(out_dir) / KEYFRAME_DIR)
+    if table.empty:
+        return KeyframeImages(paths=[], times_s=[], thumbnails=[])
+    lut = colormap_lut(colormap)
+    indices = table["frame_index"].to_numpy(dtype=np.int64)
+    order = np.argsort(indices, kind="stable")
+    with open_video(Path(video), backend=backend) as source:
+        frames_sorted = source.read(indices[order])
+    frames = np.empty_like(frames_sorted)
+    frames[order] = frames_sorted
+
+    ranks = table["rank"].to_numpy(dtype=np.int64)
+    times = table["time_s"].to_numpy(dtype=np.float64)
+    scores = table["attribution"].to_numpy(dtype=np.float64)
+    boxes = np.nan_to_num(table[["x0", "y0", "x1", "y1"]].to_numpy(dtype=np.float64), nan=-1.0)
+    paths: list[str] = []
+    thumbs: list[np.ndarray] = []
+    for k, frame in enumerate(frames):
+        height, width = frame.shape[:2]
+        frame_index = int(indices[k])
+        cam = _lookup(cams, frame_index)
+        image = frame
+        if cam is not None:
+            heat = resize_bilinear(
+                np.nan_to_num(np.asarray(cam, dtype=np.float32)), (height, width)
+            )
+            image = blend_heatmap(frame, heat, lut, alpha)
+        box = np.rint(boxes[k]).astype(np.int64)
+        if box.min() >= 0:
+            draw_box(image, box, _BOX_COLOR, max(2, round(min(height, width) / 180)))
+        thumbs.append(_thumbnail(image, thumbnail_height))
+        pil = Image.fromarray(image)
+        caption = f"#{ranks[k]}  {times[k]:.2f} s  frame {frame_index}  attribution {scores[k]:.3g}"
+        _caption(pil, caption)
+        name = keyframe_image_name(int(ranks[k]), frame_index)
+        with atomic_write(folder.parent / name) as tmp:
+            pil.save(tmp, format="JPEG", quality=90)
+        paths.append(name)
+    return KeyframeImages(paths=paths, times_s=times.tolist(), thumbnails=thumbs)

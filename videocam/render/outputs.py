@@ -1,0 +1,82 @@
+"""Write every file of an analysis into its output folder (CONTRACT.md, "Files written").
+
+Each file is written to a temporary name and renamed, so a file is whole or absent. The tables,
+maps and summary come first; the renders (keyframe images, timeline, annotated clip) after.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from videocam.render.files import ensure_output_dir, write_csv, write_json, write_npy
+
+if TYPE_CHECKING:
+    from videocam.pipeline import Analysis
+
+
+def save_analysis(
+    analysis: Analysis, out_dir: Path, *, render: bool, progress: bool = False
+) -> Path:
+    """Write frames.csv, keyframes.csv, segments.csv, cams.npy, summary.json and, when
+    ``render``, keyframes/*.jpg, timeline.png and annotated.mp4 into ``out_dir``."""
+    from videocam.render.keyframes import render_keyframes
+    from videocam.render.timeline import render_timeline
+    from videocam.render.video import render_annotated_clip
+
+    out = ensure_output_dir(out_dir)
+    frames, keyframes = analysis.frames, analysis.keyframes
+    config = analysis.summary["config"]
+    summary = dict(analysis.summary)
+    timings = dict(summary.get("timings_s", {}))
+    if not render:
+        keyframes = keyframes.assign(image="")
+    write_csv(frames, out / "frames.csv")
+    write_csv(keyframes, out / "keyframes.csv")
+    write_csv(analysis.segments, out / "segments.csv")
+    write_npy(analysis.cams, out / "cams.npy")
+    if render:
+        started = time.perf_counter()
+        video = analysis.meta.path
+        position = {int(f): p for p, f in enumerate(frames.frame_index.tolist())}
+        images = render_keyframes(
+            video,
+            out,
+            keyframes=keyframes,
+            cams=lambda index: analysis.cams[position[index]].astype("float32"),
+            colormap=config["colormap"],
+            alpha=config["alpha"],
+            backend=config["backend"],
+        )
+        _, name = analysis.target
+        render_timeline(
+            out / "timeline.png",
+            times_s=frames.time_s.to_numpy(),
+            attribution=frames.attribution.to_numpy(),
+            target_score=frames.target_score.to_numpy(),
+            keyframes=images.for_timeline(),
+            segments=list(zip(analysis.segments.start_s, analysis.segments.end_s, strict=True)),
+            title=f"{analysis.meta.path.name}: {name} ({summary['method']})",
+        )
+        render_annotated_clip(
+            video,
+            out / "annotated.mp4",
+            frame_indices=frames.frame_index.to_numpy(),
+            cams=analysis.cams,
+            attribution=frames.attribution.to_numpy(),
+            target_score=frames.target_score.to_numpy(),
+            keyframe_indices=keyframes.frame_index.to_numpy(),
+            label=name,
+            render_size=tuple(config["render_size"]) if config["render_size"] else None,
+            colormap=config["colormap"],
+            alpha=config["alpha"],
+            progress=progress,
+            backend=config["backend"],
+        )
+        timings["render_s"] = round(time.perf_counter() - started, 4)
+    summary["timings_s"] = timings
+    written = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    summary["outputs"] = sorted(written | {"summary.json"})
+    write_json(summary, out / "summary.json")
+    return out
