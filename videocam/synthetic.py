@@ -305,7 +305,14 @@ def write_frames(
                 else:
                     odd = frame.shape[0] % 2 or frame.shape[1] % 2
                     stream.pix_fmt = "yuv444p" if odd else "yuv420p"
-                    stream.options = {"crf": "18", "g": str(gop), "preset": preset}
+                    # mbtree=0: with macroblock-tree rate control libx264 does not encode the
+                    # same frames to the same bits twice; without it clips are reproducible.
+                    stream.options = {
+                        "crf": "18",
+                        "g": str(gop),
+                        "preset": preset,
+                        "x264-params": "mbtree=0",
+                    }
                 stream.codec_context.time_base = time_base
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             if times_s is not None:

@@ -102,12 +102,12 @@ def test_tiny_none_builds_the_default_config(
 ) -> None:
     monkeypatch.setattr(bundled, "_assets_root", lambda: tmp_path)  # no assets
     loaded = load_model("videocam_tiny", weights="none")
-    assert loaded.categories == ("background", "move_right", "move_left", "grow")
+    assert loaded.categories == ("background", "move_right", "move_left", "grow", "shrink")
     assert loaded.background_class == 0 and loaded.clip_len == 16
     assert loaded.preprocess.size == (64, 64) and loaded.layer == "block4"
     frames = torch.randint(0, 256, (1, 16, 64, 64, 3), dtype=torch.uint8)
     with torch.no_grad():
-        assert loaded.module(loaded.preprocess(frames)).shape == (1, 4)
+        assert loaded.module(loaded.preprocess(frames)).shape == (1, 5)
 
 
 def test_tiny_bundled_weights_missing_is_a_clear_error(

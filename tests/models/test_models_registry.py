@@ -172,15 +172,15 @@ def test_resolve_device() -> None:
 
 def test_labels_override_categories(tmp_path: Path) -> None:
     labels = tmp_path / "labels.txt"
-    labels.write_text("background\nright\r\nleft\ngrow\n\n", encoding="utf-8")
+    labels.write_text("background\nright\r\nleft\ngrow\nshrink\n\n", encoding="utf-8")
     loaded = load_model("videocam_tiny", weights="none", labels=labels)
-    assert loaded.categories == ("background", "right", "left", "grow")
-    loaded = load_model("videocam_tiny", weights="none", labels=["a", "b", "c", "d"])
-    assert loaded.categories == ("a", "b", "c", "d")
+    assert loaded.categories == ("background", "right", "left", "grow", "shrink")
+    loaded = load_model("videocam_tiny", weights="none", labels=["a", "b", "c", "d", "e"])
+    assert loaded.categories == ("a", "b", "c", "d", "e")
 
 
 def test_labels_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="2 labels given but videocam_tiny has 4 classes"):
+    with pytest.raises(ConfigError, match="2 labels given but videocam_tiny has 5 classes"):
         load_model("videocam_tiny", weights="none", labels=["a", "b"])
     with pytest.raises(ConfigError, match="labels file not found"):
         load_model("videocam_tiny", weights="none", labels=tmp_path / "missing.txt")

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Defaults used when the sidecar ``videocam_tiny.json`` is absent; the json wins when present.
-TINY_CLASSES: tuple[str, ...] = ("background", "move_right", "move_left", "grow")
+TINY_CLASSES: tuple[str, ...] = ("background", "move_right", "move_left", "grow", "shrink")
 TINY_BACKGROUND_CLASS = 0
 TINY_INPUT_SIZE: tuple[int, int] = (64, 64)
 TINY_CLIP_LEN = 16
