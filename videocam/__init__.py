@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from videocam.errors import (
+    CamError,
     ConfigError,
     DecodeError,
     LayerNotFoundError,
@@ -21,6 +22,8 @@ from videocam.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Analysis",
+    "CamError",
     "ConfigError",
     "DecodeError",
     "LayerNotFoundError",
@@ -29,6 +32,7 @@ __all__ = [
     "VideoOpenError",
     "VideocamError",
     "__version__",
+    "analyze",
     "compute_cam",
     "open_video",
 ]
@@ -36,10 +40,13 @@ __all__ = [
 if TYPE_CHECKING:
     from videocam.cam import compute_cam
     from videocam.io import open_video
+    from videocam.pipeline import Analysis, analyze
 
 _LAZY = {
     "open_video": ("videocam.io", "open_video"),
     "compute_cam": ("videocam.cam", "compute_cam"),
+    "analyze": ("videocam.pipeline", "analyze"),
+    "Analysis": ("videocam.pipeline", "Analysis"),
 }
 
 

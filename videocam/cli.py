@@ -11,9 +11,15 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from videocam import __version__
 from videocam.errors import VideocamError
+
+if TYPE_CHECKING:
+    from videocam.config import AnalyzeConfig
+    from videocam.pipeline import Analysis
 
 logger = logging.getLogger("videocam")
 
@@ -32,6 +38,175 @@ class _Parser(argparse.ArgumentParser):
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="only errors on stderr")
     parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
+
+
+# -- shared analysis options --------------------------------------------------------------------
+
+
+def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
+    """The options analyze / evaluate / batch share (CONTRACT.md). Defaults live in
+    :class:`videocam.config.AnalyzeConfig`; None here means "not given" so that a --config file
+    fills it and a flag wins over both."""
+    g = parser.add_argument_group("model")
+    g.add_argument("--config", metavar="FILE.yaml", help="options from a YAML file (flags win)")
+    g.add_argument(
+        "--model", help="model name, bundled model, or file.py:function (default: videocam_tiny)"
+    )
+    g.add_argument("--weights", help="DEFAULT, a weights name, a local state-dict file, or none")
+    g.add_argument("--layer", metavar="DOTTED.NAME", help="target layer (default: the model's)")
+    g.add_argument(
+        "--frame-model", action="store_true", default=None, help="custom model is per-frame 2D"
+    )
+    g.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"))
+    g.add_argument("--mean", nargs=3, type=float, metavar=("R", "G", "B"))
+    g.add_argument("--std", nargs=3, type=float, metavar=("R", "G", "B"))
+    g.add_argument("--labels", metavar="FILE", help="class names, one per line")
+    g.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    g.add_argument("--autocast", action="store_true", default=None, help="bf16/fp16 forward")
+    g.add_argument("--batch-size", type=int, help="windows (or frames) per forward")
+    t = parser.add_argument_group("time")
+    t.add_argument("--clip-len", type=int, metavar="T", help="window length in frames")
+    t.add_argument("--stride", type=int, metavar="S", help="window step in frames")
+    t.add_argument("--frame-step", type=int, metavar="N", help="analyse every N-th frame")
+    t.add_argument("--sample-fps", type=float, metavar="FPS", help="analyse frames at this rate")
+    t.add_argument("--start", dest="start_s", type=float, metavar="SECONDS")
+    t.add_argument("--end", dest="end_s", type=float, metavar="SECONDS")
+    t.add_argument("--backend", choices=["auto", "decord", "pyav"], help="decoder")
+    e = parser.add_argument_group("explanation")
+    e.add_argument("--target", help="auto, a class index, or a class name")
+    e.add_argument("--method", help="gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam")
+    e.add_argument("--topk", type=int, metavar="K", help="number of keyframes")
+    e.add_argument("--min-gap", type=float, metavar="SECONDS", help="least time between keyframes")
+    e.add_argument(
+        "--keyframe-floor",
+        type=float,
+        metavar="FRACTION",
+        help="keyframes need this fraction of the top frame's attribution (default 0.2)",
+    )
+    e.add_argument("--box-threshold", type=float, help="fraction of the map maximum for boxes")
+    r = parser.add_argument_group("output")
+    r.add_argument(
+        "--no-render",
+        dest="render",
+        action="store_false",
+        default=None,
+        help="tables, cams.npy and summary.json only",
+    )
+    r.add_argument("--render-size", nargs=2, type=int, metavar=("H", "W"))
+    r.add_argument("--colormap", help="matplotlib colormap name")
+    r.add_argument("--alpha", type=float, help="heatmap opacity")
+
+
+def analysis_config(args: argparse.Namespace) -> AnalyzeConfig:
+    """Defaults, then the --config file, then the flags."""
+    from videocam.config import config_fields, load_config_file, merge_options
+
+    from_file = load_config_file(args.config) if args.config else {}
+    flags = {f.name: getattr(args, f.name, None) for f in config_fields()}
+    return merge_options(from_file, flags)
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+# -- subcommands -------------------------------------------------------------------------------
+
+
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("analyze", help="explain one video: keyframes, tables, annotated clip")
+    parser.add_argument("video", help="video file")
+    parser.add_argument("-o", "--out", required=True, help="output folder")
+    _add_analysis_options(parser)
+    _add_common(parser)
+    parser.set_defaults(run=_run_analyze)
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from videocam.pipeline import analyze
+
+    config = analysis_config(args)
+    options = config.to_dict()
+    model = options.pop("model")
+    analysis = analyze(args.video, model, progress=_progress(args), **options)
+    out = analysis.save(args.out, progress=_progress(args))
+    if not args.quiet:
+        _report(analysis, out)
+    return EXIT_OK
+
+
+def _report(analysis: Analysis, out: Path) -> None:
+    index, name = analysis.target
+    lines = [f"explained class: {name} ({index}) with {analysis.summary['method']}"]
+    for row in analysis.keyframes.itertuples():
+        lines.append(
+            f"  keyframe {row.rank}: frame {row.frame_index} at {row.time_s:.2f} s, "
+            f"attribution {row.attribution:.3f}"
+        )
+    lines.append(f"outputs in {out}:")
+    for path in sorted(out.rglob("*")):
+        if path.is_file():
+            lines.append(f"  {path.relative_to(out)}  ({path.stat().st_size / 1024:.0f} KB)")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("demo", help="analyse a synthetic clip with a known event (offline)")
+    parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("--method", default="gradcam", help="CAM method (default gradcam)")
+    parser.add_argument("--no-render", dest="render", action="store_false")
+    _add_common(parser)
+    parser.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from videocam.demo import run_demo
+
+    result = run_demo(args.out, render=args.render, progress=_progress(args), method=args.method)
+    if not args.quiet:
+        _report(result.analysis, result.out_dir)
+        start, end = result.clip.event_interval_s or (0.0, 0.0)
+        n = len(result.analysis.keyframes)
+        sys.stdout.write(
+            f"known event: {result.clip.truth.event} from {start:.2f} s to {end:.2f} s; "
+            f"{result.keyframes_inside} of {n} keyframes fall inside it\n"
+        )
+    return EXIT_OK
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("models", help="list the models --model accepts")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_common(parser)
+    parser.set_defaults(run=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from videocam.models import list_models
+
+    infos = list_models()
+    if args.json:
+        sys.stdout.write(json.dumps([dataclasses.asdict(i) for i in infos], indent=2) + "\n")
+        return EXIT_OK
+    rows = [("name", "kind", "default layer", "weights", "input", "clip", "source")]
+    for i in infos:
+        size = f"{i.input_size[0]}x{i.input_size[1]}" if i.input_size else "-"
+        weights = ", ".join(i.weights) if i.weights else "-"
+        clip = str(i.clip_len) if i.clip_len else "-"
+        rows.append((i.name, i.kind, i.default_layer, weights, size, clip, i.source))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        sys.stdout.write(
+            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n"
+        )
+    sys.stdout.write(
+        "\nAlso: a custom builder path/to/file.py:function or package.module:function "
+        "(--frame-model for per-frame models); --weights takes DEFAULT, a listed name, "
+        "a local state-dict file, or none.\n"
+    )
+    return EXIT_OK
 
 
 # -- subcommands -------------------------------------------------------------------------------
@@ -54,7 +229,12 @@ def _run_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_analyze,
+    _add_demo,
+    _add_models,
+    _add_info,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,239 @@
+"""One table of analysis options: defaults, validation, YAML config files.
+
+The same table feeds the Python API (``videocam.analyze(video, **options)``), the YAML files
+(``--config``) and the command line, so a name means the same thing everywhere. YAML is read
+with ``yaml.safe_load``: a config file cannot run code (only a custom model builder the user
+names explicitly is imported, by the model registry).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from videocam.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "decord", "pyav")
+
+
+@dataclass(frozen=True)
+class AnalyzeConfig:
+    """Every option of ``analyze`` (and of evaluate/batch, which reuse it).
+
+    Attributes:
+        model: model name, bundled model, or custom builder ``file.py:function``.
+        weights: weights name (``DEFAULT``...), a local state-dict file, or ``none``.
+        layer: target layer; None = the model's tested default.
+        frame_model: a custom model is a per-frame 2D classifier.
+        clip_len: window length in frames of the sampled stream; None = the model's default.
+        stride: window step in frames; None = half the window.
+        frame_step: analyse every n-th source frame.
+        sample_fps: analyse frames at this rate instead (nearest frame to each tick).
+        start_s, end_s: time range to analyse.
+        input_size, mean, std, labels: preprocessing and class names for custom models.
+        target: ``auto`` (top class of the whole video), a class index, or a class name.
+        method: CAM method.
+        topk: number of keyframes.
+        min_gap: least time between two keyframes, seconds.
+        keyframe_floor: keyframes need at least this fraction of the strongest frame's
+            attribution (0 = always k keyframes).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        autocast: run the model in bfloat16/float16 autocast (CAM arithmetic stays float32).
+        batch_size: windows (video models) or frames (frame models) per forward; None = auto.
+        render: write annotated.mp4, timeline.png and keyframe images.
+        render_size: (H, W) of the annotated clip; None = the source's size.
+        backend: decoder backend.
+        box_threshold: fraction of a keyframe map's maximum that bounds its box.
+        colormap: matplotlib colormap of the heatmaps.
+        alpha: heatmap opacity where attribution is highest.
+    """
+
+    model: str = "videocam_tiny"
+    weights: str = "DEFAULT"
+    layer: str | None = None
+    frame_model: bool = False
+    clip_len: int | None = None
+    stride: int | None = None
+    frame_step: int = 1
+    sample_fps: float | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    input_size: tuple[int, int] | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    labels: str | None = None
+    target: str | int = "auto"
+    method: str = "gradcam"
+    topk: int = 5
+    min_gap: float = 1.0
+    keyframe_floor: float = 0.2
+    device: str = "auto"
+    autocast: bool = False
+    batch_size: int | None = None
+    render: bool = True
+    render_size: tuple[int, int] | None = None
+    backend: str = "auto"
+    box_threshold: float = 0.5
+    colormap: str = "jet"
+    alpha: float = 0.5
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, where: str = "options") -> AnalyzeConfig:
+        """Build from a mapping; unknown keys are an error that names them."""
+        known = {f.name for f in fields(cls)}
+        # YAML and CLI spellings: dashes or underscores.
+        normalised = {str(k).replace("-", "_"): v for k, v in values.items()}
+        unknown = sorted(set(normalised) - known)
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        coerced = {k: _coerce(k, v, where) for k, v in normalised.items()}
+        return cls(**coerced)
+
+    def replace(self, **changes: Any) -> AnalyzeConfig:
+        """A copy with some options changed (validated)."""
+        return AnalyzeConfig.from_mapping({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (tuples as lists)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+_PAIRS = {"input_size", "render_size"}
+_TRIPLES = {"mean", "std"}
+_INTS = {"clip_len", "stride", "frame_step", "topk", "batch_size"}
+_FLOATS = {"sample_fps", "start_s", "end_s", "min_gap", "keyframe_floor", "box_threshold", "alpha"}
+_BOOLS = {"frame_model", "autocast", "render"}
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    if value is None:
+        return None
+    try:
+        if name in _PAIRS or name in _TRIPLES:
+            items = value.split() if isinstance(value, str) else list(value)
+            want = 2 if name in _PAIRS else 3
+            if len(items) != want:
+                raise ValueError(f"needs {want} numbers")
+            cast = int if name in _PAIRS else float
+            return tuple(cast(v) for v in items)
+        if name in _INTS:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError("needs a whole number")
+            return int(value)
+        if name in _FLOATS:
+            if isinstance(value, bool):
+                raise ValueError("needs a number")
+            return float(value)
+        if name in _BOOLS:
+            if isinstance(value, bool):
+                return value
+            raise ValueError("needs true or false")
+        if name == "target":
+            if isinstance(value, bool):
+                raise ValueError("needs auto, a class index or a class name")
+            if isinstance(value, int):
+                return value
+            text = str(value).strip()
+            return int(text) if text.lstrip("-").isdigit() else text
+        if name in ("weights", "model", "layer", "labels", "method", "device", "backend"):
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: option {name}={value!r}: {exc}") from exc
+    return value
+
+
+def _validate(config: AnalyzeConfig) -> None:
+    def bad(name: str, reason: str) -> ConfigError:
+        return ConfigError(f"option {name}={getattr(config, name)!r}: {reason}")
+
+    from videocam.cam import METHODS  # the one registry of method names
+
+    if config.method not in METHODS:
+        raise bad("method", f"must be one of {', '.join(METHODS)}")
+    if config.device not in DEVICES:
+        raise bad("device", f"must be one of {', '.join(DEVICES)}")
+    if config.backend not in BACKENDS:
+        raise bad("backend", f"must be one of {', '.join(BACKENDS)}")
+    for name in ("clip_len", "stride", "batch_size"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise bad(name, "must be >= 1")
+    if config.frame_step < 1:
+        raise bad("frame_step", "must be >= 1")
+    if config.topk < 0:
+        raise bad("topk", "must be >= 0")
+    if config.min_gap < 0:
+        raise bad("min_gap", "must be >= 0 seconds")
+    if config.sample_fps is not None and config.sample_fps <= 0:
+        raise bad("sample_fps", "must be > 0")
+    if config.start_s is not None and config.end_s is not None and config.end_s <= config.start_s:
+        raise bad("end_s", f"must be after start_s={config.start_s}")
+    if not 0 <= config.keyframe_floor <= 1:
+        raise bad("keyframe_floor", "must be in [0, 1]")
+    if not 0 < config.box_threshold <= 1:
+        raise bad("box_threshold", "must be in (0, 1]")
+    if not 0 <= config.alpha <= 1:
+        raise bad("alpha", "must be in [0, 1]")
+    for name in ("input_size", "render_size"):
+        value = getattr(config, name)
+        if value is not None and min(value) < 1:
+            raise bad(name, "needs two positive integers H W")
+    if isinstance(config.target, int) and config.target < 0:
+        raise bad("target", "a class index must be >= 0")
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file (``safe_load``) into a mapping of options.
+
+    Raises:
+        ConfigError: missing/unreadable file, invalid YAML, or not a mapping; the message names
+            the file.
+    """
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{p}: config file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        reason = " ".join(str(exc).split())
+        raise ConfigError(f"{p}: invalid YAML: {reason}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a config file must be a mapping of option: value")
+    # Validate now, so errors name the file.
+    AnalyzeConfig.from_mapping(data, where=str(p))
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def merge_options(*layers: Mapping[str, Any]) -> AnalyzeConfig:
+    """Later layers win; ``None`` values in a layer mean "not given" and are skipped."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update({k: v for k, v in layer.items() if v is not None})
+    return AnalyzeConfig.from_mapping(merged)
+
+
+def config_fields() -> list[dataclasses.Field[Any]]:
+    """The option table (for the CLI and docs)."""
+    return list(fields(AnalyzeConfig))
