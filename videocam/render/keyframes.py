@@ -77,8 +77,13 @@ def _caption(image: Any, text: str) -> None:
 
     size = max(12, round(min(image.size) * 0.035))
     font = ImageFont.load_default(size=size)
-    pad = max(3, size // 3)
     left, top, right, bottom = font.getbbox(text)
+    # Narrow frames: shrink the font so the whole caption fits the width.
+    while right - left > image.size[0] * 0.96 and size > 6:
+        size -= 1
+        font = ImageFont.load_default(size=size)
+        left, top, right, bottom = font.getbbox(text)
+    pad = max(2, size // 3)
     box = (0, 0, right - left + 2 * pad, bottom - top + 2 * pad)
     overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
