@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from videocam import __version__
-from videocam.errors import VideocamError
+from videocam.errors import ConfigError, VideocamError
 
 if TYPE_CHECKING:
     from videocam.config import AnalyzeConfig
@@ -174,6 +174,48 @@ def _run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "evaluate", help="accuracy and faithfulness of the explanations over a manifest"
+    )
+    parser.add_argument("manifest", help="CSV: path[, label][, event_start_s, event_end_s]")
+    parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("--steps", type=int, default=10, help="deletion/insertion steps (10%%)")
+    parser.add_argument("--random-seeds", type=int, default=3, help="random orders averaged")
+    _add_analysis_options(parser)
+    _add_common(parser)
+    parser.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from videocam.evaluate import evaluate_manifest, read_manifest, save_evaluation
+    from videocam.pipeline import load_configured_model
+
+    if args.steps < 1 or args.random_seeds < 1:
+        raise ConfigError("--steps and --random-seeds must be >= 1")
+    config = analysis_config(args)
+    read_manifest(args.manifest)  # fail early on a bad manifest, before loading the model
+    loaded = load_configured_model(config)
+    evaluation = evaluate_manifest(
+        args.manifest,
+        loaded,
+        config,
+        steps=args.steps,
+        random_seeds=args.random_seeds,
+        progress=_progress(args),
+    )
+    out = save_evaluation(evaluation, args.out)
+    if not args.quiet:
+        s = evaluation.summary
+        accuracy = "n/a" if s["accuracy"] is None else f"{s['accuracy']:.3f}"
+        means = ", ".join(f"{k} {v:.3f}" for k, v in s["means"].items() if v is not None)
+        sys.stdout.write(
+            f"{s['n_ok']} of {s['n_videos']} videos evaluated ({s['n_failed']} failed); "
+            f"accuracy {accuracy}\nmeans: {means}\noutputs in {out}\n"
+        )
+    return EXIT_OK
+
+
 def _add_models(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("models", help="list the models --model accepts")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -232,6 +274,7 @@ def _run_info(args: argparse.Namespace) -> int:
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_analyze,
     _add_demo,
+    _add_evaluate,
     _add_models,
     _add_info,
 ]

@@ -111,11 +111,12 @@ def analyze(
     """
     model_name = model if isinstance(model, str) else model.name
     config = AnalyzeConfig.from_mapping({**options, "model": model_name})
-    loaded = _load(config) if isinstance(model, str) else model
+    loaded = load_configured_model(config) if isinstance(model, str) else model
     return run_analysis(Path(video), loaded, config, progress=progress)
 
 
-def _load(config: AnalyzeConfig) -> LoadedModel:
+def load_configured_model(config: AnalyzeConfig) -> LoadedModel:
+    """Load the model the config names (model, weights, layer, preprocessing, device)."""
     from videocam.models import load_model
 
     return load_model(
@@ -155,7 +156,7 @@ def run_analysis(
                 f"[{config.start_s}, {config.end_s}) s (video lasts {meta.duration_s:.2f} s)"
             )
         times = source.times_s[indices]
-        plan = _plan(loaded, config, len(indices))
+        plan = window_plan(loaded, config, len(indices))
         batch = config.batch_size or _auto_batch(loaded)
         runner = _Runner(loaded, config, source, indices, plan, batch, progress)
 
@@ -164,9 +165,9 @@ def run_analysis(
             t0 = time.perf_counter()
             mean_probs = runner.scan()
             timings["scan_s"] = time.perf_counter() - t0
-            target, target_info = _auto_target(mean_probs, loaded)
+            target, target_info = choose_auto_target(mean_probs, loaded)
         else:
-            target = _resolve_target(config.target, loaded)
+            target = resolve_class(config.target, loaded)
             target_info = {"auto": False}
         t0 = time.perf_counter()
         cams, target_score, layer_shape = runner.explain(target)
@@ -232,7 +233,7 @@ def run_analysis(
     timings["analysis_s"] = time.perf_counter() - started
     for message in warnings:
         logger.warning("%s: %s", video, message)
-    target_name = _class_name(loaded, target)
+    target_name = class_name(loaded, target)
     summary = {
         "video": meta.to_dict(),
         "model": {
@@ -265,7 +266,7 @@ def run_analysis(
             "runs at or above median + 0.25 (peak - median) that reach median + 0.5 (peak - median)"
         ),
         "config": config.to_dict(),
-        "versions": _versions(),
+        "versions": package_versions(),
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
         "warnings": warnings,
     }
@@ -282,7 +283,8 @@ def run_analysis(
 # -- windows and batches ------------------------------------------------------------------------
 
 
-def _plan(loaded: LoadedModel, config: AnalyzeConfig, n_frames: int) -> np.ndarray:
+def window_plan(loaded: LoadedModel, config: AnalyzeConfig, n_frames: int) -> np.ndarray:
+    """Window positions for ``n_frames`` sampled frames: (n_windows, T); T = 1 for frame models."""
     if loaded.kind == "frame":
         return np.arange(n_frames, dtype=np.int64)[:, None]
     clip_len = config.clip_len or loaded.clip_len or 16
@@ -330,11 +332,9 @@ class _Runner:
 
         Frames are decoded once, sequentially, and held only while a pending window needs them.
         """
-        import torch
         from tqdm import tqdm
 
         loaded, plan = self.loaded, self.plan
-        device = loaded.device
         held: dict[int, np.ndarray] = {}
         next_window = 0
         decoded_upto = -1
@@ -343,13 +343,8 @@ class _Runner:
 
         def flush(rows: list[int]) -> tuple[np.ndarray, torch.Tensor]:
             block = np.stack([np.stack([held[p] for p in plan[r]]) for r in rows])
-            frames = torch.from_numpy(block)
-            if device.type == "cuda":
-                frames = frames.pin_memory().to(device, non_blocking=True)
-            if loaded.kind == "frame":
-                frames = frames[:, 0]  # (b, H, W, 3): one frame per "window"
             bar.update(len(rows))
-            return plan[rows], loaded.preprocess(frames)
+            return plan[rows], model_input(loaded, block)
 
         decode_batch = max(32, plan.shape[1] * 2)
         batches = self.source.iter_batches(
@@ -442,12 +437,63 @@ class _Runner:
         return maps, scores, layer_shape
 
 
+def model_input(loaded: LoadedModel, block: np.ndarray) -> torch.Tensor:
+    """Windows of frames to the model's input, on its device.
+
+    Args:
+        block: uint8, shape (b, T, H, W, 3) at the model's input size (T = 1 for frame models).
+
+    Returns:
+        float32 (b, 3, T, H, W) for video models, (b, 3, H, W) for frame models.
+    """
+    import torch
+
+    frames = torch.from_numpy(np.ascontiguousarray(block))
+    if loaded.device.type == "cuda":
+        frames = frames.pin_memory().to(loaded.device, non_blocking=True)
+    if loaded.kind == "frame":
+        frames = frames[:, 0]  # (b, H, W, 3): one frame per "window"
+    return loaded.preprocess(frames)
+
+
+def window_probabilities(
+    loaded: LoadedModel,
+    frames: np.ndarray,
+    plan: np.ndarray,
+    *,
+    batch_size: int | None = None,
+    autocast: bool = False,
+) -> np.ndarray:
+    """Class probabilities of every window of frames held in memory (forward only).
+
+    Args:
+        frames: uint8, shape (n, H, W, 3) at the model's input size.
+        plan: int, shape (n_windows, T): window positions (see :func:`plan_windows`).
+
+    Returns:
+        float32, shape (n_windows, K).
+    """
+    import torch
+
+    batch = batch_size or _auto_batch(loaded)
+    out = []
+    with torch.inference_mode(), _autocast_for(loaded, autocast):
+        for start in range(0, len(plan), batch):
+            inputs = model_input(loaded, frames[plan[start : start + batch]])
+            out.append(torch.softmax(loaded.module(inputs).float(), dim=1))
+    return torch.cat(out).cpu().numpy()
+
+
 def _autocast(loaded: LoadedModel, config: AnalyzeConfig) -> Any:
+    return _autocast_for(loaded, config.autocast)
+
+
+def _autocast_for(loaded: LoadedModel, enabled: bool) -> Any:
     import contextlib
 
     import torch
 
-    if not config.autocast:
+    if not enabled:
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if loaded.device.type == "cpu" else torch.float16
     return torch.autocast(loaded.device.type, dtype=dtype)
@@ -456,28 +502,31 @@ def _autocast(loaded: LoadedModel, config: AnalyzeConfig) -> Any:
 # -- targets ------------------------------------------------------------------------------------
 
 
-def _class_name(loaded: LoadedModel, index: int) -> str:
+def class_name(loaded: LoadedModel, index: int) -> str:
+    """The name of class ``index``, or the index as text when the model has no names."""
     if loaded.categories and 0 <= index < len(loaded.categories):
         return loaded.categories[index]
     return str(index)
 
 
-def _auto_target(mean_probs: np.ndarray, loaded: LoadedModel) -> tuple[int, dict[str, Any]]:
+def choose_auto_target(mean_probs: np.ndarray, loaded: LoadedModel) -> tuple[int, dict[str, Any]]:
+    """The video-level class: top mean window probability, skipping a background class."""
     ranked = np.argsort(-mean_probs, kind="stable")
     skipped = loaded.background_class
     choice = next(int(c) for c in ranked if c != skipped or len(ranked) == 1)
     top = [
-        {"index": int(c), "name": _class_name(loaded, int(c)), "mean_prob": float(mean_probs[c])}
+        {"index": int(c), "name": class_name(loaded, int(c)), "mean_prob": float(mean_probs[c])}
         for c in ranked[:5]
     ]
     info: dict[str, Any] = {"auto": True, "video_top_classes": top}
     if skipped is not None:
-        info["skipped_background_class"] = _class_name(loaded, skipped)
-    logger.info("auto target: %s (%d)", _class_name(loaded, choice), choice)
+        info["skipped_background_class"] = class_name(loaded, skipped)
+    logger.info("auto target: %s (%d)", class_name(loaded, choice), choice)
     return choice, info
 
 
-def _resolve_target(target: int | str, loaded: LoadedModel) -> int:
+def resolve_class(target: int | str, loaded: LoadedModel) -> int:
+    """A class index from an index or a (case-insensitive) class name; ConfigError if unknown."""
     n_classes = len(loaded.categories) if loaded.categories else None
     if isinstance(target, int):
         if n_classes is not None and target >= n_classes:
@@ -499,7 +548,7 @@ def _resolve_target(target: int | str, loaded: LoadedModel) -> int:
     )
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}

@@ -1,0 +1,53 @@
+"""Evaluation of a classifier and its explanations over many videos (``videocam evaluate``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from videocam.evaluate.metrics import (
+    deletion_curve,
+    insertion_curve,
+    keyframe_hit_rate,
+    normalised_auc,
+    order_by_attribution,
+    segment_iou,
+)
+from videocam.evaluate.runner import (
+    METRIC_COLUMNS,
+    Evaluation,
+    ManifestEntry,
+    TargetScorer,
+    evaluate_manifest,
+    evaluate_video,
+    read_manifest,
+)
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "Evaluation",
+    "ManifestEntry",
+    "TargetScorer",
+    "deletion_curve",
+    "evaluate_manifest",
+    "evaluate_video",
+    "insertion_curve",
+    "keyframe_hit_rate",
+    "normalised_auc",
+    "order_by_attribution",
+    "read_manifest",
+    "save_evaluation",
+    "segment_iou",
+]
+
+
+def save_evaluation(evaluation: Evaluation, out_dir: str | Path) -> Path:
+    """Write metrics.csv, summary.json and curves.png into ``out_dir`` (each atomically)."""
+    from videocam.render.curves import render_curves
+    from videocam.render.files import ensure_output_dir, write_csv, write_json
+
+    out = ensure_output_dir(out_dir)
+    write_csv(evaluation.metrics, out / "metrics.csv")
+    if evaluation.curves:
+        render_curves(out / "curves.png", evaluation.curves, "temporal deletion / insertion")
+    write_json(evaluation.summary, out / "summary.json")
+    return out

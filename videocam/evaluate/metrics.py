@@ -1,0 +1,98 @@
+"""Faithfulness and correctness metrics of explanations along time (numpy only).
+
+Temporal deletion / insertion, after RISE (Petsiuk et al., 2018) applied to frames instead of
+pixels: frames are removed from the video (replaced by a neutral frame, the video's temporal mean)
+or inserted into an all-neutral video, in order of decreasing attribution, a fixed fraction at a
+time, and the target's probability is re-scored over the windows at each step.
+
+Normalised areas: the area under the score curve over the removed/inserted fraction in [0, 1]
+(trapezoid rule), divided by the target's score on the untouched video, so that videos whose
+model is more or less confident compare. Deletion: lower is more faithful (the score falls fast
+when the frames the explanation points at go); insertion: higher is more faithful.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+#: Scores the target on a video given as a mask of kept frames: (n,) bool -> probability.
+ScoreFn = Callable[[np.ndarray], float]
+
+
+def order_by_attribution(attribution: np.ndarray) -> np.ndarray:
+    """Frame positions by decreasing attribution (ties: the earlier frame first)."""
+    a = np.asarray(attribution, dtype=np.float64)
+    return np.lexsort((np.arange(len(a)), -a))
+
+
+def step_counts(n_frames: int, steps: int) -> np.ndarray:
+    """How many frames are removed/inserted at each of ``steps + 1`` points (0 .. n_frames)."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    return np.round(np.linspace(0, n_frames, steps + 1)).astype(np.int64)
+
+
+def deletion_curve(order: np.ndarray, score: ScoreFn, steps: int = 10) -> np.ndarray:
+    """Target score as the first frames of ``order`` are removed, ``1/steps`` at a time.
+
+    Returns:
+        float64, shape (steps + 1,): the score with 0, 1/steps, ..., all frames removed.
+    """
+    n = len(order)
+    out = []
+    for count in step_counts(n, steps):
+        kept = np.ones(n, dtype=bool)
+        kept[order[:count]] = False
+        out.append(score(kept))
+    return np.asarray(out, dtype=np.float64)
+
+
+def insertion_curve(order: np.ndarray, score: ScoreFn, steps: int = 10) -> np.ndarray:
+    """Target score as the first frames of ``order`` are inserted into an all-neutral video."""
+    n = len(order)
+    out = []
+    for count in step_counts(n, steps):
+        kept = np.zeros(n, dtype=bool)
+        kept[order[:count]] = True
+        out.append(score(kept))
+    return np.asarray(out, dtype=np.float64)
+
+
+def normalised_auc(curve: np.ndarray, reference: float) -> float:
+    """Area under ``curve`` over [0, 1] (trapezoid rule) divided by ``reference`` (> 0)."""
+    curve = np.asarray(curve, dtype=np.float64)
+    x = np.linspace(0.0, 1.0, len(curve))
+    area = float(np.sum((curve[1:] + curve[:-1]) * np.diff(x) / 2.0))
+    return area / reference if reference > 0 else float("nan")
+
+
+def keyframe_hit_rate(keyframe_times_s: np.ndarray, start_s: float, end_s: float) -> float:
+    """Share of keyframes whose time lies in [start_s, end_s); NaN without keyframes."""
+    t = np.asarray(keyframe_times_s, dtype=np.float64)
+    if t.size == 0:
+        return float("nan")
+    return float(np.mean((t >= start_s) & (t < end_s)))
+
+
+def segment_iou(
+    times_s: np.ndarray, segments_s: list[tuple[float, float]], start_s: float, end_s: float
+) -> float:
+    """Temporal IoU, counted in analysed frames, of the predicted segments and the true interval.
+
+    Args:
+        times_s: float, shape (n,): times of the analysed frames.
+        segments_s: predicted intervals (start_s, end_s), both ends inclusive (frame times).
+        start_s, end_s: the true interval, end exclusive.
+
+    Returns:
+        |predicted ∩ true| / |predicted ∪ true| over frames; 0 when both are empty.
+    """
+    t = np.asarray(times_s, dtype=np.float64)
+    predicted = np.zeros(len(t), dtype=bool)
+    for seg_start, seg_end in segments_s:
+        predicted |= (t >= seg_start) & (t <= seg_end)
+    true = (t >= start_s) & (t < end_s)
+    union = int(np.sum(predicted | true))
+    return float(np.sum(predicted & true)) / union if union else 0.0
