@@ -216,6 +216,55 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_batch(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "batch", help="analyze every video of a folder or manifest, one sub-folder each"
+    )
+    parser.add_argument(
+        "inputs", help="a folder (searched recursively for videos) or a manifest CSV with 'path'"
+    )
+    parser.add_argument(
+        "-o", "--out", required=True, help="output folder (empty, or an earlier batch's)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes, each loads the model once"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="skip complete videos, redo incomplete ones"
+    )
+    parser.add_argument("--engine", choices=["local"], default="local", help="where jobs run")
+    _add_analysis_options(parser)
+    _add_common(parser)
+    parser.set_defaults(run=_run_batch)
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    """Exit code 0 when every video succeeded, 3 when some failed (OUT/failures.csv)."""
+    from videocam.batch import STATUS_OK, STATUS_SKIPPED, run_batch
+
+    config = analysis_config(args)
+    report = run_batch(
+        args.inputs,
+        args.out,
+        config,
+        workers=args.workers,
+        resume=args.resume,
+        engine=args.engine,
+        progress=_progress(args),
+        log_level=logging.DEBUG if args.debug else logging.INFO,
+    )
+    if not args.quiet:
+        failed = report.failures
+        sys.stdout.write(
+            f"{len(report.results)} videos: {report.count(STATUS_OK)} analysed, "
+            f"{report.count(STATUS_SKIPPED)} already complete, {len(failed)} failed "
+            f"({report.seconds:.1f} s); index: {report.out_dir / 'index.csv'}\n"
+        )
+        if failed:
+            sys.stdout.write(f"failures: {report.out_dir / 'failures.csv'}\n")
+    return report.exit_code
+
+
 def _add_models(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("models", help="list the models --model accepts")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -275,6 +324,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_analyze,
     _add_demo,
     _add_evaluate,
+    _add_batch,
     _add_models,
     _add_info,
 ]

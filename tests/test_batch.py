@@ -1,0 +1,351 @@
+"""``videocam batch``: planning and names, failures and crashes isolated, workers, resume."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from videocam.batch import (
+    DONE_MARKER,
+    FAILURE_COLUMNS,
+    INDEX_COLUMNS,
+    WORKER_CRASH,
+    Job,
+    completed_result,
+    config_hash,
+    find_videos,
+    plan_jobs,
+    sub_folder_name,
+)
+from videocam.batch.plan import MAX_NAME_CHARS
+from videocam.cli import main
+from videocam.config import AnalyzeConfig
+from videocam.synthetic import make_clip, write_frames
+
+FAST = ["--weights", "none", "--device", "cpu", "--quiet"]
+ANALYSIS_FILES = {"frames.csv", "keyframes.csv", "segments.csv", "cams.npy", "summary.json"}
+
+
+def _clip(path: Path, seed: int, n_frames: int = 24) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    make_clip(path, n_frames=n_frames, size=(48, 64), event="grow", seed=seed)
+    return path
+
+
+def _index(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "index.csv", keep_default_na=False)
+
+
+def _assert_complete(sub: Path, render: bool = False) -> None:
+    files = {p.name for p in sub.iterdir()}
+    assert ANALYSIS_FILES | {DONE_MARKER, "log.txt"} <= files, files
+    if render:
+        assert {"annotated.mp4", "timeline.png", "keyframes"} <= files
+    assert not list(sub.rglob("*.tmp-*"))
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two clip.mp4 in different folders, a text file named bad.mp4, and a README."""
+    root = tmp_path_factory.mktemp("batch_in")
+    _clip(root / "a" / "clip.mp4", seed=1)
+    _clip(root / "b" / "clip.mp4", seed=2)
+    (root / "bad.mp4").write_text("not a video\n")
+    (root / "README.txt").write_text("ignored: not a video extension\n")
+    (root / ".hidden.mp4").write_text("ignored: hidden\n")
+    return root
+
+
+# -- planning ----------------------------------------------------------------------------------
+
+
+def test_names_are_unique_safe_and_deterministic(tmp_path: Path) -> None:
+    base = tmp_path / "in"
+    cases = [
+        base / "a" / "clip.mp4",
+        base / "b" / "clip.mp4",
+        base / "a b" / "clip.mp4",  # unsafe character -> hashed
+        base / "a_b" / "clip.mp4",
+        base / "a__b" / "clip.mp4",  # would read as two components -> hashed
+        base / "a" / "b__clip.mp4",
+        base / ".." / "outside" / "clip.mp4",  # outside the base -> file name + hash
+        Path("/etc/clip.mp4"),
+        base / ("x" * 300 + ".mp4"),  # too long -> cut + hash
+        base / ".hidden.mp4",
+        base / "index.csv",  # a reserved name in OUT
+        base / "vidéo.mp4",
+    ]
+    names = [sub_folder_name(p, base) for p in cases]
+    assert names[:2] == ["a__clip.mp4", "b__clip.mp4"]
+    assert names[3] == "a_b__clip.mp4" and names[2].startswith("a_b__clip.mp4-")
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert "/" not in name and "\\" not in name and not name.startswith(".")
+        assert name not in ("", ".", "..") and len(name) <= MAX_NAME_CHARS + 9
+        assert (tmp_path / "out" / name).resolve().parent == (tmp_path / "out").resolve()
+    assert [sub_folder_name(p, base) for p in cases] == names  # deterministic
+
+
+def test_plan_folder_skips_out_hidden_and_other_extensions(videos: Path, tmp_path: Path) -> None:
+    jobs = plan_jobs(videos, tmp_path / "out")
+    assert [j.name for j in jobs] == ["a__clip.mp4", "b__clip.mp4", "bad.mp4"]
+    assert all(j.out_dir.parent == (tmp_path / "out").absolute() for j in jobs)
+    # An OUT inside the input folder is not searched (its annotated.mp4 are not inputs).
+    inner = tmp_path / "in"
+    _clip(inner / "v.mp4", seed=3)
+    (inner / "out" / "v.mp4").mkdir(parents=True)
+    (inner / "out" / "v.mp4" / "annotated.mp4").write_bytes(b"x")
+    assert [p.name for p in find_videos(inner, exclude=inner / "out")] == ["v.mp4"]
+
+
+def test_case_insensitive_collisions_get_distinct_names(tmp_path: Path) -> None:
+    manifest = tmp_path / "list.csv"
+    manifest.write_text("path\nClip.mp4\nclip.mp4\nclip.mp4\n")
+    jobs = plan_jobs(manifest, tmp_path / "out")
+    assert len(jobs) == 2  # the duplicate is analysed once
+    assert len({j.name.casefold() for j in jobs}) == 2
+
+
+def test_bad_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["batch", str(tmp_path / "missing"), "-o", str(out), *FAST]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["batch", str(tmp_path / "empty"), "-o", str(out), *FAST]) == 2
+    (tmp_path / "m.csv").write_text("video\nx.mp4\n")
+    assert main(["batch", str(tmp_path / "m.csv"), "-o", str(out), *FAST]) == 2
+    assert main(["batch", str(tmp_path / "m.csv"), "-o", str(out), "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder or manifest" in err and "no video files" in err
+    assert "'path' column" in err and "Traceback" not in err
+
+
+def test_config_file_cannot_run_code(videos: Path, tmp_path: Path) -> None:
+    witness = tmp_path / "pwned"
+    config = tmp_path / "evil.yaml"
+    config.write_text(f"weights: !!python/object/apply:os.system ['touch {witness}']\n")
+    code = main(["batch", str(videos), "-o", str(tmp_path / "out"), "--config", str(config)])
+    assert code == 2 and not witness.exists()
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+def test_folder_batch_isolates_a_bad_file(videos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["batch", str(videos), "-o", str(out), "--no-render", *FAST]) == 3
+    index = _index(out)
+    assert list(index.columns) == INDEX_COLUMNS
+    assert list(index.output) == ["a__clip.mp4", "b__clip.mp4", "bad.mp4"]
+    assert list(index.status) == ["ok", "ok", "failed"]
+    for name in ("a__clip.mp4", "b__clip.mp4"):
+        _assert_complete(out / name)
+        keyframes = pd.read_csv(out / name / "keyframes.csv")
+        row = index[index.output == name].iloc[0]
+        assert row.top_keyframe_times_s == ";".join(f"{t:.3f}" for t in keyframes.time_s)
+        assert int(row.n_frames) == 24 and row.target != "" and row.error == ""
+    failures = pd.read_csv(out / "failures.csv")
+    assert list(failures.columns) == FAILURE_COLUMNS
+    assert len(failures) == 1 and failures.path[0].endswith("bad.mp4")
+    assert failures.error_type[0] == "VideoOpenError" and "bad.mp4" in failures.message[0]
+    # A failed video keeps only its log (with the traceback), no partial outputs, no marker.
+    assert {p.name for p in (out / "bad.mp4").iterdir()} == {"log.txt"}
+    assert "Traceback" in (out / "bad.mp4" / "log.txt").read_text()
+    summary = json.loads((out / "batch.json").read_text())
+    assert summary["finished"] and summary["counts"]["failed"] == 1
+
+    # Without --resume a used OUT is refused; the completion check follows options and source.
+    assert main(["batch", str(videos), "-o", str(out), "--no-render", *FAST]) == 2
+    job = Job(videos / "a" / "clip.mp4", "a__clip.mp4", out / "a__clip.mp4")
+    config = AnalyzeConfig(weights="none", device="cpu", render=False)
+    assert completed_result(job, config_hash(config))[0] == "complete"
+    assert completed_result(job, config_hash(config.replace(topk=2)))[0] == "config-changed"
+    os.utime(job.path, ns=(1, 1))
+    assert completed_result(job, config_hash(config))[0] == "source-changed"
+
+
+def test_manifest_entries_stay_inside_out(tmp_path: Path) -> None:
+    listed = _clip(tmp_path / "m" / "clips" / "one.mp4", seed=4)
+    elsewhere = _clip(tmp_path / "elsewhere" / "two.mp4", seed=5)
+    _clip(tmp_path / "outside" / "three.mp4", seed=6)
+    manifest = tmp_path / "m" / "list.csv"
+    manifest.write_text(
+        f"path,label\n{listed.relative_to(manifest.parent)},grow\n{elsewhere},\n"
+        "../outside/three.mp4,\n"
+    )
+    out = tmp_path / "out"
+    assert main(["batch", str(manifest), "-o", str(out), "--no-render", *FAST]) == 0
+    index = _index(out)
+    assert list(index.status) == ["ok"] * 3
+    assert index.output[0] == "clips__one.mp4"
+    for name in index.output:
+        sub = (out / name).resolve()
+        assert sub.parent == out.resolve()
+        _assert_complete(sub)
+    assert {p.name for p in out.iterdir() if p.is_dir()} == set(index.output)
+
+
+def test_workers_give_the_same_results(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    for i in range(3):
+        _clip(inputs / f"v{i}.mp4", seed=10 + i)
+    outs = {}
+    for workers in (1, 2):
+        outs[workers] = tmp_path / f"out{workers}"
+        args = ["batch", str(inputs), "-o", str(outs[workers]), "--workers", str(workers)]
+        assert main([*args, "--no-render", *FAST]) == 0
+    for i in range(3):
+        one, two = (pd.read_csv(outs[w] / f"v{i}.mp4" / "frames.csv") for w in (1, 2))
+        assert list(one.frame_index) == list(two.frame_index)
+        assert list(one.is_keyframe) == list(two.is_keyframe)
+        np.testing.assert_allclose(one.attribution, two.attribution, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(one.target_score, two.target_score, rtol=1e-5, atol=1e-7)
+    by_workers = [_index(outs[w]).drop(columns="seconds") for w in (1, 2)]
+    pd.testing.assert_frame_equal(*by_workers)
+
+
+CRASHING_MODEL = """
+import os
+import resource
+import signal
+
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv3d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if float(x.std(dim=(2, 3, 4)).max()) < 1e-2:  # the flat clip: a "native" crash
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return self.head(torch.relu(self.features(x)).mean(dim=(2, 3, 4)))
+
+
+def build() -> nn.Module:
+    return Net()
+"""
+
+
+def test_a_crashing_worker_fails_one_video_only(tmp_path: Path) -> None:
+    model = tmp_path / "model.py"
+    model.write_text(CRASHING_MODEL)
+    inputs = tmp_path / "in"
+    _clip(inputs / "a.mp4", seed=20)
+    write_frames(inputs / "b_crash.mp4", [np.full((48, 64, 3), 128, np.uint8)] * 16, 25)
+    _clip(inputs / "c.mp4", seed=21)
+    out = tmp_path / "out"
+    args = ["batch", str(inputs), "-o", str(out), "--model", f"{model}:build"]
+    args += ["--layer", "features", "--input-size", "32", "32", "--clip-len", "8"]
+    assert main([*args, "--no-render", "--device", "cpu", "--quiet"]) == 3
+    index = _index(out)
+    assert list(index.status) == ["ok", "failed", "ok"]
+    failures = pd.read_csv(out / "failures.csv")
+    assert list(failures.error_type) == [WORKER_CRASH]
+    assert "SIGSEGV" in failures.message[0]
+    _assert_complete(out / "a.mp4")
+    _assert_complete(out / "c.mp4")
+    log = (out / "b_crash.mp4" / "log.txt").read_text()
+    assert "SIGSEGV" in log and "in forward" in log  # faulthandler's stack of the crash
+    assert not list(out.glob(".stderr-*"))
+
+
+def test_model_that_cannot_load_exits_2_and_leaves_out_reusable(
+    videos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = ["batch", str(videos), "-o", str(out), "--layer", "no.such.layer", *FAST]
+    assert main(args) == 2
+    assert "no.such.layer" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir() if p.name != ".batch.lock"] == []
+
+
+def _children(pid: int) -> list[int]:
+    """Worker processes of ``pid`` (Linux /proc), the resource tracker excluded."""
+    found = []
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    for child in children:
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            found.append(int(child))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status
+
+
+def test_resume_after_sigkill(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    for i in range(6):
+        _clip(inputs / f"clip{i}.mp4", seed=30 + i, n_frames=48)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "videocam", "batch", str(inputs), "-o", str(out)]
+    command += ["--workers", "1", *FAST]
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    proc = subprocess.Popen(command, env=env, start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(out.glob(f"*/{DONE_MARKER}"))) < 2:
+            assert proc.poll() is None, "the batch ended before it could be killed"
+            assert time.monotonic() < deadline, "no video completed in 60 s"
+            workers = workers or _children(proc.pid)
+            time.sleep(0.01)
+        workers = workers or _children(proc.pid)
+        if Path("/proc/self/task").is_dir():
+            assert workers, "the batch's worker process was not found"
+        # kill -9 of the batch process alone: its workers must not outlive it.
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers), "a worker outlived the killed batch"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    complete = {p.parent.name: p.stat().st_mtime_ns for p in out.glob(f"*/{DONE_MARKER}")}
+    assert 2 <= len(complete) < 6
+    # What an interrupted write leaves behind: temporary files, here and there.
+    stray = [out / ".index.csv.tmp-1-dead.csv", out / "clip5.mp4" / ".frames.csv.tmp-1-x.csv"]
+    for path in stray:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("half")
+    first = next(iter(complete))
+    (out / first / ".cams.npy.tmp-1-y.npy").write_text("half")
+
+    args = ["batch", str(inputs), "-o", str(out), "--workers", "1", *FAST]
+    assert main([*args]) == 2  # a used OUT needs --resume
+    assert main([*args, "--resume"]) == 0
+    index = _index(out)
+    expected = ["skipped-complete" if f"clip{i}.mp4" in complete else "ok" for i in range(6)]
+    assert list(index.status) == expected
+    for i in range(6):
+        _assert_complete(out / f"clip{i}.mp4", render=True)
+    for name, mtime in complete.items():
+        assert (out / name / DONE_MARKER).stat().st_mtime_ns == mtime  # not redone
+    assert not list(out.rglob("*.tmp-*"))

@@ -1,0 +1,68 @@
+"""``videocam batch``: ``analyze`` over a folder or manifest, one sub-folder per video,
+failures isolated, resumable.
+
+The pieces, in the order they run (each usable on its own, and by other engines):
+
+1. planning (:mod:`videocam.batch.plan`): inputs -> :class:`Job` (video, stable safe
+   sub-folder name);
+2. the job (:mod:`videocam.batch.job`): :func:`analyze_one` writes a sub-folder atomically,
+   completion marker last, and returns a :class:`JobResult`;
+3. the engine (:mod:`videocam.batch.engine`): worker processes that load the model once and
+   survive each other's crashes;
+4. aggregation (:mod:`videocam.batch.runner`): ``index.csv``, ``failures.csv``, ``batch.json``.
+"""
+
+from __future__ import annotations
+
+from videocam.batch.engine import Engine, LocalEngine
+from videocam.batch.job import (
+    DONE_MARKER,
+    INDEX_COLUMNS,
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_PENDING,
+    STATUS_SKIPPED,
+    WORKER_CRASH,
+    JobResult,
+    analyze_one,
+    completed_result,
+    config_hash,
+    crash_result,
+)
+from videocam.batch.plan import VIDEO_EXTENSIONS, Job, find_videos, plan_jobs, sub_folder_name
+from videocam.batch.runner import (
+    ENGINES,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    FAILURE_COLUMNS,
+    BatchReport,
+    run_batch,
+)
+
+__all__ = [
+    "DONE_MARKER",
+    "ENGINES",
+    "EXIT_OK",
+    "EXIT_SOME_FAILED",
+    "FAILURE_COLUMNS",
+    "INDEX_COLUMNS",
+    "STATUS_FAILED",
+    "STATUS_OK",
+    "STATUS_PENDING",
+    "STATUS_SKIPPED",
+    "VIDEO_EXTENSIONS",
+    "WORKER_CRASH",
+    "BatchReport",
+    "Engine",
+    "Job",
+    "JobResult",
+    "LocalEngine",
+    "analyze_one",
+    "completed_result",
+    "config_hash",
+    "crash_result",
+    "find_videos",
+    "plan_jobs",
+    "run_batch",
+    "sub_folder_name",
+]

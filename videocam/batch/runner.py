@@ -1,0 +1,327 @@
+"""``run_batch``: plan the videos, decide what ``--resume`` skips, run an engine, and keep
+``index.csv`` / ``failures.csv`` up to date.
+
+Files in OUT (each written atomically):
+
+- ``index.csv``: one row per planned video, in plan order (:data:`INDEX_COLUMNS`); rewritten as
+  videos finish (at most every few seconds) and at the end, so an interrupted batch still has a
+  usable index (unfinished videos read ``pending``).
+- ``failures.csv``: ``path``, ``error_type``, ``message`` (and ``output``) of each failed video;
+  written even when empty.
+- ``batch.json``: inputs, options and their hash, counts, timings, versions.
+- ``.batch.lock``: held (``flock``) while a batch writes here, so two runs cannot mix.
+
+Rules for an existing OUT: without ``--resume`` it must be empty (or absent): results are never
+overwritten silently. With ``--resume`` a video is skipped when its sub-folder has a completion
+marker for the same options (:func:`~videocam.batch.job.config_hash`), the same source file
+(size, modification time) and all its recorded files; every other video (never started,
+interrupted, failed, done with other options) is cleared and redone. Leftover temporary files
+of interrupted writes are removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from videocam.batch.engine import LocalEngine
+from videocam.batch.job import (
+    INDEX_COLUMNS,
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_SKIPPED,
+    JobResult,
+    completed_result,
+    config_hash,
+    pending_result,
+    remove_temp_files,
+)
+from videocam.batch.plan import LOCK_FILE, VIDEO_EXTENSIONS, Job, plan_jobs
+from videocam.errors import ConfigError
+from videocam.render.files import ensure_output_dir, write_csv, write_json
+
+if TYPE_CHECKING:
+    from videocam.config import AnalyzeConfig
+
+logger = logging.getLogger(__name__)
+
+ENGINES: tuple[str, ...] = ("local",)
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 3
+
+INDEX_FILE = "index.csv"
+FAILURES_FILE = "failures.csv"
+SUMMARY_FILE = "batch.json"
+FAILURE_COLUMNS = ["path", "error_type", "message", "output"]
+
+#: Least time between two rewrites of index.csv while the batch runs.
+INDEX_INTERVAL_S = 2.0
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What a batch did.
+
+    Attributes:
+        out_dir: OUT.
+        results: one per planned video, in plan order.
+        seconds: wall time.
+    """
+
+    out_dir: Path
+    results: list[JobResult]
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def failures(self) -> list[JobResult]:
+        return [r for r in self.results if r.status == STATUS_FAILED]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every video succeeded (or was complete already), 3 when some failed."""
+        return EXIT_SOME_FAILED if self.failures else EXIT_OK
+
+
+class _Index:
+    """The batch's tables: every planned video's latest result, written atomically."""
+
+    def __init__(self, out_dir: Path, jobs: Sequence[Job]) -> None:
+        self.out_dir = out_dir
+        self.results: dict[str, JobResult] = {job.name: pending_result(job) for job in jobs}
+        self._written_at: float | None = None
+
+    def add(self, result: JobResult) -> None:
+        self.results[result.output] = result
+        now = time.monotonic()
+        if self._written_at is None or now - self._written_at >= INDEX_INTERVAL_S:
+            self.write()
+
+    def write(self) -> None:
+        import pandas as pd
+
+        rows = [r.row() for r in self.results.values()]
+        index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
+        index["target_index"] = index["target_index"].astype("Int64")
+        index["n_frames"] = index["n_frames"].astype("Int64")
+        failures = pd.DataFrame(
+            [
+                {"path": r.path, "error_type": r.error_type, "message": r.error, "output": r.output}
+                for r in self.results.values()
+                if r.status == STATUS_FAILED
+            ],
+            columns=FAILURE_COLUMNS,
+        )
+        write_csv(index, self.out_dir / INDEX_FILE)
+        write_csv(failures, self.out_dir / FAILURES_FILE)
+        self._written_at = time.monotonic()
+
+    @property
+    def written(self) -> bool:
+        return self._written_at is not None
+
+
+@contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    """Hold OUT's lock file for the batch (released by the OS even after kill -9)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(out_dir / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise ConfigError(f"{out_dir}: another videocam batch is writing there") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _resume_plan(
+    jobs: Sequence[Job], digest: str, out_dir: Path
+) -> tuple[list[Job], list[JobResult]]:
+    """Split ``jobs`` into (to do, complete results), saying why videos are redone."""
+    todo: list[Job] = []
+    done: list[JobResult] = []
+    states: dict[str, int] = {}
+    for job in jobs:
+        state, result = completed_result(job, digest)
+        states[state] = states.get(state, 0) + 1
+        if result is not None:
+            remove_temp_files(job.out_dir)
+            done.append(result)
+        else:
+            todo.append(job)
+    reasons = {
+        "config-changed": "were completed with other options",
+        "source-changed": "changed since they were analysed",
+        "files-changed": "have outputs missing or changed",
+        "incomplete": "are incomplete (interrupted or failed)",
+    }
+    for state, reason in reasons.items():
+        if states.get(state):
+            log = logger.warning if state != "incomplete" else logger.info
+            log("resume: %d video(s) %s: analysing them again", states[state], reason)
+    logger.info(
+        "resume: %d of %d video(s) complete in %s; %d to do",
+        len(done),
+        len(jobs),
+        out_dir,
+        len(todo),
+    )
+    return todo, done
+
+
+def run_batch(
+    inputs: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    config: AnalyzeConfig,
+    *,
+    workers: int = 1,
+    resume: bool = False,
+    engine: str = "local",
+    progress: bool = False,
+    log_level: int = logging.INFO,
+) -> BatchReport:
+    """Analyse every video of a folder or manifest into ``out_dir``, one sub-folder each.
+
+    Args:
+        inputs: a folder (searched recursively for video files) or a manifest CSV with a
+            ``path`` column.
+        out_dir: OUT; must be empty or absent unless ``resume``.
+        config: the analysis options (the same for every video).
+        workers: worker processes, each loading the model once.
+        resume: skip videos whose outputs are complete for these options; redo the rest.
+        engine: ``local``.
+        progress: a progress bar over videos (tqdm, stderr).
+        log_level: level of the per-video ``log.txt`` files.
+
+    Returns:
+        The :class:`BatchReport`; its ``exit_code`` is 0 or 3. Videos that fail do not raise.
+
+    Raises:
+        ConfigError: bad ``inputs``, ``workers``, ``engine``; OUT not empty without ``resume``;
+            OUT used by another batch.
+        ModelLoadError: the model cannot be loaded.
+        OutputError: OUT cannot be written.
+    """
+    from tqdm import tqdm
+
+    from videocam.pipeline import package_versions
+
+    started = time.perf_counter()
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if engine not in ENGINES:
+        raise ConfigError(f"engine {engine!r} is not available; choose from {', '.join(ENGINES)}")
+    jobs = plan_jobs(inputs, out_dir)
+    out = ensure_output_dir(out_dir).absolute()
+    with _locked(out):
+        existing = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+        if existing and not resume:
+            raise ConfigError(
+                f"{out}: output folder is not empty ({', '.join(existing[:3])}"
+                f"{', ...' if len(existing) > 3 else ''}): use --resume to continue a batch "
+                "there, or choose an empty folder"
+            )
+        for tmp in out.glob(".*.tmp-*"):
+            tmp.unlink(missing_ok=True)
+        digest = config_hash(config)
+        todo, done = _resume_plan(jobs, digest, out) if resume else (list(jobs), [])
+        index = _Index(out, jobs)
+        for result in done:
+            index.results[result.output] = result
+        runner = LocalEngine(
+            config,
+            workers=min(workers, max(1, len(todo))),
+            log_level=log_level,
+            scratch_dir=out,
+        )
+        bar = tqdm(total=len(todo), desc="batch", unit="video", disable=not progress)
+        n_failed = 0
+
+        def on_result(result: JobResult) -> None:
+            nonlocal n_failed
+            if result.status == STATUS_FAILED:
+                n_failed += 1
+                logger.warning("%s: %s: %s", result.path, result.error_type, result.error)
+            index.add(result)
+            bar.update(1)
+            bar.set_postfix(failed=n_failed, refresh=False)
+
+        dispatched = False
+
+        def on_start(job: Job) -> None:
+            nonlocal dispatched
+            dispatched = True
+
+        finished = False
+        try:
+            if done:
+                index.write()
+            if todo:
+                runner.run(todo, on_result, on_start)
+            finished = True
+        finally:
+            bar.close()
+            report = BatchReport(out, list(index.results.values()), time.perf_counter() - started)
+            # Nothing is written when no video was started (e.g. the model cannot load), so
+            # OUT stays empty and the same command can simply be run again.
+            if index.written or dispatched or finished:
+                index.write()
+                summary = _summary(
+                    report, inputs, config, digest, workers, resume, engine, finished
+                )
+                write_json({**summary, "versions": package_versions()}, out / SUMMARY_FILE)
+    return report
+
+
+def _summary(
+    report: BatchReport,
+    inputs: str | os.PathLike[str],
+    config: AnalyzeConfig,
+    digest: str,
+    workers: int,
+    resume: bool,
+    engine: str,
+    finished: bool,
+) -> dict[str, Any]:
+    return {
+        "inputs": os.path.abspath(os.fspath(inputs)),
+        "out": str(report.out_dir),
+        "finished": finished,
+        "engine": engine,
+        "workers": workers,
+        "resume": resume,
+        "counts": {
+            "videos": len(report.results),
+            "ok": report.count(STATUS_OK),
+            "skipped_complete": report.count(STATUS_SKIPPED),
+            "failed": report.count(STATUS_FAILED),
+            "pending": len(report.results)
+            - report.count(STATUS_OK)
+            - report.count(STATUS_SKIPPED)
+            - report.count(STATUS_FAILED),
+        },
+        "seconds": round(report.seconds, 3),
+        "config": config.to_dict(),
+        "config_hash": digest,
+        "video_extensions": sorted(VIDEO_EXTENSIONS),
+        "files": {
+            "index": INDEX_FILE,
+            "failures": FAILURES_FILE,
+            "per_video": "SUB/ with the analyze outputs, log.txt, and .done written last",
+        },
+    }
