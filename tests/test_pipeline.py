@@ -159,3 +159,16 @@ def test_config_file_errors(tmp_path: Path) -> None:
     bad.write_text("!!python/object/apply:os.system ['echo hacked']\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_config_file(bad)
+
+
+def test_failed_render_leaves_nothing(random_tiny_analysis, tmp_path: Path, monkeypatch) -> None:
+    import videocam.render.video as video
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("encoder exploded")
+
+    monkeypatch.setattr(video, "render_annotated_clip", broken)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="exploded"):
+        random_tiny_analysis.save(out)
+    assert list(out.iterdir()) == []  # no tables without their renders, no staging folder

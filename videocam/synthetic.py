@@ -9,6 +9,9 @@ A frame index can be barcoded into each frame (a band of 16 black/white cells ac
 so tests can check that a decoder returns the frame they asked for, even after resizing and lossy
 encoding.
 
+Writers for awkward inputs live here too: clips with display-rotation metadata, audio-only files,
+and copies of a clip with damaged packets.
+
 Frames are ``(H, W, 3) uint8 RGB``; boxes are ``(x0, y0, x1, y1)`` in pixels, x1/y1 exclusive.
 """
 
@@ -268,6 +271,7 @@ def write_frames(
     codec: str | None = None,
     gop: int = 12,
     preset: str = "veryfast",
+    rotation: int = 0,
 ) -> Path:
     """Encode RGB frames to a video file with PyAV.
 
@@ -280,12 +284,18 @@ def write_frames(
         codec: override the codec (default ``libx264``/``libx264rgb``; ``gif`` for .gif files).
         gop: keyframe interval, so that seeking is exercised.
         preset: x264 speed preset of lossy H.264 (``ultrafast`` for long benchmark inputs).
+        rotation: display rotation to store in the container, clockwise degrees as players apply
+            it (0, 90, 180, 270): the frames are stored as given and a player shows them turned
+            by ``rotation`` clockwise (``np.rot90(frame, k=-rotation // 90)``). Stored as
+            FFmpeg's display matrix (counterclockwise angle ``-rotation``); mp4/mov keep it.
 
     Returns:
         The path written.
     """
     import av
 
+    if rotation % 90:
+        raise ValueError(f"rotation must be a multiple of 90 degrees, got {rotation}")
     path = Path(path)
     rate = Fraction(fps).limit_denominator(1001)
     is_gif = path.suffix.lower() == ".gif"
@@ -314,6 +324,8 @@ def write_frames(
                         "x264-params": "mbtree=0",
                     }
                 stream.codec_context.time_base = time_base
+                if rotation % 360:
+                    stream.set_display_rotation(-(rotation % 360))
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             if times_s is not None:
                 video_frame.pts = round(float(times_s[index]) * 1000)
@@ -333,6 +345,7 @@ def make_clip(
     *,
     lossless: bool = False,
     times_s: Sequence[float] | np.ndarray | None = None,
+    rotation: int = 0,
     **spec_fields: object,
 ) -> SyntheticClip:
     """Draw a clip and write it; return its ground truth.
@@ -342,6 +355,10 @@ def make_clip(
         spec: what to draw; or give the :class:`ClipSpec` fields as keywords.
         lossless: exact pixels (see :func:`write_frames`).
         times_s: per-frame presentation times for a variable-frame-rate clip.
+        rotation: store the clip the way a camera held at an angle does: frames coded turned
+            by ``rotation`` counterclockwise, with display rotation ``rotation`` (clockwise) in
+            the container, so a player (and videocam's decoders) show the frames as drawn, of
+            size ``spec.size``.
     """
     if spec is None:
         spec = ClipSpec(**spec_fields)  # type: ignore[arg-type]
@@ -353,5 +370,106 @@ def make_clip(
         times = np.asarray(times_s, dtype=np.float64) - float(times_s[0])
         if times.shape != (spec.n_frames,):
             raise ValueError(f"times_s needs {spec.n_frames} values, got {times.shape}")
-    written = write_frames(path, iter_frames(spec), spec.fps, lossless=lossless, times_s=times_s)
+    frames: Iterable[np.ndarray] = iter_frames(spec)
+    if rotation % 360:
+        turns = (rotation % 360) // 90
+        frames = (np.ascontiguousarray(np.rot90(frame, turns)) for frame in frames)
+    written = write_frames(
+        path, frames, spec.fps, lossless=lossless, times_s=times_s, rotation=rotation
+    )
     return SyntheticClip(path=written, spec=spec, truth=make_truth(spec), times_s=times)
+
+
+def write_audio(
+    path: str | Path, duration_s: float = 1.0, *, sample_rate: int = 16000, freq_hz: float = 440.0
+) -> Path:
+    """Write an audio-only file (a sine tone): AAC for .mp4/.m4a/.mov, PCM for .wav/.mkv.
+
+    Returns:
+        The path written.
+    """
+    import av
+
+    path = Path(path)
+    codec = "pcm_s16le" if path.suffix.lower() in (".wav", ".mkv") else "aac"
+    n_samples = max(1, round(duration_s * sample_rate))
+    t = np.arange(n_samples) / sample_rate
+    tone = (0.3 * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+    chunk = 1024
+    with av.open(str(path), "w") as container:
+        stream: Any = container.add_stream(codec, rate=sample_rate)
+        stream.layout = "mono"
+        fmt = "s16" if codec.startswith("pcm") else "fltp"
+        for start in range(0, n_samples, chunk):
+            piece = tone[None, start : start + chunk]
+            if fmt == "s16":
+                samples: np.ndarray[Any, Any] = (piece * 32767).astype(np.int16)
+            else:
+                samples = np.ascontiguousarray(piece)
+            frame = av.AudioFrame.from_ndarray(samples, format=fmt, layout="mono")
+            frame.sample_rate = sample_rate
+            frame.pts = start
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def video_packets(path: str | Path) -> list[tuple[int, int, int, bool]]:
+    """The video packets of a file, in frame (presentation) order.
+
+    Returns:
+        One ``(frame_index, file_offset, size, is_keyframe)`` per frame.
+    """
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [
+            (int(p.pts), int(p.pos), int(p.size), bool(p.is_keyframe))
+            for p in container.demux(stream)
+            if p.size and p.pts is not None and p.pos is not None
+        ]
+    packets.sort()
+    return [(index, pos, size, key) for index, (_, pos, size, key) in enumerate(packets)]
+
+
+def corrupt_packets(
+    src: str | Path, dst: str | Path, frames: Sequence[int], *, mode: str = "length"
+) -> Path:
+    """Copy an H.264 mp4 with the packets of some frames damaged in place (file layout intact).
+
+    Args:
+        src: an mp4/mov written by :func:`write_frames` (length-prefixed H.264 samples; in mp4 a
+            packet's file offset is its sample's first byte).
+        dst: the damaged copy.
+        frames: frame indices (presentation order) whose packets to damage; choose non-key
+            frames to lose single frames rather than whole groups of pictures.
+        mode: ``"length"``: the first NAL unit's length prefix is made impossible, so the
+            decoder rejects the whole packet (the frame cannot be decoded); ``"zeros"``: the
+            second half of the packet is zeroed (as a download with a hole), so the decoder
+            decodes the frame with its errors concealed and flags it corrupt.
+
+    Returns:
+        ``dst`` as a Path.
+    """
+    import av
+
+    if mode not in ("length", "zeros"):
+        raise ValueError(f"mode must be 'length' or 'zeros', got {mode!r}")
+    with av.open(str(src)) as container:
+        if "mp4" not in container.format.name:
+            raise ValueError(f"{src}: corrupt_packets needs an mp4/mov file")
+    packets = video_packets(src)
+    data = bytearray(Path(src).read_bytes())
+    for index in frames:
+        if not 0 <= index < len(packets):
+            raise IndexError(f"frame {index} out of range [0, {len(packets)})")
+        _, pos, size, _ = packets[index]
+        if mode == "length":
+            data[pos : pos + 4] = b"\x7f\xff\xff\xff"
+        else:
+            start = pos + max(8, size // 2)
+            data[start : pos + size] = bytes(pos + size - start)
+    dst = Path(dst)
+    dst.write_bytes(bytes(data))
+    return dst

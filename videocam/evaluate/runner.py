@@ -182,9 +182,10 @@ def evaluate_video(
             start_s=config.start_s,
             end_s=config.end_s,
         )
-        frames = np.concatenate(
-            [b.frames for b in source.iter_batches(indices, size=loaded.preprocess.size)]
-        )
+        batches = list(source.iter_batches(indices, size=loaded.preprocess.size))
+        # Undecodable frames are left out of the batches (and of analysis.frames below).
+        indices = np.concatenate([b.indices for b in batches])
+        frames = np.concatenate([b.frames for b in batches])
     plan = window_plan(loaded, config, len(indices))
     probs = window_probabilities(
         loaded, frames, plan, batch_size=config.batch_size, autocast=config.autocast

@@ -1,7 +1,9 @@
 """Decoding: open a video with decord or PyAV behind one :class:`FrameSource` interface.
 
 ``open_video(path, backend="auto")`` picks decord and falls back to PyAV only where decord cannot
-open the input (GIF, for one); the choice is logged and shown in ``meta.backend``.
+open the input (GIF, for one) or fails on its first frames (damaged data); the choice is logged
+and shown in ``meta.backend``. Frames are returned upright (display rotation applied); damaged
+frames are skipped and counted (see :mod:`videocam.io.base`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from pathlib import Path
 
 from videocam.errors import VideoOpenError
 from videocam.io.base import (
+    DecodeReport,
     FrameBatch,
     FrameSource,
     Size,
     VideoMeta,
     check_video_path,
+    dense_frames,
     sample_indices,
+    stand_ins,
 )
 
 logger = logging.getLogger(__name__)
@@ -25,12 +30,15 @@ BACKENDS: tuple[str, ...] = ("decord", "pyav")
 
 __all__ = [
     "BACKENDS",
+    "DecodeReport",
     "FrameBatch",
     "FrameSource",
     "Size",
     "VideoMeta",
+    "dense_frames",
     "open_video",
     "sample_indices",
+    "stand_ins",
 ]
 
 
@@ -60,7 +68,7 @@ def open_video(path: str | Path, backend: str = "auto") -> FrameSource:
     if backend == "pyav":
         return PyAVSource(path)
     try:
-        return DecordSource(path)
+        decord_source = DecordSource(path)
     except VideoOpenError as decord_error:
         try:
             source = PyAVSource(path)
@@ -68,3 +76,8 @@ def open_video(path: str | Path, backend: str = "auto") -> FrameSource:
             raise pyav_error from decord_error
         logger.info("%s: decord cannot open it (%s); decoding with PyAV", path, decord_error)
         return source
+    if decord_source.fallback_reason is None:
+        return decord_source
+    # decord failed on the first frames (damaged data): PyAV alone, from the start.
+    decord_source.close()
+    return PyAVSource(path)

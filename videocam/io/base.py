@@ -3,21 +3,35 @@
 Layouts: frames are ``(T, H, W, 3) uint8 RGB``; sizes are ``(H, W)``; times are seconds from the
 first frame's presentation time (the first frame is at 0.0), taken from the stream's timestamps,
 so they are right for variable frame rates.
+
+Frames come out upright, as players show them: a video whose container asks for a display
+rotation is turned here (see :mod:`videocam.io.probe` for the convention), and ``meta.width`` /
+``meta.height`` and a requested ``size`` describe the upright picture.
+
+Damaged data does not stop a read. A frame whose packet the decoder rejects is *skipped*: it is
+left out of the batches (``FrameBatch.indices`` then has a gap; indices and times of the other
+frames stay the source's own) and listed in ``skipped_indices``. A frame the decoder outputs but
+flags as corrupt (FFmpeg's error concealment) is kept and listed in ``corrupt_indices``.
+``decode_errors`` counts both, once per frame, over the life of the source. Frames concealed
+without a flag (e.g. frames that refer to a lost one) cannot be told apart and are not counted.
+A file whose data ends before its index does (truncated) is an error, not a run of skips.
 """
 
 from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import TypedDict
 
 import numpy as np
 
 from videocam.errors import DecodeError, VideoOpenError
+from videocam.io.probe import upright_turns
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +45,14 @@ class VideoMeta:
     Attributes:
         path: the file.
         fps: average frame rate as a Fraction (frames / duration for variable frame rates).
-        n_frames: number of frames a sequential decode returns.
-        width, height: coded frame size in pixels.
+        n_frames: number of frames in the stream (a sequential decode returns them all unless
+            some are damaged: see :attr:`FrameSource.skipped_indices`).
+        width, height: size in pixels of the upright frame (the coded size, swapped when the
+            display rotation is 90 or 270 degrees).
         duration_s: time from the first frame's start to the last frame's end.
         codec: codec name as FFmpeg spells it (``h264``, ``gif``...).
-        rotation: display rotation in degrees from the container's metadata (0, 90, 180, 270).
+        rotation: display rotation from the container's metadata, clockwise degrees as players
+            apply it (0, 90, 180, 270); frames are returned already turned upright.
         backend: the backend that decodes it (``decord`` or ``pyav``).
     """
 
@@ -70,7 +87,8 @@ class FrameBatch:
     """Consecutive frames of a read, in increasing frame order.
 
     Attributes:
-        indices: int64, shape (B,): source frame indices (0-based, decode order).
+        indices: int64, shape (B,): source frame indices (0-based, decode order); frames that
+            cannot be decoded are left out, so consecutive indices may have gaps.
         times_s: float64, shape (B,): presentation times.
         frames: uint8, shape (B, H, W, 3).
     """
@@ -83,14 +101,42 @@ class FrameBatch:
         return len(self.indices)
 
 
+class _DecodeCounts(TypedDict):
+    decode_errors: int
+    skipped_frames: list[int]
+    corrupt_frames: list[int]
+
+
+class DecodeReport(_DecodeCounts, total=False):
+    """Damaged frames of a source, JSON-ready (``FrameSource.decode_report()``); ``fallback``
+    only when decoding moved to another decoder part-way."""
+
+    fallback: str
+
+
+@dataclass
+class DecodeLog:
+    """Frames a source could not decode cleanly (shared with a fallback decoder)."""
+
+    skipped: set[int] = field(default_factory=set)
+    corrupt: set[int] = field(default_factory=set)
+    warned: bool = False
+
+
 class FrameSource(abc.ABC):
-    """An open video. Use as a context manager; every backend passes the same conformance tests."""
+    """An open video. Use as a context manager; every backend passes the same conformance tests.
+
+    Backends implement ``_read_sorted`` and ``_iter_sorted`` in their own orientation (the coded
+    one, unless they turn frames themselves, see ``_turns``); this class turns frames upright and
+    keeps the record of damaged frames.
+    """
 
     backend: str = ""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._closed = False
+        self._log = DecodeLog()
 
     # -- required by backends ------------------------------------------------------------------
     @property
@@ -104,14 +150,24 @@ class FrameSource(abc.ABC):
         """float64, shape (n_frames,): presentation time of every frame, first frame at 0."""
 
     @abc.abstractmethod
-    def _read_sorted(self, indices: np.ndarray, size: Size | None) -> np.ndarray:
-        """Frames at strictly increasing ``indices`` as ``(len, H, W, 3) uint8``."""
+    def _read_sorted(self, indices: np.ndarray, size: Size | None) -> tuple[np.ndarray, np.ndarray]:
+        """Frames at strictly increasing ``indices``, in the backend's orientation (coded unless
+        the backend turns frames itself, see ``_turns``), ``size`` in that orientation.
+
+        Returns:
+            (indices decoded, int64 (n,); frames, uint8 (n, H, W, 3)): frames that cannot be
+            decoded are left out and recorded with :meth:`_skip`.
+        """
 
     @abc.abstractmethod
     def _iter_sorted(
         self, indices: np.ndarray, size: Size | None, batch_size: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Stream frames at strictly increasing ``indices`` in chunks ``(indices, frames)``."""
+        """Stream frames at strictly increasing ``indices`` in chunks ``(indices, frames)``.
+
+        Orientation and size as :meth:`_read_sorted`; frames that cannot be decoded are left out
+        of the chunks and recorded with :meth:`_skip`.
+        """
 
     def _close(self) -> None:  # noqa: B027 - optional hook
         """Release backend resources."""
@@ -122,19 +178,31 @@ class FrameSource(abc.ABC):
 
         Args:
             indices: frame indices, any order, repeats allowed.
-            size: (H, W) to resize to in the decoder, or None for the coded size.
+            size: (H, W) of the upright frame to resize to in the decoder, or None for the
+                video's own size.
 
         Returns:
-            uint8, shape (len(indices), H, W, 3), in the order asked.
+            uint8, shape (len(indices), H, W, 3), upright, in the order asked.
+
+        Raises:
+            DecodeError: one of the frames cannot be decoded (it is then in
+                :attr:`skipped_indices`).
         """
         self._check_open()
         wanted = self._validate_indices(indices)
+        size = _check_size(size)
         if len(wanted) == 0:
             height, width = size or (self.meta.height, self.meta.width)
             return np.empty((0, height, width, 3), dtype=np.uint8)
         unique, inverse = np.unique(wanted, return_inverse=True)
-        frames = self._read_sorted(unique, _check_size(size))
-        return frames[inverse]
+        got, frames = self._read_sorted(unique, self._coded_size(size))
+        if len(got) != len(unique):
+            missing = np.setdiff1d(unique, got)
+            raise DecodeError(
+                f"{self.path}: frame {int(missing[0])} cannot be decoded (damaged data)"
+                + (f" nor {len(missing) - 1} other(s) asked for" if len(missing) > 1 else "")
+            )
+        return self._upright(frames)[inverse]
 
     def iter_batches(
         self,
@@ -148,11 +216,17 @@ class FrameSource(abc.ABC):
         Args:
             indices: increasing frame indices to read (see :func:`sample_indices`); all frames when
                 None.
-            size: (H, W) to resize to in the decoder, or None for the coded size.
-            batch_size: frames per yielded batch (the last one may be shorter).
+            size: (H, W) of the upright frame to resize to in the decoder, or None for the
+                video's own size.
+            batch_size: frames per yielded batch at most (the last one may be shorter, and so
+                may a batch that lost damaged frames).
 
         Yields:
-            :class:`FrameBatch` objects in frame order.
+            :class:`FrameBatch` objects in frame order. Frames that cannot be decoded are left
+            out (see :attr:`skipped_indices`); their neighbours keep their own indices and times.
+
+        Raises:
+            DecodeError: the file is truncated, or not one of the frames asked for decodes.
         """
         self._check_open()
         if batch_size < 1:
@@ -164,11 +238,60 @@ class FrameSource(abc.ABC):
         )
         if len(wanted) and np.any(np.diff(wanted) <= 0):
             raise ValueError("iter_batches needs strictly increasing indices")
+        size = _check_size(size)
         if len(wanted) == 0:
             return
         times = self.times_s
-        for chunk_indices, frames in self._iter_sorted(wanted, _check_size(size), batch_size):
-            yield FrameBatch(indices=chunk_indices, times_s=times[chunk_indices], frames=frames)
+        n_yielded = 0
+        for chunk_indices, frames in self._iter_sorted(wanted, self._coded_size(size), batch_size):
+            if len(chunk_indices) == 0:
+                continue
+            n_yielded += len(chunk_indices)
+            yield FrameBatch(
+                indices=chunk_indices, times_s=times[chunk_indices], frames=self._upright(frames)
+            )
+        if n_yielded == 0:
+            raise DecodeError(
+                f"{self.path}: none of the {len(wanted)} frames asked for can be decoded "
+                "(damaged data)"
+            )
+
+    @property
+    def decode_errors(self) -> int:
+        """Frames that could not be decoded (skipped) or came out flagged corrupt, each counted
+        once, over every read of this source so far."""
+        return len(self._log.skipped | self._log.corrupt)
+
+    @property
+    def skipped_indices(self) -> tuple[int, ...]:
+        """Increasing indices of frames left out of reads because they cannot be decoded."""
+        return tuple(sorted(self._log.skipped))
+
+    @property
+    def corrupt_indices(self) -> tuple[int, ...]:
+        """Increasing indices of frames returned although the decoder flagged them corrupt."""
+        return tuple(sorted(self._log.corrupt - self._log.skipped))
+
+    @property
+    def fallback_reason(self) -> str | None:
+        """Why this source handed decoding to another decoder part-way, else None.
+
+        Set when decord fails on damaged data and PyAV takes over: decord reports such
+        failures from its decoder thread at a moment that varies from run to run, so a caller
+        that needs reproducible frames reads the file again with the PyAV backend.
+        """
+        return None
+
+    def decode_report(self) -> DecodeReport:
+        """JSON-ready record of damaged frames (for summary.json)."""
+        report: DecodeReport = {
+            "decode_errors": self.decode_errors,
+            "skipped_frames": list(self.skipped_indices),
+            "corrupt_frames": list(self.corrupt_indices),
+        }
+        if self.fallback_reason:
+            report["fallback"] = self.fallback_reason
+        return report
 
     def close(self) -> None:
         """Release the decoder; safe to call twice."""
@@ -210,6 +333,109 @@ class FrameSource(abc.ABC):
     def _decode_error(self, exc: BaseException, what: str) -> DecodeError:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         return DecodeError(f"{self.path}: cannot decode {what}: {reason}")
+
+    @property
+    def _turns(self) -> int:
+        """Quarter turns counterclockwise (``np.rot90``'s ``k``) from the frames the backend
+        returns to upright: from coded frames unless the backend turns them itself."""
+        return upright_turns(self.meta.rotation)
+
+    def _coded_size(self, size: Size | None) -> Size | None:
+        """The backend's (H, W) that becomes ``size`` once turned upright."""
+        if size is None or self._turns % 2 == 0:
+            return size
+        return size[1], size[0]
+
+    def _upright(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 (B, H, W, 3) coded frames turned upright (contiguous)."""
+        if self._turns == 0:
+            return frames
+        return np.ascontiguousarray(np.rot90(frames, self._turns, axes=(1, 2)))
+
+    def _skip(self, index: int, reason: str = "the decoder rejects its data") -> None:
+        """Record that frame ``index`` cannot be decoded."""
+        if index in self._log.skipped:
+            return
+        self._log.skipped.add(index)
+        self._warn(f"frame {index} cannot be decoded ({reason}); it is skipped")
+
+    def _flag_corrupt(self, index: int) -> None:
+        """Record that frame ``index`` came out of the decoder flagged corrupt."""
+        if index in self._log.corrupt:
+            return
+        self._log.corrupt.add(index)
+        self._warn(f"frame {index} is damaged (the decoder concealed errors); it is kept")
+
+    def _warn(self, message: str) -> None:
+        # Logged at INFO once per source: the caller reports the totals (decode_report()), so a
+        # run that then fails on the damage still says one line at the default log level.
+        if self._log.warned:
+            logger.debug("%s: %s", self.path, message)
+            return
+        self._log.warned = True
+        logger.info("%s: %s (further damaged frames are counted, not logged)", self.path, message)
+
+
+def stand_ins(indices: np.ndarray, skipped: Iterable[int]) -> np.ndarray:
+    """For each position of a read, the position whose frame stands in for it.
+
+    A decoded frame stands for itself; a skipped one is replaced by the nearest decoded frame
+    before it in the read (after it, for frames before the first decoded one), which is what
+    :func:`dense_frames` does while streaming.
+
+    Args:
+        indices: int64, shape (n,): the strictly increasing frame indices of a read.
+        skipped: frame indices that cannot be decoded (e.g. ``source.skipped_indices``).
+
+    Returns:
+        int64, shape (n,): positions into ``indices``.
+
+    Raises:
+        DecodeError: none of ``indices`` decodes.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    decoded = ~np.isin(indices, np.fromiter(skipped, dtype=np.int64))
+    if len(indices) and not decoded.any():
+        raise DecodeError(f"none of the {len(indices)} frames asked for can be decoded")
+    positions = np.arange(len(indices), dtype=np.int64)
+    last = np.maximum.accumulate(np.where(decoded, positions, -1))
+    first = int(np.argmax(decoded)) if len(indices) else 0
+    return np.where(last >= 0, last, first).astype(np.int64)
+
+
+def dense_frames(batches: Iterable[FrameBatch], indices: np.ndarray) -> Iterator[np.ndarray]:
+    """The frames of a read with every position filled, for consumers that count positions.
+
+    Frames left out by :meth:`FrameSource.iter_batches` (skipped as undecodable) are stood in
+    for as :func:`stand_ins` says, so position ``p`` of the output is ``indices[p]`` or its
+    stand-in. Those positions are listed in the source's ``skipped_indices`` afterwards.
+
+    Args:
+        batches: the batches of ``source.iter_batches(indices, ...)``.
+        indices: int64, shape (n,): the indices that read asked for.
+
+    Yields:
+        uint8 arrays (B, H, W, 3) covering positions 0..n-1 in order (B varies).
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    position = 0
+    last: np.ndarray | None = None
+    for batch in batches:
+        found = np.searchsorted(indices, batch.indices)
+        if len(found) and found[0] == position and found[-1] == position + len(found) - 1:
+            # No gap before or inside this batch (the usual case): no copy.
+            yield batch.frames
+            last, position = batch.frames[-1], position + len(found)
+            continue
+        chunk: list[np.ndarray] = []
+        for p, frame in zip(found.tolist(), batch.frames, strict=True):
+            chunk.extend([frame if last is None else last] * (p - position))
+            chunk.append(frame)
+            last, position = frame, p + 1
+        if chunk:
+            yield np.stack(chunk)
+    if last is not None and position < len(indices):
+        yield np.repeat(last[None], len(indices) - position, axis=0)
 
 
 def _check_size(size: Size | None) -> Size | None:

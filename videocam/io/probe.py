@@ -1,26 +1,67 @@
-"""Container-level facts read with PyAV: codec, rotation, nominal frame rate."""
+"""Container-level facts read with PyAV: codec, rotation, nominal frame rate, and why a file that
+is not a usable video is not one.
+
+Rotation convention (verified on files written with a known display matrix): FFmpeg's display
+matrix angle, which PyAV reports as ``VideoFrame.rotation`` (and takes in
+``VideoStream.set_display_rotation``), is counterclockwise. Players (and ``ffmpeg``'s autorotate,
+which inserts ``transpose=clock`` for a matrix angle of -90) turn the coded picture by that angle
+counterclockwise to show it. ``meta.rotation`` is the same turn expressed clockwise, the way the
+old ``rotate`` tag and most tools state it: a phone video held upright is typically coded
+landscape with a matrix angle of -90 (``tkhd`` matrix ``[0 1 0; -1 0 0; 0 0 1]``), so
+``rotation == 90`` and the upright picture is ``np.rot90(coded, k=-1)``.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
+
+from videocam.errors import VideoOpenError
+
+logger = logging.getLogger(__name__)
+
+#: Demuxers that turn text into "video" (FFmpeg's tty demuxer renders ANSI art from any text file).
+_TEXT_FORMATS = frozenset({"tty"})
+#: Packets decoded, at most, to find the first frame (and its rotation) when the start is damaged.
+_FIRST_FRAME_PACKETS = 64
 
 
 @dataclass(frozen=True)
 class StreamInfo:
-    """Facts about a file's first video stream that decord does not expose."""
+    """Facts about a file's first video stream that decord does not expose.
+
+    Attributes:
+        codec: codec name as FFmpeg spells it.
+        rotation: clockwise display rotation, one of 0, 90, 180, 270 (see module docstring).
+        fps: the stream's average (else nominal) frame rate, None when unknown.
+        index_frames: frame count the container's index states (0 when it states none).
+        coded_size: (H, W) of the coded picture, before any rotation.
+    """
 
     codec: str
     rotation: int
     fps: Fraction | None
+    index_frames: int = 0
+    coded_size: tuple[int, int] | None = None
 
 
 def normalise_rotation(degrees: float | int | None) -> int:
-    """Display rotation as one of 0, 90, 180, 270 (clockwise, as players apply it)."""
-    if degrees is None:
+    """Display rotation as one of 0, 90, 180, 270 (clockwise, as players apply it).
+
+    Args:
+        degrees: FFmpeg's display-matrix angle (counterclockwise), as ``VideoFrame.rotation``.
+    """
+    if degrees is None or degrees != degrees:  # None or NaN (a singular matrix)
         return 0
     return round(-float(degrees) / 90.0) % 4 * 90
+
+
+def upright_turns(rotation: int) -> int:
+    """``k`` of ``np.rot90(coded, k)`` that shows a frame coded with ``rotation`` upright."""
+    return (-(rotation // 90)) % 4
 
 
 def stream_fps(stream: object) -> Fraction | None:
@@ -32,21 +73,133 @@ def stream_fps(stream: object) -> Fraction | None:
     return None
 
 
-def probe_stream(path: Path) -> StreamInfo | None:
-    """Codec, rotation and frame rate of the first video stream, or None when PyAV can't tell."""
+def ffmpeg_reason(exc: BaseException) -> str:
+    """The reason of an FFmpeg error without PyAV's ``[Errno N] ...: 'path'`` decoration."""
+    reason = getattr(exc, "strerror", None)
+    if isinstance(reason, str) and reason.strip():
+        return reason.strip()
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
+
+
+def mp4_boxes(path: Path) -> set[bytes] | None:
+    """The top-level box types of an ISO-BMFF file (mp4, mov, m4a...), None for other files.
+
+    Reads box headers only (a few small reads), so it is cheap even for long videos.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(12)
+            if len(head) < 12 or head[4:8] not in (b"ftyp", b"styp", b"moov", b"mdat", b"free"):
+                return None
+            offset, seen = 0, set()
+            for _ in range(10_000):
+                handle.seek(offset)
+                header = handle.read(16)
+                if len(header) < 8:
+                    break
+                box_size = int.from_bytes(header[:4], "big")
+                kind = header[4:8]
+                if box_size == 1 and len(header) >= 16:
+                    box_size = int.from_bytes(header[8:16], "big")
+                elif box_size == 0:
+                    box_size = size - offset
+                if box_size < 8 or not (kind.isascii() and kind.isalnum()):
+                    break  # damaged box structure: what was seen so far stands
+                seen.add(kind)
+                offset += box_size
+                if offset >= size:
+                    break
+    except OSError:
+        return None
+    return seen
+
+
+def open_reason(path: Path, exc: BaseException) -> str:
+    """One-line reason why FFmpeg cannot open ``path``."""
+    reason = ffmpeg_reason(exc)
+    boxes = mp4_boxes(path)
+    if boxes is not None and not boxes & {b"moov", b"moof"}:
+        return "the mp4 index (moov atom) is missing: the file was cut short or never finished"
+    if boxes is not None:
+        return f"the mp4 header or index is damaged ({reason})"
+    if "Invalid data" in reason:
+        return f"not a video file, or a damaged one ({reason})"
+    return reason
+
+
+def open_container(path: Path) -> Any:
+    """Open ``path`` with PyAV and check it has a real video stream.
+
+    Returns:
+        The open container (the caller closes it).
+
+    Raises:
+        VideoOpenError: FFmpeg cannot open it, it is text, or it has no video stream.
+    """
     import av
 
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                return None
-            stream = container.streams.video[0]
-            rotation = 0
-            for frame in container.decode(stream):
-                rotation = normalise_rotation(getattr(frame, "rotation", 0))
-                break
-            return StreamInfo(
-                codec=stream.codec_context.name, rotation=rotation, fps=stream_fps(stream)
-            )
-    except (av.FFmpegError, OSError, ValueError):
-        return None
+        container = av.open(str(path))
+    except av.FFmpegError as exc:
+        raise VideoOpenError(f"{path}: cannot open video: {open_reason(path, exc)}") from exc
+    except (OSError, ValueError) as exc:
+        raise VideoOpenError(f"{path}: cannot open video: {ffmpeg_reason(exc)}") from exc
+    try:
+        if container.format.name in _TEXT_FORMATS:
+            raise VideoOpenError(f"{path}: cannot open video: a text file, not a video")
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams})
+            found = f" (it holds {', '.join(kinds)})" if kinds else ""
+            raise VideoOpenError(f"{path}: no video stream{found}")
+    except BaseException:
+        container.close()
+        raise
+    return container
+
+
+def first_frame(container: Any, stream: Any) -> Any | None:
+    """The first frame that decodes among the first packets, or None."""
+    import av
+
+    for count, packet in enumerate(container.demux(stream)):
+        if count > _FIRST_FRAME_PACKETS:
+            break
+        try:
+            frames = stream.decode(packet)
+        except av.FFmpegError:
+            continue
+        if frames:
+            return frames[0]
+    return None
+
+
+def probe_stream(path: Path) -> StreamInfo:
+    """Codec, rotation, frame rate and indexed frame count of the first video stream.
+
+    Raises:
+        VideoOpenError: the file is not a video PyAV can open (see :func:`open_container`).
+    """
+    import av
+
+    with open_container(path) as container:
+        stream = container.streams.video[0]
+        rotation = 0
+        context = stream.codec_context
+        coded_size = (context.height, context.width) if context.width and context.height else None
+        try:
+            frame = first_frame(container, stream)
+        except (av.FFmpegError, OSError) as exc:
+            logger.debug("%s: cannot decode a first frame: %s", path, exc)
+            frame = None
+        if frame is not None:
+            rotation = normalise_rotation(getattr(frame, "rotation", 0))
+            coded_size = (frame.height, frame.width)
+        return StreamInfo(
+            codec=context.name,
+            rotation=rotation,
+            fps=stream_fps(stream),
+            index_frames=int(stream.frames or 0),
+            coded_size=coded_size,
+        )

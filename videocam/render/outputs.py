@@ -1,11 +1,16 @@
 """Write every file of an analysis into its output folder (CONTRACT.md, "Files written").
 
-Each file is written to a temporary name and renamed, so a file is whole or absent. The tables,
-maps and summary come first; the renders (keyframe images, timeline, annotated clip) after.
+Everything is first written into a hidden staging folder inside the output folder and moved
+into place only once every file is complete (summary.json last), so a run that fails half-way —
+while rendering, say — leaves no output of its own behind, and an earlier result in the same
+folder is replaced file by file, each rename atomic.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,11 +26,27 @@ def save_analysis(
 ) -> Path:
     """Write frames.csv, keyframes.csv, segments.csv, cams.npy, summary.json and, when
     ``render``, keyframes/*.jpg, timeline.png and annotated.mp4 into ``out_dir``."""
+    final = ensure_output_dir(out_dir)
+    out = Path(tempfile.mkdtemp(prefix=".videocam-staging-", dir=final))
+    try:
+        _write_all(analysis, out, render=render, progress=progress)
+        staged = sorted(p for p in out.rglob("*") if p.is_file())
+        # summary.json last: its presence says the rest is in place.
+        staged.sort(key=lambda p: p.name == "summary.json")
+        for path in staged:
+            destination = final / path.relative_to(out)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, destination)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return final
+
+
+def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -> None:
     from videocam.render.keyframes import render_keyframes
     from videocam.render.timeline import render_timeline
     from videocam.render.video import render_annotated_clip
 
-    out = ensure_output_dir(out_dir)
     frames, keyframes = analysis.frames, analysis.keyframes
     config = analysis.summary["config"]
     summary = dict(analysis.summary)
@@ -79,4 +100,3 @@ def save_analysis(
     written = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     summary["outputs"] = sorted(written | {"summary.json"})
     write_json(summary, out / "summary.json")
-    return out
