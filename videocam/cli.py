@@ -122,9 +122,31 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_analyze)
 
 
+def check_out_dir(out: str) -> None:
+    """Fail before any work when ``out`` cannot become a folder we write into.
+
+    Creates nothing: the nearest existing ancestor must be a writable folder (``out`` itself,
+    when it exists). Writing checks again (``ensure_output_dir``).
+    """
+    import os
+
+    from videocam.errors import OutputError
+
+    folder = Path(out)
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == folder else f" ({existing} is a file)"
+        raise OutputError(f"{folder}: cannot create output folder: not a directory{where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: output folder is not writable: permission denied")
+
+
 def _run_analyze(args: argparse.Namespace) -> int:
     from videocam.pipeline import analyze
 
+    check_out_dir(args.out)
     config = analysis_config(args)
     options = config.to_dict()
     model = options.pop("model")
@@ -193,6 +215,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     if args.steps < 1 or args.random_seeds < 1:
         raise ConfigError("--steps and --random-seeds must be >= 1")
+    check_out_dir(args.out)
     config = analysis_config(args)
     read_manifest(args.manifest)  # fail early on a bad manifest, before loading the model
     loaded = load_configured_model(config)
@@ -227,12 +250,28 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
         "-o", "--out", required=True, help="output folder (empty, or an earlier batch's)"
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="worker processes, each loads the model once"
+        "--workers",
+        type=int,
+        help="worker processes (default 1) or Ray actors (default: one per GPU of the "
+        "cluster, else one per CPU); each loads the model once",
     )
     parser.add_argument(
         "--resume", action="store_true", help="skip complete videos, redo incomplete ones"
     )
-    parser.add_argument("--engine", choices=["local"], default="local", help="where jobs run")
+    parser.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="where jobs run: worker processes here, or actors on a Ray cluster "
+        "(pip install 'videocam[ray]')",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="Ray cluster to join (HOST:PORT of 'ray start --head', or auto); default: "
+        "$RAY_ADDRESS, else a local Ray for this run. OUT must be on a filesystem every node "
+        "mounts at the same path",
+    )
     _add_analysis_options(parser)
     _add_common(parser)
     parser.set_defaults(run=_run_batch)
@@ -250,6 +289,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         workers=args.workers,
         resume=args.resume,
         engine=args.engine,
+        ray_address=args.ray_address,
         progress=_progress(args),
         log_level=logging.DEBUG if args.debug else logging.INFO,
     )

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videocam.batch.engine import LocalEngine
+from videocam.batch.engine import Engine, LocalEngine
 from videocam.batch.job import (
     INDEX_COLUMNS,
     STATUS_FAILED,
@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ENGINES: tuple[str, ...] = ("local",)
+#: Engine names (``--engine``): ``local`` worker processes, or actors on a ``ray`` cluster.
+ENGINES: tuple[str, ...] = ("local", "ray")
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 3
@@ -189,9 +190,10 @@ def run_batch(
     out_dir: str | os.PathLike[str],
     config: AnalyzeConfig,
     *,
-    workers: int = 1,
+    workers: int | None = None,
     resume: bool = False,
     engine: str = "local",
+    ray_address: str | None = None,
     progress: bool = False,
     log_level: int = logging.INFO,
 ) -> BatchReport:
@@ -202,9 +204,13 @@ def run_batch(
             ``path`` column.
         out_dir: OUT; must be empty or absent unless ``resume``.
         config: the analysis options (the same for every video).
-        workers: worker processes, each loading the model once.
+        workers: worker processes (or Ray actors), each loading the model once; None = 1
+            locally, and for Ray one per GPU of the cluster, else one per CPU.
         resume: skip videos whose outputs are complete for these options; redo the rest.
-        engine: ``local``.
+        engine: ``local`` or ``ray`` (:class:`~videocam.batch.ray_engine.RayEngine`).
+        ray_address: the Ray cluster to join (``HOST:PORT``, ``auto``); None = ``RAY_ADDRESS``
+            when set, else a local Ray for this batch. OUT must then be on a filesystem every
+            node mounts at the same path.
         progress: a progress bar over videos (tqdm, stderr).
         log_level: level of the per-video ``log.txt`` files.
 
@@ -213,7 +219,7 @@ def run_batch(
 
     Raises:
         ConfigError: bad ``inputs``, ``workers``, ``engine``; OUT not empty without ``resume``;
-            OUT used by another batch.
+            OUT used by another batch; Ray missing or its cluster unreachable.
         ModelLoadError: the model cannot be loaded.
         OutputError: OUT cannot be written.
     """
@@ -222,10 +228,16 @@ def run_batch(
     from videocam.pipeline import package_versions
 
     started = time.perf_counter()
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     if engine not in ENGINES:
         raise ConfigError(f"engine {engine!r} is not available; choose from {', '.join(ENGINES)}")
+    if ray_address is not None and engine != "ray":
+        raise ConfigError("--ray-address needs --engine ray")
+    if engine == "ray":
+        from videocam.batch.ray_engine import import_ray
+
+        import_ray()  # fails early, before OUT is touched, with how to install it
     jobs = plan_jobs(inputs, out_dir)
     out = ensure_output_dir(out_dir).absolute()
     with _locked(out):
@@ -243,11 +255,8 @@ def run_batch(
         index = _Index(out, jobs)
         for result in done:
             index.results[result.output] = result
-        runner = LocalEngine(
-            config,
-            workers=min(workers, max(1, len(todo))),
-            log_level=log_level,
-            scratch_dir=out,
+        runner = _make_engine(
+            engine, config, workers, len(todo), ray_address, log_level=log_level, scratch_dir=out
         )
         bar = tqdm(total=len(todo), desc="batch", unit="video", disable=not progress)
         n_failed = 0
@@ -281,11 +290,42 @@ def run_batch(
             # OUT stays empty and the same command can simply be run again.
             if index.written or dispatched or finished:
                 index.write()
-                summary = _summary(
-                    report, inputs, config, digest, workers, resume, engine, finished
-                )
+                used = workers if workers is not None else getattr(runner, "workers", None) or 1
+                summary = _summary(report, inputs, config, digest, used, resume, engine, finished)
+                if engine == "ray":
+                    summary["ray_address"] = getattr(runner, "address", None) or "local"
                 write_json({**summary, "versions": package_versions()}, out / SUMMARY_FILE)
     return report
+
+
+def _make_engine(
+    engine: str,
+    config: AnalyzeConfig,
+    workers: int | None,
+    n_todo: int,
+    ray_address: str | None,
+    *,
+    log_level: int,
+    scratch_dir: Path,
+) -> Engine:
+    """The engine named ``engine``, with at most one worker per video to do."""
+    if engine == "ray":
+        from videocam.batch.ray_engine import RayEngine
+
+        return RayEngine(
+            config,
+            workers=workers,
+            address=ray_address,
+            log_level=log_level,
+            scratch_dir=scratch_dir,
+            max_workers=max(1, n_todo),
+        )
+    return LocalEngine(
+        config,
+        workers=min(workers or 1, max(1, n_todo)),
+        log_level=log_level,
+        scratch_dir=scratch_dir,
+    )
 
 
 def _summary(

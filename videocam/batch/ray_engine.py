@@ -1,0 +1,652 @@
+"""The Ray engine (``--engine ray``): the batch's videos spread over the actors of a Ray cluster.
+
+Same shape as :class:`~videocam.batch.engine.LocalEngine`, with Ray doing the placement:
+
+- **Actors.** Each actor is a Ray worker process that loads the model once (after
+  ``torch.manual_seed(MODEL_SEED)``, as local workers do, so ``--weights none`` gives the same
+  results) and then runs :func:`~videocam.batch.job.analyze_one` on one video at a time. With
+  GPUs in the cluster (and ``--device`` not ``cpu``) there is one actor per GPU
+  (``num_gpus=1``); otherwise one per CPU share (``num_cpus=threads``). ``--workers`` sets the
+  number instead; actors the cluster has no room for yet wait until it has (an autoscaler can add
+  nodes for them) and take no video meanwhile.
+- **Queue.** The driver (the ``videocam batch`` process) keeps exactly one video in flight per
+  ready actor and hands out the next when one finishes, so it always knows which video an actor
+  was on; ``on_start`` / ``on_result`` are called as the local engine calls them, and
+  ``index.csv``, ``failures.csv`` and ``--resume`` work unchanged.
+- **Crashes.** Actors are created with ``max_restarts=0`` and ``max_task_retries=0``: Ray never
+  reruns a video silently. When an actor dies mid-video (a crash in native code, killed, out of
+  memory, its node lost), the video is recorded as failed (``WorkerCrash``, naming the actor's
+  process and node, and the signal when faulthandler saw one) and a fresh actor takes its place.
+  ``--resume`` redoes it.
+- **Files.** Actors write each video's sub-folder themselves, so OUT must be a path every node
+  can reach, at the same path (a shared filesystem). An actor that cannot see the driver's probe
+  file in OUT (``.ray-probe-*.tmp-log``) stops the batch with that message before it takes a
+  video, rather than write results nobody will find. Each actor sends its stderr to a capture
+  file in OUT (``.stderr-ray-*.tmp-log``) that the job, or the driver after a crash, copies into
+  the video's ``log.txt``.
+- **The cluster.** Without an address (and no ``RAY_ADDRESS`` in the environment) a local Ray is
+  started for the batch and shut down after it; with one, the driver joins that cluster and
+  leaves it running. An address that cannot be reached is an error at once (Ray itself would
+  retry for minutes).
+
+Ray is optional (``pip install 'videocam[ray]'``) and imported only inside this module's
+functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from videocam.batch.engine import (
+    MODEL_SEED,
+    _configure_worker_logging,
+    _run_job,
+    _thread_lock_for_tqdm,
+    read_tail,
+)
+from videocam.batch.job import (
+    WORKER_CRASH,
+    JobResult,
+    describe_exit,
+    failed_result,
+    record_failure,
+)
+from videocam.batch.plan import Job
+from videocam.errors import ConfigError, ModelLoadError
+
+if TYPE_CHECKING:
+    from videocam.config import AnalyzeConfig
+    from videocam.models import LoadedModel
+
+logger = logging.getLogger(__name__)
+
+#: The one line ``--engine ray`` answers when Ray is not installed.
+INSTALL_HINT = "--engine ray needs Ray: pip install 'videocam[ray]'"
+
+#: Port of a Ray head when an address names none (``ray start --head`` listens there).
+DEFAULT_RAY_PORT = 6379
+
+#: How long joining waits for a TCP connection to the address before giving up.
+CONNECT_TIMEOUT_S = 5.0
+
+#: Object store of a local Ray: results are a few hundred bytes; keep shared memory small.
+_LOCAL_OBJECT_STORE_BYTES = 128 * 1024**2
+
+#: Deaths of actors outside a video (loading, idle) tolerated once one actor loaded the model.
+_MAX_IDLE_DEATHS = 3
+
+#: Seconds between "waiting for the cluster to place actors" messages.
+_PLACEMENT_NOTICE_S = 60.0
+
+#: faulthandler's names of fatal signals ("Fatal Python error: Segmentation fault").
+_FATAL_SIGNALS = {
+    "Segmentation fault": "SIGSEGV",
+    "Aborted": "SIGABRT",
+    "Bus error": "SIGBUS",
+    "Floating-point exception": "SIGFPE",
+    "Illegal instruction": "SIGILL",
+}
+_FATAL_RE = re.compile(r"Fatal Python error: (" + "|".join(_FATAL_SIGNALS) + ")")
+
+
+def import_ray() -> Any:
+    """The ``ray`` module.
+
+    Raises:
+        ConfigError: Ray is not installed (the message says how to install it).
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError(INSTALL_HINT) from exc
+    return ray
+
+
+# -- the actor ---------------------------------------------------------------------------------
+
+
+class RayBatchWorker:
+    """A Ray actor: loads the model once, then analyses one video per :meth:`run` call.
+
+    Made a Ray actor class by :func:`_actor_class` (so this module imports without Ray). A model
+    that cannot load does not fail the constructor: :meth:`ready` reports it, and the driver
+    raises the same :class:`~videocam.errors.ModelLoadError` the local engine does.
+    """
+
+    def __init__(
+        self,
+        config: AnalyzeConfig,
+        threads: int,
+        log_level: int,
+        capture_path: str | None,
+        cwd: str,
+        probe: tuple[str, str] | None = None,
+    ) -> None:
+        import faulthandler
+
+        from videocam.errors import VideocamError
+
+        with suppress(ValueError):  # not the main thread: nothing to do
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's
+        with suppress(OSError):  # relative --model/--weights/--labels paths, as locally
+            os.chdir(cwd)
+        self._out_visible = probe is None or out_visible(*probe)
+        _configure_worker_logging(log_level)
+        _thread_lock_for_tqdm()
+        self._capture: BinaryIO | None = None
+        if capture_path is not None:
+            with suppress(OSError):
+                self._capture = open(capture_path, "w+b")  # noqa: SIM115
+                sys.stderr.flush()
+                os.dup2(self._capture.fileno(), 2)
+        faulthandler.enable()  # a native crash dumps the Python stack into the capture
+        self._config = config
+        self._loaded: LoadedModel | None = None
+        self._load_error: tuple[str, str, bool] | None = None
+        try:
+            import torch
+
+            from videocam.pipeline import load_configured_model
+
+            torch.set_num_threads(threads)
+            torch.manual_seed(MODEL_SEED)
+            self._loaded = load_configured_model(config)
+        except Exception as exc:
+            self._load_error = (type(exc).__name__, str(exc), isinstance(exc, VideocamError))
+
+    def ready(self) -> tuple[Any, ...]:
+        """``("ready", pid, host, ip)``, ``("out_not_shared", host)`` or
+        ``("load_failed", type, message, user_error)``."""
+        import ray
+
+        if not self._out_visible:
+            return ("out_not_shared", socket.gethostname())
+        if self._load_error is not None:
+            return ("load_failed", *self._load_error)
+        return ("ready", os.getpid(), socket.gethostname(), ray.util.get_node_ip_address())
+
+    def run(self, job: Job) -> JobResult:
+        """Analyse one video (never raises for the video's own failure)."""
+        if self._loaded is None:  # ready() said so; the driver sends no job then
+            raise RuntimeError("the model is not loaded")
+        return _run_job(job, self._loaded, self._config, self._capture)
+
+
+@cache
+def _actor_class() -> Any:
+    ray = import_ray()
+    # No silent reruns: a video that kills its actor is recorded, not retried elsewhere.
+    return ray.remote(max_restarts=0, max_task_retries=0)(RayBatchWorker)
+
+
+# -- connecting ----------------------------------------------------------------------------------
+
+
+def out_visible(path: str, token: str) -> bool:
+    """Whether the driver's probe file, with its token, is visible here: OUT is shared."""
+    try:
+        return Path(path).read_text(encoding="utf-8") == token
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def split_address(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``HOST[:PORT]`` (or ``ray://HOST:PORT``) address; None for the
+    words Ray resolves itself (``auto``, ``local``)."""
+    text = address.strip()
+    if text in ("auto", "local"):
+        return None
+    text = re.sub(r"^[a-z]+://", "", text)
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, ""
+    host = host.strip("[]")  # [::1]:6379
+    if not host:
+        raise ConfigError(f"--ray-address {address!r}: expected HOST:PORT")
+    try:
+        return host, int(port) if port else DEFAULT_RAY_PORT
+    except ValueError:
+        raise ConfigError(f"--ray-address {address!r}: expected HOST:PORT") from None
+
+
+def check_reachable(
+    address: str, timeout_s: float = CONNECT_TIMEOUT_S, source: str = "--ray-address"
+) -> None:
+    """Fail fast when nothing listens at ``address`` (Ray would retry for minutes).
+
+    Raises:
+        ConfigError: the host does not resolve or refuses or ignores a TCP connection.
+    """
+    target = split_address(address)
+    if target is None:
+        return
+    try:
+        with socket.create_connection(target, timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer in {timeout_s:g} s"
+        raise ConfigError(
+            f"{source} {address}: cannot reach a Ray cluster there ({reason}); "
+            "start one with 'ray start --head', or leave --ray-address out to run on a local Ray"
+        ) from exc
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def actor_threads(workers: int | None = None, local: bool = False) -> int:
+    """CPU cores each actor reserves and gives torch: ``OMP_NUM_THREADS`` when set; on a local
+    Ray with ``workers`` asked for, this machine's cores shared out (as the local engine does);
+    else 1 (one actor per core is the best use of a CPU node for models this size)."""
+    with suppress(KeyError, ValueError):
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    if local and workers:
+        return max(1, usable_cores() // workers)
+    return 1
+
+
+# -- the driver side ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Actor:
+    handle: Any
+    number: int
+    capture: Path | None
+    ready_ref: Any = None
+    pid: int | None = None
+    host: str = ""
+    ip: str = ""
+    job: Job | None = None
+    task_ref: Any = None
+    job_started: float = 0.0
+
+    def describe(self) -> str:
+        where = " ".join(part for part in (self.host, f"({self.ip})" if self.ip else "") if part)
+        return f"pid {self.pid} on {where}" if self.pid else f"actor {self.number}"
+
+
+class RayEngine:
+    """Ray actors on a local Ray or a cluster (see the module docstring).
+
+    Args:
+        config: the analysis options; every actor loads ``config``'s model once.
+        workers: number of actors; None = one per GPU of the cluster (unless ``--device cpu``),
+            else one per ``threads`` CPUs.
+        address: a Ray cluster to join (``HOST:PORT``, ``auto``); None = ``RAY_ADDRESS`` when
+            set, else a local Ray started for this run.
+        threads: CPU cores each actor reserves and gives torch; None = :func:`actor_threads`
+            (on a local Ray: the cores shared out among ``workers``; else 1).
+        log_level: level of the per-video logs (``log.txt``).
+        scratch_dir: where actors keep their stderr capture (OUT); None = Ray's worker logs.
+        max_workers: at most this many actors (the number of videos to do).
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        config: AnalyzeConfig,
+        *,
+        workers: int | None = None,
+        address: str | None = None,
+        threads: int | None = None,
+        log_level: int = logging.INFO,
+        scratch_dir: Path | None = None,
+        max_workers: int | None = None,
+    ) -> None:
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.config = config
+        self.requested_workers = workers
+        self.address = address if address is not None else (os.environ.get("RAY_ADDRESS") or None)
+        self._source = "--ray-address" if address is not None else "RAY_ADDRESS"
+        sharing = min(workers, max_workers) if workers and max_workers else workers
+        self.threads = threads or actor_threads(sharing, local=self.address is None)
+        self.log_level = log_level
+        self.scratch_dir = scratch_dir
+        self.max_workers = max_workers
+        #: Actors of the last run (known once connected).
+        self.workers: int | None = workers
+        #: Whether the last run's actors held a GPU each.
+        self.use_gpus = False
+        self._run_id = uuid.uuid4().hex[:8]
+        self._probe: Path | None = None
+        self._numbers = 0
+        self._idle_deaths = 0
+        self._ever_ready = False
+
+    # -- public --
+
+    def run(
+        self,
+        jobs: Sequence[Job],
+        on_result: Callable[[JobResult], None],
+        on_start: Callable[[Job], None] | None = None,
+    ) -> None:
+        """Run every job; returns when each has reported a result.
+
+        Raises:
+            ConfigError: Ray is missing, the cluster cannot be reached, or cannot run the actors.
+            ModelLoadError: an actor cannot load the model (the message says why).
+        """
+        ray = import_ray()
+        if not jobs:
+            return
+        connected_here = self._connect(ray)
+        actors: list[_Actor] = []
+        try:
+            self._plan_actors(ray, len(jobs))
+            self._write_probe()
+            self._loop(ray, jobs, actors, on_result, on_start)
+        finally:
+            self._stop(ray, actors)
+            if self._probe is not None:
+                with suppress(OSError):
+                    self._probe.unlink()
+            if connected_here:
+                ray.shutdown()
+
+    def _write_probe(self) -> None:
+        """A file in OUT that each actor must see (with this run's token) before it takes a
+        video: outputs written on a node where OUT is another folder would be lost."""
+        if self.scratch_dir is None:
+            return
+        self._probe = self.scratch_dir / f".ray-probe-{self._run_id}.tmp-log"
+        self._probe.write_text(self._run_id, encoding="utf-8")
+
+    # -- connection and sizing --
+
+    def _connect(self, ray: Any) -> bool:
+        """Start a local Ray or join ``address``; False when Ray was already initialised here
+        (the caller's session is used and left alone)."""
+        if ray.is_initialized():
+            return False
+        # Ray's own start-up lines and its workers' output stay out of the batch's stderr
+        # (each video's log.txt has what its worker wrote); --debug lets them through.
+        debug = self.log_level <= logging.DEBUG
+        quiet: dict[str, Any] = {
+            "log_to_driver": debug,
+            "logging_level": logging.INFO if debug else logging.ERROR,
+        }
+        if self.address is None:
+            wanted = (self.requested_workers or 0) * self.threads
+            num_cpus = max(usable_cores(), wanted)
+            logger.info("starting a local Ray (%d CPUs)", num_cpus)
+            ray.init(
+                address="local",
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                object_store_memory=_LOCAL_OBJECT_STORE_BYTES,
+                **quiet,
+            )
+            return True
+        check_reachable(self.address, source=self._source)
+        logger.info("joining the Ray cluster at %s", self.address)
+        try:
+            ray.init(address=self.address, **quiet)
+        except (ConnectionError, ValueError, RuntimeError, ray.exceptions.RayError) as exc:
+            reason = " ".join(str(exc).split())[:300]
+            # Ray reports a token mismatch inside the text of a chained RuntimeError.
+            if "AuthenticationError" in _chain_text(exc) or "InvalidAuthToken" in _chain_text(exc):
+                reason = (
+                    "the cluster uses token authentication: set RAY_AUTH_MODE=token here, with "
+                    "the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
+                )
+            raise ConfigError(
+                f"{self._source} {self.address}: cannot join the Ray cluster: {reason}"
+            ) from exc
+        return True
+
+    def _plan_actors(self, ray: Any, n_jobs: int) -> None:
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        cpus = int(resources.get("CPU", 0))
+        device = self.config.device
+        if device == "cuda" and gpus == 0:
+            raise ConfigError("--device cuda: the Ray cluster has no GPU")
+        self.use_gpus = gpus > 0 and device != "cpu"
+        capacity = gpus if self.use_gpus else cpus // self.threads
+        workers = self.requested_workers or max(1, capacity)
+        if self.max_workers is not None:
+            workers = min(workers, max(1, self.max_workers))
+        workers = min(workers, n_jobs)
+        self.workers = workers
+        kind = "GPU" if self.use_gpus else f"{self.threads} CPU"
+        logger.info(
+            "Ray: %d node(s), %d CPU, %d GPU; %d actor(s), %s each",
+            len([n for n in ray.nodes() if n.get("Alive")]),
+            cpus,
+            gpus,
+            workers,
+            kind,
+        )
+        if workers > max(capacity, 0):
+            logger.warning(
+                "%d actors asked for, the cluster has room for %d now: the others start when "
+                "resources free up or nodes join",
+                workers,
+                capacity,
+            )
+
+    # -- the queue --
+
+    def _loop(
+        self,
+        ray: Any,
+        jobs: Sequence[Job],
+        actors: list[_Actor],
+        on_result: Callable[[JobResult], None],
+        on_start: Callable[[Job], None] | None,
+    ) -> None:
+        assert self.workers is not None
+        pending = deque(jobs)
+        waiting_since = time.monotonic()
+        while pending or any(a.job is not None for a in actors):
+            busy = sum(a.job is not None for a in actors)
+            while len(actors) < min(self.workers, busy + len(pending)):
+                actors.append(self._start(ray))
+            for a in actors:
+                if a.ready_ref is None and a.job is None and pending:
+                    self._assign(a, pending, on_start)
+            refs = {a.ready_ref: a for a in actors if a.ready_ref is not None}
+            tasks = {a.task_ref: a for a in actors if a.job is not None}
+            done, _ = ray.wait([*refs, *tasks], num_returns=1, timeout=5.0)
+            for ref in done:
+                if ref in refs:
+                    self._handle_ready(ray, refs[ref], actors)
+                else:
+                    self._handle_result(ray, tasks[ref], actors, on_result)
+            if not self._ever_ready and time.monotonic() - waiting_since > _PLACEMENT_NOTICE_S:
+                logger.warning(
+                    "waiting for the Ray cluster to place the actors (%s each): "
+                    "check 'ray status' for free resources",
+                    "1 GPU" if self.use_gpus else f"{self.threads} CPU",
+                )
+                waiting_since = time.monotonic()
+
+    def _start(self, ray: Any) -> _Actor:
+        self._numbers += 1
+        number = self._numbers
+        capture = None
+        if self.scratch_dir is not None:
+            capture = self.scratch_dir / f".stderr-ray-{self._run_id}-{number}.tmp-log"
+        env = {
+            "OMP_NUM_THREADS": str(self.threads),
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+        }
+        options: dict[str, Any] = {
+            "num_cpus": self.threads,
+            "runtime_env": {"env_vars": env},
+        }
+        if self.use_gpus:
+            options["num_gpus"] = 1
+        handle = (
+            _actor_class()
+            .options(**options)
+            .remote(
+                self.config,
+                self.threads,
+                self.log_level,
+                None if capture is None else str(capture),
+                os.getcwd(),
+                None if self._probe is None else (str(self._probe), self._run_id),
+            )
+        )
+        actor = _Actor(handle=handle, number=number, capture=capture)
+        actor.ready_ref = handle.ready.remote()
+        logger.debug("started actor %d", number)
+        return actor
+
+    def _handle_ready(self, ray: Any, a: _Actor, actors: list[_Actor]) -> None:
+        try:
+            message = ray.get(a.ready_ref)
+        except ray.exceptions.RayError as exc:
+            actors.remove(a)
+            self._forget(ray, a)
+            detail = _first_line(exc)
+            if not self._ever_ready:
+                raise ModelLoadError(
+                    f"a Ray worker died while loading model {self.config.model!r} ({detail}); "
+                    "is videocam installed on every node?"
+                ) from exc
+            self._idle_deaths += 1
+            logger.warning("a Ray worker died while loading the model: %s", detail)
+            if self._idle_deaths > _MAX_IDLE_DEATHS:
+                raise RuntimeError(f"Ray workers keep dying ({detail})") from exc
+            return
+        if message[0] == "out_not_shared":
+            raise ConfigError(
+                f"{self.scratch_dir}: the output folder is not visible from Ray node "
+                f"{message[1]} at the same path; OUT must be on a filesystem every node mounts "
+                "at the same path (e.g. NFS)"
+            )
+        if message[0] == "load_failed":
+            _, kind, text, user_error = message
+            raise ModelLoadError(text if user_error else f"cannot load the model: {kind}: {text}")
+        _, a.pid, a.host, a.ip = message
+        a.ready_ref = None
+        self._ever_ready = True
+        logger.debug("actor %d ready: %s", a.number, a.describe())
+
+    def _assign(
+        self, a: _Actor, pending: deque[Job], on_start: Callable[[Job], None] | None
+    ) -> None:
+        job = pending.popleft()
+        a.task_ref = a.handle.run.remote(job)
+        a.job, a.job_started = job, time.perf_counter()
+        if on_start is not None:
+            on_start(job)
+
+    def _handle_result(
+        self,
+        ray: Any,
+        a: _Actor,
+        actors: list[_Actor],
+        on_result: Callable[[JobResult], None],
+    ) -> None:
+        job = a.job
+        assert job is not None
+        seconds = time.perf_counter() - a.job_started
+        try:
+            result = ray.get(a.task_ref)
+        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
+            # The actor is gone (or unreachable: make sure it stops writing into OUT).
+            actors.remove(a)
+            a.job = None
+            details = self._forget(ray, a)
+            logger.debug("actor %s died on %s: %s", a.describe(), job.path, exc)
+            on_result(actor_crash_result(job, a.describe(), seconds, details, _ray_detail(exc)))
+            return
+        except ray.exceptions.RayError as exc:  # the call itself failed (e.g. unpicklable)
+            a.job = None
+            cause = getattr(exc, "cause", None) or exc
+            result = failed_result(job, type(cause).__name__, str(cause), seconds)
+            record_failure(job, [f"{result.error_type}: {result.error}"])
+        a.job = None
+        on_result(result)
+
+    # -- ending --
+
+    def _forget(self, ray: Any, a: _Actor) -> str:
+        """Kill an actor (if it still runs) and return its captured stderr."""
+        with suppress(Exception):
+            ray.kill(a.handle, no_restart=True)
+        if a.capture is None:
+            return ""
+        text = read_tail(a.capture)
+        with suppress(OSError):
+            a.capture.unlink()
+        return text
+
+    def _stop(self, ray: Any, actors: list[_Actor]) -> None:
+        for a in actors:
+            self._forget(ray, a)
+        actors.clear()
+
+
+def _chain_text(exc: BaseException) -> str:
+    """The messages of ``exc`` and of the exceptions it was raised from (or during)."""
+    texts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(texts) < 10:
+        texts.append(f"{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    return "\n".join(texts)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "cause", None) or exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _ray_detail(exc: BaseException) -> str:
+    """Ray's explanation of an actor's death, on one line."""
+    text = getattr(exc, "error_msg", "") or str(exc)
+    return " ".join(text.split())
+
+
+def signal_from_stderr(text: str) -> str | None:
+    """The fatal signal faulthandler reported in a worker's stderr (``SIGSEGV``...), if any."""
+    found = _FATAL_RE.findall(text)
+    return _FATAL_SIGNALS[found[-1]] if found else None
+
+
+def actor_crash_result(
+    job: Job, actor: str, seconds: float | None, details: str = "", ray_detail: str = ""
+) -> JobResult:
+    """A failed result (``WorkerCrash``) for a video whose actor died; its sub-folder is cleared
+    to a log.txt with the reason, the actor's stderr (``details``) and Ray's account."""
+    name = signal_from_stderr(details)
+    how = f" with {describe_exit(-int(signal.Signals[name]))}" if name else ""
+    message = (
+        f"the Ray worker ({actor}) died{how} while analysing this video "
+        "(a crash in native decoder or model code, killed, out of memory, or its node was lost)"
+    )
+    lines = [message]
+    if details:
+        lines += ["", "stderr (decoders, native libraries):", details]
+    if ray_detail:
+        lines += ["", f"Ray: {ray_detail}"]
+    record_failure(job, lines)
+    return failed_result(job, WORKER_CRASH, message, seconds)
