@@ -1,17 +1,21 @@
 """Class activation maps for video and image classifiers.
 
 :func:`compute_cam` is the public entry; :func:`cam_and_output` gives the maps and the logits of
-one forward pass (the pipeline's entry). Method names come from one registry, :data:`METHODS`.
-Imports only torch, numpy and :mod:`videocam.errors` (a lower layer of the package).
+one forward pass, :func:`cam_and_output_classes` the maps of several classes per sample from one
+forward and one batched backward through the head (the pipeline's entry). Method names come
+from one registry, :data:`METHODS`. Imports only torch, numpy and :mod:`videocam.errors` (a lower
+layer of the package).
 """
 
 from __future__ import annotations
 
 from videocam.cam.engine import (
     CamOutput,
+    Classes,
     ReshapeFn,
     Targets,
     cam_and_output,
+    cam_and_output_classes,
     compute_cam,
     resolve_layer,
     upsample_cam,
@@ -34,9 +38,11 @@ __all__ = [
     "CamError",
     "CamMethod",
     "CamOutput",
+    "Classes",
     "ReshapeFn",
     "Targets",
     "cam_and_output",
+    "cam_and_output_classes",
     "compute_cam",
     "eigencam",
     "get_method",

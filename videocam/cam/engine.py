@@ -32,6 +32,7 @@ __all__ = [
     "ReshapeFn",
     "Targets",
     "cam_and_output",
+    "cam_and_output_classes",
     "compute_cam",
     "resolve_layer",
     "upsample_cam",
@@ -49,6 +50,13 @@ gradients alike, so it must only rearrange (and may drop, e.g. a class token) el
 
 Targets = int | Sequence[int] | Tensor | Callable[[Tensor], Tensor] | None
 """What to explain, per sample. See :func:`cam_and_output`."""
+
+Classes = Sequence[int] | Tensor | Callable[[Tensor], Tensor]
+"""Several classes to explain per sample. See :func:`cam_and_output_classes`."""
+
+#: Gradient elements computed at once by :func:`cam_and_output_classes` (128 MB of float32):
+#: the classes are processed in chunks of at most this many ``M x N x C x *S`` elements.
+_GRADIENT_CHUNK_ELEMENTS = 2**25
 
 _INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
@@ -240,6 +248,176 @@ def cam_and_output(
         gradients = _reshaped(gradients, reshape, inputs.shape, layer_name)
         cams = cam_method.function(activations, gradients)
     return CamOutput(cams=cams.detach(), output=output.detach().float())
+
+
+def cam_and_output_classes(
+    model: nn.Module,
+    inputs: Tensor,
+    layer: str | nn.Module,
+    classes: Classes,
+    method: str = "gradcam",
+    *,
+    reshape: ReshapeFn | None = None,
+    autocast: bool | torch.dtype = False,
+) -> CamOutput:
+    """One forward pass, the maps of several classes per sample.
+
+    The forward runs once; the gradients of the M chosen logits of every sample are taken in one
+    batched backward through the head alone (``torch.autograd.grad(..., is_grads_batched=True)``,
+    the layers before the target layer record no graph). Map ``[n, m]`` equals what
+    :func:`cam_and_output` gives for sample ``n`` with target ``classes[n, m]``.
+
+    Args:
+        model: returns logits (N, K) for ``inputs``.
+        inputs: float, shape (N, C, ...), on the model's device; not modified.
+        layer: dotted name or module of the target layer.
+        classes: class indices, the same M for every sample (a sequence of ints or a 1-D integer
+            tensor) or M per sample (an integer tensor (N, M)); or a callable on the logits
+            returning either form, so the choice can depend on the output without leaving the
+            device.
+        method: one of :data:`videocam.cam.METHODS`. A gradient-free method (``eigencam``) gives
+            one map per sample, broadcast over the M classes.
+        reshape: turns the layer output into (N, C, *S); see :data:`ReshapeFn`.
+        autocast: as in :func:`cam_and_output`; CAM arithmetic stays in float32.
+
+    Returns:
+        :class:`CamOutput` with ``cams`` float32 (N, M, *S), >= 0, and ``output`` float32 (N, K),
+        both detached.
+
+    Raises:
+        LayerNotFoundError: unknown layer.
+        CamError: bad classes, method or inputs; the layer did not run exactly once, or the
+            logits do not depend on it.
+    """
+    cam_method = get_method(method)
+    if not isinstance(inputs, Tensor) or inputs.ndim < 2 or inputs.shape[0] == 0:
+        got = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
+        raise CamError(f"inputs: expected a tensor of shape (N, C, ...) with N >= 1; got {got}")
+    n_samples = inputs.shape[0]
+    layer_name, module = resolve_layer(model, layer)
+    autocast_dtype = _autocast_dtype(autocast)
+    autocast_context = torch.autocast(
+        device_type=inputs.device.type,
+        dtype=autocast_dtype or torch.bfloat16,
+        enabled=autocast_dtype is not None,
+    )
+    needs_gradients = cam_method.needs_gradients
+    with (
+        _eval_mode(model, freeze_parameters=needs_gradients),
+        _capture(module, as_leaf=needs_gradients) as captured,
+        torch.inference_mode(False),
+        torch.enable_grad() if needs_gradients else torch.no_grad(),
+    ):
+        with autocast_context:
+            output = model(inputs)
+        _check_output(output, n_samples)
+        if output.ndim != 2:
+            raise CamError(
+                f"classes: class indices need logits of shape (N, K); the model returned "
+                f"{tuple(output.shape)}"
+            )
+        chosen = _class_matrix(classes, output)
+        leaf = _single(captured, layer_name)
+        activations = _reshaped(leaf.detach(), reshape, inputs.shape, layer_name)
+        if not needs_gradients:
+            cams = cam_method.function(activations, None)
+            cams = cams[:, None].expand(-1, chosen.shape[1], *cams.shape[1:])
+            return CamOutput(cams=cams.detach(), output=output.detach().float())
+        if not output.requires_grad:
+            raise _not_on_path(layer_name)
+        n_classes = chosen.shape[1]
+        step = max(1, _GRADIENT_CHUNK_ELEMENTS // max(1, leaf.numel()))
+        parts = []
+        for start in range(0, n_classes, step):
+            block = chosen[:, start : start + step].T  # (m, N)
+            m = block.shape[0]
+            one_hot = torch.zeros((m, *output.shape), dtype=output.dtype, device=output.device)
+            one_hot.scatter_(2, block[:, :, None], 1.0)
+            gradients = _batched_gradients(output, leaf, one_hot)
+            if gradients is None:
+                raise _not_on_path(layer_name)
+            gradients = _reshaped(gradients.flatten(0, 1), reshape, inputs.shape, layer_name)
+            repeated = activations.expand(m, *activations.shape).flatten(0, 1)
+            maps = cam_method.function(repeated, gradients)
+            parts.append(maps.unflatten(0, (m, n_samples)).transpose(0, 1))
+        cams = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+    return CamOutput(cams=cams.detach(), output=output.detach().float())
+
+
+def _class_matrix(classes: Classes, output: Tensor) -> Tensor:
+    """``classes`` as a long tensor (N, M) on the output's device, range-checked."""
+    n_samples, n_logits = output.shape
+    chosen: Any = classes(output.detach()) if callable(classes) else classes
+    if isinstance(chosen, Tensor):
+        if chosen.dtype.is_floating_point or chosen.dtype == torch.bool or chosen.is_complex():
+            raise CamError(f"classes: expected integer class indices; got dtype {chosen.dtype}")
+        matrix = chosen.to(device=output.device, dtype=torch.long)
+        if matrix.device.type == "cpu" and matrix.numel():  # cheap here; no device sync
+            _check_nonnegative(int(matrix.min()))
+            if int(matrix.max()) >= n_logits:
+                raise CamError(
+                    f"classes: class index {int(matrix.max())} out of range for a model with "
+                    f"{n_logits} classes"
+                )
+    elif isinstance(chosen, Sequence) and not isinstance(chosen, (str, bytes)):
+        if not chosen or not all(_is_int(c) for c in chosen):
+            raise CamError(f"classes: expected class indices (ints); got {list(chosen)[:8]!r}")
+        values = [int(c) for c in chosen]
+        _check_nonnegative(min(values))
+        if max(values) >= n_logits:
+            raise CamError(
+                f"classes: class index {max(values)} out of range for a model with "
+                f"{n_logits} classes"
+            )
+        matrix = torch.tensor(values, dtype=torch.long, device=output.device)
+    else:
+        raise CamError(
+            "classes: expected a sequence of ints, an integer tensor (M,) or (N, M), or a "
+            f"callable on the logits; got {type(chosen).__name__}"
+        )
+    if matrix.ndim == 1:
+        matrix = matrix[None].expand(n_samples, -1)
+    if matrix.ndim != 2 or matrix.shape[0] != n_samples or matrix.shape[1] == 0:
+        raise CamError(
+            f"classes: expected shape (M,) or ({n_samples}, M) with M >= 1; "
+            f"got {tuple(matrix.shape)}"
+        )
+    return matrix
+
+
+def _batched_gradients(output: Tensor, leaf: Tensor, one_hot: Tensor) -> Tensor | None:
+    """d(one_hot[j] . output)/d(leaf) for every j: shape (m, *leaf.shape).
+
+    One vectorised backward (``is_grads_batched``); a loop of backwards where an operation of
+    the head has no batching rule.
+    """
+    try:
+        (gradients,) = torch.autograd.grad(
+            output,
+            leaf,
+            grad_outputs=one_hot,
+            retain_graph=True,  # the next chunk of classes, or the fallback below, needs it
+            is_grads_batched=True,
+            allow_unused=True,
+        )
+        return gradients
+    except torch.OutOfMemoryError:
+        raise
+    except (RuntimeError, NotImplementedError):
+        pass
+    columns = []
+    for j in range(one_hot.shape[0]):
+        (gradient,) = torch.autograd.grad(
+            output,
+            leaf,
+            grad_outputs=one_hot[j],
+            retain_graph=True,
+            allow_unused=True,
+        )
+        if gradient is None:
+            return None
+        columns.append(gradient)
+    return torch.stack(columns)
 
 
 def _autocast_dtype(autocast: bool | torch.dtype) -> torch.dtype | None:

@@ -1,6 +1,20 @@
-"""From windows to frames: sliding-window planning and streaming fusion of window maps."""
+"""From windows to frames: sliding-window planning, window batches, fusion into per-frame maps,
+and the spill store that holds per-window results until the video-level target is known."""
 
 from videocam._interp import interpolation_matrix
-from videocam.temporal.windows import WindowFuser, plan_windows
+from videocam.temporal.store import RowStore
+from videocam.temporal.windows import (
+    FrameAccumulator,
+    WindowFuser,
+    iter_window_blocks,
+    plan_windows,
+)
 
-__all__ = ["WindowFuser", "interpolation_matrix", "plan_windows"]
+__all__ = [
+    "FrameAccumulator",
+    "RowStore",
+    "WindowFuser",
+    "interpolation_matrix",
+    "iter_window_blocks",
+    "plan_windows",
+]

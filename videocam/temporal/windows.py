@@ -11,7 +11,8 @@ it, so the fuser holds only the frames of the windows still open.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -125,3 +126,115 @@ class WindowFuser:
     def n_open(self) -> int:
         """Frames held (received contributions, not yet final)."""
         return len(self._counts)
+
+
+def iter_window_blocks(
+    frame_batches: Iterable[Any],
+    plan: np.ndarray,
+    batch_size: int,
+    *,
+    concatenate: Callable[[list[Any]], Any] = np.concatenate,
+    take: Callable[[Any, np.ndarray], Any] | None = None,
+) -> Iterator[tuple[np.ndarray, Any]]:
+    """Group a stream of frames into batches of windows, holding only the frames still needed.
+
+    Args:
+        frame_batches: arrays (B, *F), e.g. uint8 frames (B, H, W, 3) or normalised tensors
+            (B, 3, H, W): the sampled stream in order, in any chunking.
+        plan: int, shape (n_windows, T): window positions (see :func:`plan_windows`), windows
+            in order of their first position.
+        batch_size: windows per yielded batch (the last one may be shorter).
+        concatenate: joins a list of arrays along the first axis (``torch.cat`` for tensors).
+        take: ``(held, positions int64 (b, T)) -> (b, T, *F)``, gathers frames; default
+            ``held[positions]``.
+
+    Yields:
+        (window rows int64 (b,), frames (b, T, *F), a new array) in window order.
+
+    Raises:
+        ValueError: the stream ended before the last window's frames arrived.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n_windows = len(plan)
+    lowest = plan.min(axis=1)
+    highest = plan.max(axis=1)
+    held: Any = None  # frames base .. base + len(held) - 1
+    base = 0
+    next_window = 0
+    for frames in frame_batches:
+        held = frames if held is None or len(held) == 0 else concatenate([held, frames])
+        end = base + len(held)
+        ready = next_window
+        while ready < n_windows and highest[ready] < end:
+            ready += 1
+        # Full batches now; a short batch only once every window is ready.
+        while ready - next_window >= batch_size or (ready == n_windows and ready > next_window):
+            stop = min(next_window + batch_size, ready)
+            rows = np.arange(next_window, stop, dtype=np.int64)
+            positions = plan[rows] - base
+            yield rows, held[positions] if take is None else take(held, positions)
+            next_window = stop
+        keep_from = int(lowest[next_window]) if next_window < n_windows else end
+        if keep_from > base:
+            held = held[keep_from - base :]
+            base = keep_from
+    if next_window < n_windows:
+        raise ValueError(
+            f"the frame stream ended at position {base + (0 if held is None else len(held))} "
+            f"before window {next_window} (positions up to {int(highest[next_window])})"
+        )
+
+
+class FrameAccumulator:
+    """Per-frame means of window maps and scores, vectorised over batches of windows.
+
+    The same fusion as :class:`WindowFuser` (each window's map brought to its T frames by linear
+    interpolation along time, each frame the mean of the contributions it received), for when
+    every window's map is at hand in batches: one gather-add per batch instead of Python loops
+    over slots. Holds the per-frame sums (n_frames x S float32) until :meth:`result`.
+    """
+
+    def __init__(self, n_frames: int, map_shape: tuple[int, ...], n_scores: int) -> None:
+        self._sums = np.zeros((n_frames, int(np.prod(map_shape, dtype=np.int64))), np.float32)
+        self._score_sums = np.zeros((n_frames, n_scores), dtype=np.float64)
+        self._counts = np.zeros(n_frames, dtype=np.int64)
+        self._map_shape = tuple(map_shape)
+
+    def add(self, positions: np.ndarray, window_maps: np.ndarray, scores: np.ndarray) -> None:
+        """Add a batch of windows.
+
+        Args:
+            positions: int, shape (b, T): sampled-stream position of each slot.
+            window_maps: float, shape (b, t', *S): maps at the layer's time resolution.
+            scores: float, shape (b, K): per-window values to average per frame.
+        """
+        positions = np.asarray(positions, dtype=np.int64)
+        b, n_slots = positions.shape
+        n_in = window_maps.shape[1]
+        if tuple(window_maps.shape[2:]) != self._map_shape or window_maps.shape[0] != b:
+            raise ValueError(
+                f"window_maps: expected shape ({b}, t', *{self._map_shape}); "
+                f"got {window_maps.shape}"
+            )
+        flat = window_maps.reshape(b, n_in, -1).astype(np.float32, copy=False)
+        slot_maps = np.matmul(interpolation_matrix(n_slots, n_in), flat)  # (b, T, P)
+        flat_positions = positions.reshape(-1)
+        # Unbuffered adds, in window order: a frame covered twice in one batch gets both.
+        np.add.at(self._sums, flat_positions, slot_maps.reshape(b * n_slots, -1))
+        window_scores = np.asarray(scores, dtype=np.float64).reshape(b, -1)
+        np.add.at(self._score_sums, flat_positions, np.repeat(window_scores, n_slots, axis=0))
+        np.add.at(self._counts, flat_positions, 1)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """(maps float32 (n_frames, *S), scores float64 (n_frames, K)): means per frame.
+
+        Raises:
+            ValueError: a frame was not covered by any window.
+        """
+        uncovered = np.flatnonzero(self._counts == 0)
+        if len(uncovered):
+            raise ValueError(f"frame {int(uncovered[0])} was not covered by any window")
+        counts = self._counts.astype(np.float32)
+        maps = (self._sums / counts[:, None]).reshape((len(counts), *self._map_shape))
+        return maps, self._score_sums / self._counts[:, None]

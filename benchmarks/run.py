@@ -1,0 +1,642 @@
+"""End to end: `videocam analyze` against the limit, pytorch-grad-cam, memory and rendering.
+
+One run, one table per section, one JSON file (default ``benchmarks/results/run_<device>.json``):
+
+- **throughput**: per case, ``videocam analyze --no-render`` (in-process, through the CLI's own
+  ``main``, so it includes loading the model, decoding, the CAM pass, scoring and writing the
+  files) against two loops written here over the *same windows*: the **limit** (decord decodes
+  resized to the model's input, every frame normalised once, forward only under
+  ``torch.inference_mode``, the same batch size) and what a user does today (the same decoding,
+  then pytorch-grad-cam's ``GradCAM`` called on each batch of windows, targets None). The three
+  run interleaved in every repeat; ratios are medians of the per-repeat ratios, so a burst of
+  load on a shared machine hits both terms of a ratio. Peak resident memory of each case comes
+  from one more ``analyze`` run in a fresh process.
+- **memory**: peak RSS of ``analyze`` on a 1-minute and an 8-minute video, each in a fresh
+  process, with and without rendering.
+- **render**: frames/s of the render pass (the annotated clip at source resolution) against
+  PyAV decoding and re-encoding the same video with the same encoder settings and nothing else.
+
+Inputs are made here (synthetic 640x360 H.264 at 25 fps); real footage from
+``../shared/data/videos`` is added when that folder exists. Weights: ``videocam_tiny`` uses its
+bundled weights, torchvision models random ones (``--weights none``): cost does not depend on
+them.
+
+    python benchmarks/run.py                    # CPU, everything (about 25 minutes on 2 cores)
+    python benchmarks/run.py --quick            # short inputs, 1 repeat: a smoke run
+    python benchmarks/run.py --only throughput  # one section (throughput, memory, render)
+    python benchmarks/run.py --device cuda      # GPU: r3d_18, r2plus1d_18, mvit_v2_s at native
+                                                # sizes: clips/s and peak GPU memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import functools
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REAL_VIDEOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
+SECTIONS = ("throughput", "memory", "render")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One throughput case: a model on a video, with what it is meant to show."""
+
+    name: str
+    model: str
+    weights: str
+    video: Path
+    bound: str  # "model" or "decode": which cost dominates
+    pgc: bool = True  # run the pytorch-grad-cam loop
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved timed repeats")
+    parser.add_argument("--quick", action="store_true", help="short inputs and 1 repeat")
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="run these sections")
+    parser.add_argument("--cases", help="comma-separated throughput case names to run")
+    parser.add_argument("--json", type=Path, help="output (default benchmarks/results/run_DEV)")
+    parser.add_argument("--workdir", type=Path, help="keep the generated videos here")
+    parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    return args
+
+
+# -- child process: one `videocam analyze`, its peak memory ------------------------------------
+
+
+def _child(argv: list[str]) -> None:
+    """Run the CLI once in this (fresh) process and print its time and peak RSS as JSON."""
+    from videocam.cli import main as cli_main
+
+    start = time.perf_counter()
+    code = cli_main(argv)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"code": code, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}))
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM).
+
+    Not ``ru_maxrss``: after fork and exec it keeps the parent's peak at the fork, which here is
+    a process holding several models.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _fresh_process(argv: list[str]) -> dict[str, Any]:
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *argv],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["code"] != 0:
+        raise RuntimeError(f"videocam {' '.join(argv)} exited {result['code']}: {out.stderr}")
+    return result
+
+
+# -- inputs --------------------------------------------------------------------------------------
+
+
+def _make_video(path: Path, seconds: float, size: tuple[int, int] = (360, 640)) -> Path:
+    from videocam.synthetic import ClipSpec, iter_frames, write_frames
+
+    if path.exists():
+        return path
+    n_frames = round(seconds * 25)
+    spec = ClipSpec(
+        n_frames=n_frames,
+        size=size,
+        fps=25,  # type: ignore[arg-type]
+        seed=7,
+        event="move_right",
+        event_start=n_frames // 3,
+        event_len=min(40, max(1, n_frames // 4)),
+    )
+    partial = path.with_name(path.name + ".part.mp4")
+    write_frames(partial, iter_frames(spec), 25, preset="ultrafast", gop=50)
+    partial.replace(path)
+    return path
+
+
+# -- the three contenders ----------------------------------------------------------------------
+
+
+class _Contenders:
+    """The limit, videocam and the pytorch-grad-cam loop for one case, ready to time."""
+
+    def __init__(self, case: Case, device: Any, out_dir: Path) -> None:
+        import torch
+
+        from videocam.config import AnalyzeConfig
+        from videocam.io import open_video
+        from videocam.models import load_model
+        from videocam.pipeline import _auto_batch, window_plan
+
+        self.case = case
+        self.device = device
+        self.out_dir = out_dir
+        torch.manual_seed(0)
+        self.loaded = load_model(case.model, weights=case.weights, device=str(device))
+        with open_video(case.video) as source:
+            self.meta = source.meta
+        self.n_frames = self.meta.n_frames
+        self.plan = window_plan(self.loaded, AnalyzeConfig(), self.n_frames)
+        self.batch = _auto_batch(self.loaded, self.plan.shape[1])
+        self.pgc_model: Any = None
+        if case.pgc:
+            # A user's model: trainable parameters (pytorch-grad-cam backpropagates into them).
+            self.pgc_model = copy.deepcopy(self.loaded.module).requires_grad_(True).eval()
+
+    def _sync(self) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _decoded_inputs(self) -> Iterator[Any]:
+        """Decode the whole video resized (decord), normalise each frame once, batch windows."""
+        import decord
+        import numpy as np
+        import torch
+
+        height, width = self.loaded.preprocess.size
+        reader = decord.VideoReader(
+            str(self.case.video), ctx=decord.cpu(0), height=height, width=width
+        )
+        chunks = [
+            reader.get_batch(list(range(s, min(s + 64, len(reader))))).asnumpy()
+            for s in range(0, len(reader), 64)
+        ]
+        frames = torch.from_numpy(np.concatenate(chunks)).to(self.device)
+        normalised = self.loaded.preprocess(frames)  # (n, 3, H, W)
+        for start in range(0, len(self.plan), self.batch):
+            rows = torch.from_numpy(self.plan[start : start + self.batch]).to(self.device)
+            if self.loaded.kind == "frame":
+                yield normalised[rows[:, 0]]
+            else:
+                yield normalised[rows].permute(0, 2, 1, 3, 4).contiguous()  # (b, 3, T, H, W)
+
+    def limit(self) -> None:
+        import torch
+
+        with torch.inference_mode():
+            for inputs in self._decoded_inputs():
+                self.loaded.module(inputs)
+        self._sync()
+
+    def videocam(self) -> None:
+        from videocam.cli import main as cli_main
+
+        code = cli_main(self.cli_args(self.out_dir / "videocam"))
+        if code != 0:
+            raise RuntimeError(f"videocam analyze exited {code}")
+        self._sync()
+
+    def cli_args(self, out: Path) -> list[str]:
+        return [
+            "analyze",
+            str(self.case.video),
+            "-o",
+            str(out),
+            "--no-render",
+            "--quiet",
+            "--model",
+            self.case.model,
+            "--weights",
+            self.case.weights,
+            "--device",
+            self.device.type,
+        ]
+
+    def pytorch_grad_cam(self, max_batches: int | None = None) -> None:
+        from pytorch_grad_cam import GradCAM
+
+        layer = self.pgc_model.get_submodule(self.loaded.layer)
+        with GradCAM(model=self.pgc_model, target_layers=[layer]) as cam:
+            for n, inputs in enumerate(self._decoded_inputs()):
+                if max_batches is not None and n >= max_batches:
+                    break
+                cam(input_tensor=inputs, targets=None)
+        self.pgc_model.zero_grad(set_to_none=True)
+        self._sync()
+
+
+def _timed(fn: Callable[[], None], device: Any) -> tuple[float, float | None]:
+    """(seconds, peak GPU MB or None)."""
+    import torch
+
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
+    return seconds, peak
+
+
+def _throughput(
+    cases: list[Case], device: Any, repeats: int, workdir: Path
+) -> list[dict[str, Any]]:
+    rows = []
+    for case in cases:
+        load_before = os.getloadavg()
+        contenders = _Contenders(case, device, workdir / f"out_{case.name}")
+        fns: dict[str, Callable[[], None]] = {
+            "limit": contenders.limit,
+            "videocam": contenders.videocam,
+        }
+        if contenders.pgc_model is not None:
+            fns["pytorch_grad_cam"] = contenders.pytorch_grad_cam
+        print(
+            f"[{case.name}] {case.model} on {case.video.name}: {contenders.n_frames} frames, "
+            f"{len(contenders.plan)} windows of {contenders.plan.shape[1]}, "
+            f"batch {contenders.batch}",
+            flush=True,
+        )
+        # Warm-up: thread pools, allocators, and the imports of videocam's first call.
+        _timed(contenders.limit, device)
+        _timed(contenders.videocam, device)
+        if contenders.pgc_model is not None:
+            _timed(functools.partial(contenders.pytorch_grad_cam, max_batches=1), device)
+        times: dict[str, list[float]] = {key: [] for key in fns}
+        gpu_peaks: dict[str, float | None] = {}
+        for repeat in range(repeats):
+            for key, fn in fns.items():
+                seconds, peak = _timed(fn, device)
+                times[key].append(seconds)
+                gpu_peaks[key] = peak
+            print(
+                f"  repeat {repeat + 1}: "
+                + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items())
+                + f"  (load {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
+        load_after = os.getloadavg()
+        fresh = _fresh_process(contenders.cli_args(workdir / f"rss_{case.name}"))
+        median = {key: statistics.median(values) for key, values in times.items()}
+
+        def paired(numerator: str, denominator: str, times: dict[str, list[float]] = times) -> Any:
+            if numerator not in times or denominator not in times:
+                return None
+            pairs = zip(times[numerator], times[denominator], strict=True)
+            return statistics.median(a / b for a, b in pairs)
+
+        n_windows = len(contenders.plan)
+        rows.append(
+            {
+                "case": case.name,
+                "bound": case.bound,
+                "model": case.model,
+                "weights": case.weights,
+                "input": "x".join(
+                    str(v)
+                    for v in (
+                        (contenders.plan.shape[1], *contenders.loaded.preprocess.size)
+                        if contenders.loaded.kind == "video"
+                        else contenders.loaded.preprocess.size
+                    )
+                ),
+                "video": case.video.name,
+                "video_size": f"{contenders.meta.width}x{contenders.meta.height}",
+                "n_frames": contenders.n_frames,
+                "n_windows": n_windows,
+                "batch": contenders.batch,
+                "videocam_s": median["videocam"],
+                "limit_s": median["limit"],
+                "pytorch_grad_cam_s": median.get("pytorch_grad_cam"),
+                "frames_per_s": contenders.n_frames / median["videocam"],
+                "clips_per_s": n_windows / median["videocam"],
+                "limit_clips_per_s": n_windows / median["limit"],
+                "ratio_to_limit": paired("videocam", "limit"),
+                "pytorch_grad_cam_over_videocam": paired("pytorch_grad_cam", "videocam"),
+                "peak_rss_mb": fresh["peak_rss_mb"],
+                "peak_gpu_mb": gpu_peaks,
+                "times_s": times,
+                "load_avg_before": load_before,
+                "load_avg_after": load_after,
+            }
+        )
+        del contenders
+    return rows
+
+
+# -- memory: 1 minute against 8 minutes --------------------------------------------------------
+
+
+def _memory(workdir: Path, quick: bool, device: Any) -> list[dict[str, Any]]:
+    short_s, long_s = (10, 80) if quick else (60, 480)
+    videos = {s: _make_video(workdir / f"memory_{s}s.mp4", s) for s in (short_s, long_s)}
+    rows = []
+    for render in (False, True):
+        result = {}
+        for seconds, video in videos.items():
+            argv = ["analyze", str(video), "-o", str(workdir / f"mem_{seconds}_{render}")]
+            argv += ["--quiet", "--model", "videocam_tiny", "--device", device.type]
+            if not render:
+                argv.append("--no-render")
+            result[seconds] = _fresh_process(argv)
+            print(f"  memory {seconds} s render={render}: {result[seconds]}", flush=True)
+        rows.append(
+            {
+                "case": "analyze" + ("" if render else " --no-render"),
+                "model": "videocam_tiny",
+                "short_s": short_s,
+                "long_s": long_s,
+                "short_peak_rss_mb": result[short_s]["peak_rss_mb"],
+                "long_peak_rss_mb": result[long_s]["peak_rss_mb"],
+                "ratio": result[long_s]["peak_rss_mb"] / result[short_s]["peak_rss_mb"],
+                "long_frames_per_s": long_s * 25 / result[long_s]["seconds"],
+                "load_avg": os.getloadavg(),
+            }
+        )
+    return rows
+
+
+# -- render pass -------------------------------------------------------------------------------
+
+
+def _pyav_transcode(video: Path, out: Path) -> None:
+    """Decode and re-encode with the annotated clip's encoder settings; nothing else."""
+    import av
+
+    with av.open(str(video)) as source, av.open(str(out), "w") as sink:
+        in_stream = source.streams.video[0]
+        stream: Any = sink.add_stream("libx264", rate=in_stream.average_rate)
+        stream.width, stream.height = in_stream.width, in_stream.height
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "20", "preset": "veryfast"}
+        for frame in source.decode(in_stream):  # the decoder's own timestamps
+            sink.mux(stream.encode(frame.reformat(format="yuv420p")))
+        sink.mux(stream.encode(None))
+
+
+def _render(videos: list[Path], repeats: int, workdir: Path) -> list[dict[str, Any]]:
+    from videocam.pipeline import analyze
+    from videocam.render.video import render_annotated_clip
+
+    rows = []
+    for video in videos:
+        analysis = analyze(video, "videocam_tiny", render=False, device="cpu")
+        frames = analysis.frames
+
+        def render(analysis: Any = analysis, frames: Any = frames, video: Path = video) -> None:
+            render_annotated_clip(
+                video,
+                workdir / "annotated.mp4",
+                frame_indices=frames.frame_index.to_numpy(),
+                cams=analysis.cams,
+                attribution=frames.attribution.to_numpy(),
+                target_score=frames.target_score.to_numpy(),
+                keyframe_indices=analysis.keyframes.frame_index.to_numpy(),
+                label=analysis.target[1],
+            )
+
+        def transcode(video: Path = video) -> None:
+            _pyav_transcode(video, workdir / "transcoded.mp4")
+
+        times: dict[str, list[float]] = {"render": [], "transcode": []}
+        for _ in range(repeats):
+            for key, fn in (("render", render), ("transcode", transcode)):
+                start = time.perf_counter()
+                fn()
+                times[key].append(time.perf_counter() - start)
+        n = analysis.meta.n_frames
+        median = {key: statistics.median(values) for key, values in times.items()}
+        rows.append(
+            {
+                "video": video.name,
+                "size": f"{analysis.meta.width}x{analysis.meta.height}",
+                "n_frames": n,
+                "render_frames_per_s": n / median["render"],
+                "pyav_transcode_frames_per_s": n / median["transcode"],
+                "render_time_over_transcode": statistics.median(
+                    r / t for r, t in zip(times["render"], times["transcode"], strict=True)
+                ),
+                "times_s": times,
+                "load_avg": os.getloadavg(),
+            }
+        )
+        print(f"  render {video.name}: {rows[-1]['render_frames_per_s']:.1f} frames/s", flush=True)
+    return rows
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+
+Column = tuple[str, Callable[[dict[str, Any]], str]]
+
+
+def _table(title: str, columns: list[Column], rows: list[dict[str, Any]]) -> None:
+    cells = [[cell(row) for _, cell in columns] for row in rows]
+    widths = [max([len(t)] + [len(c[i]) for c in cells]) for i, (t, _) in enumerate(columns)]
+    print(f"\n{title}")
+    print("| " + " | ".join(t.ljust(w) for (t, _), w in zip(columns, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for line in cells:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |")
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _print_tables(result: dict[str, Any]) -> None:
+    gpu = result["machine"]["device"].startswith("cuda")
+    if result.get("throughput"):
+        columns: list[Column] = [
+            ("case", lambda r: r["case"]),
+            ("model (input)", lambda r: f"{r['model']} ({r['input']})"),
+            ("video", lambda r: f"{r['video']} {r['video_size']}, {r['n_frames']} fr"),
+            ("frames/s", lambda r: f"{r['frames_per_s']:.1f}"),
+            ("clips/s", lambda r: f"{r['clips_per_s']:.2f}"),
+            ("÷ limit", lambda r: f"{r['ratio_to_limit']:.2f}"),
+            (
+                "pytorch-grad-cam ÷ videocam",
+                lambda r: _fmt(r["pytorch_grad_cam_over_videocam"], ".2f"),
+            ),
+            ("peak RSS MB", lambda r: f"{r['peak_rss_mb']:.0f}"),
+        ]
+        if gpu:
+            columns.append(
+                (
+                    "peak GPU MB (videocam / limit)",
+                    lambda r: (
+                        f"{_fmt(r['peak_gpu_mb'].get('videocam'), '.0f')} / "
+                        f"{_fmt(r['peak_gpu_mb'].get('limit'), '.0f')}"
+                    ),
+                )
+            )
+        _table("throughput (analyze --no-render, in-process)", columns, result["throughput"])
+    if result.get("memory"):
+        _table(
+            "memory (peak RSS, fresh process each)",
+            [
+                ("case", lambda r: r["case"]),
+                ("short video MB", lambda r: f"{r['short_peak_rss_mb']:.0f} ({r['short_s']} s)"),
+                ("long video MB", lambda r: f"{r['long_peak_rss_mb']:.0f} ({r['long_s']} s)"),
+                ("ratio", lambda r: f"{r['ratio']:.3f}"),
+                ("frames/s (long)", lambda r: f"{r['long_frames_per_s']:.0f}"),
+            ],
+            result["memory"],
+        )
+    if result.get("render"):
+        _table(
+            "render pass (annotated clip at source resolution)",
+            [
+                ("video", lambda r: f"{r['video']} {r['size']}, {r['n_frames']} fr"),
+                ("render frames/s", lambda r: f"{r['render_frames_per_s']:.1f}"),
+                (
+                    "PyAV decode+encode frames/s",
+                    lambda r: f"{r['pyav_transcode_frames_per_s']:.1f}",
+                ),
+                ("render time ÷ PyAV time", lambda r: f"{r['render_time_over_transcode']:.2f}"),
+            ],
+            result["render"],
+        )
+    load = result["load_avg"]
+    print(
+        f"\n{result['machine']['device']}, {result['machine']['cpu_count']} CPUs, torch threads "
+        f"{result['machine']['torch_threads']}; load average {load[0]:.2f} / {load[1]:.2f} / "
+        f"{load[2]:.2f} at the end; {result['repeats']} interleaved repeats, medians"
+    )
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def _cases(device: Any, workdir: Path, quick: bool) -> list[Case]:
+    if device.type == "cuda":
+        video = _make_video(
+            workdir / ("gpu_10s.mp4" if quick else "gpu_60s.mp4"), 10 if quick else 60
+        )
+        return [
+            Case("gpu-r3d_18", "r3d_18", "none", video, "model"),
+            Case("gpu-r2plus1d_18", "r2plus1d_18", "none", video, "model"),
+            # Transformer tokens need a reshape_transform in pytorch-grad-cam: not run here.
+            Case("gpu-mvit_v2_s", "mvit_v2_s", "none", video, "model", pgc=False),
+        ]
+    compute = _make_video(
+        workdir / ("compute_4s.mp4" if quick else "compute_10s.mp4"), 4 if quick else 10
+    )
+    decode = _make_video(
+        workdir / ("decode_10s.mp4" if quick else "decode_60s.mp4"), 10 if quick else 60
+    )
+    cases = [
+        Case("model-bound", "r3d_18", "none", compute, "model"),
+        Case("decode-bound", "videocam_tiny", "DEFAULT", decode, "decode"),
+    ]
+    real = REAL_VIDEOS.resolve()
+    if real.is_dir() and not quick:
+        person = real / "intel_one-by-one-person-detection.mp4"
+        road = real / "udacity_solidWhiteRight.mp4"
+        if person.exists():
+            cases.append(Case("real-decode-bound", "videocam_tiny", "DEFAULT", person, "decode"))
+        if road.exists():
+            cases.append(Case("real-model-bound", "r3d_18", "none", road, "model"))
+    return cases
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    # Before torch starts OpenMP: spin-waiting threads distort timings on a shared machine.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if args.child is not None:
+        _child(args.child)
+        return 0
+
+    import torch
+
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
+    sections = args.only or list(SECTIONS)
+    if device.type == "cuda":
+        sections = [s for s in sections if s == "throughput"]
+    repeats = 1 if args.quick else args.repeats
+    json_path = args.json or Path(f"benchmarks/results/run_{device.type}.json")
+    with contextlib.ExitStack() as stack:
+        if args.workdir:
+            workdir = args.workdir
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vc-bench-")))
+        result: dict[str, Any] = {
+            "benchmark": "run",
+            "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": {
+                "cpu_count": os.cpu_count(),
+                "torch_threads": torch.get_num_threads(),
+                "torch_version": torch.__version__,
+                "python": sys.version.split()[0],
+                "platform": platform.platform(),
+                "processor": platform.processor(),
+                "device": str(device)
+                + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            },
+            "repeats": repeats,
+            "quick": args.quick,
+            "load_avg_start": os.getloadavg(),
+        }
+        if "throughput" in sections:
+            cases = _cases(device, workdir, args.quick)
+            if args.cases:
+                wanted = {c.strip() for c in args.cases.split(",")}
+                cases = [c for c in cases if c.name in wanted]
+            result["throughput"] = _throughput(cases, device, repeats, workdir)
+        if "memory" in sections:
+            result["memory"] = _memory(workdir, args.quick, device)
+        if "render" in sections:
+            videos = [
+                _make_video(
+                    workdir / ("decode_10s.mp4" if args.quick else "decode_60s.mp4"),
+                    10 if args.quick else 60,
+                )
+            ]
+            road = REAL_VIDEOS.resolve() / "udacity_solidWhiteRight.mp4"
+            if road.exists() and not args.quick:
+                videos.append(road)
+            result["render"] = _render(videos, repeats, workdir)
+        result["load_avg"] = os.getloadavg()
+    _print_tables(result)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = json_path.with_name(json_path.name + ".tmp")
+    partial.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    partial.replace(json_path)
+    print(f"wrote {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,211 @@
+"""The single pass of the pipeline against the two-pass reference; the background decoder.
+
+The reference is what the pipeline used to do: a forward-only scan of every window for the
+video-level class, then a CAM pass with that class, fused per frame by :class:`WindowFuser`. The
+single pass must give the same maps (1e-5) whether the target was among a window's candidate
+classes or the window had to be explained again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import videocam.pipeline as pipeline
+from videocam.cam import cam_and_output
+from videocam.config import AnalyzeConfig
+from videocam.io import open_video, sample_indices
+from videocam.models import LoadedModel, load_model
+from videocam.pipeline import (
+    _Runner,
+    choose_auto_target,
+    model_input,
+    resolve_class,
+    run_analysis,
+    window_plan,
+)
+from videocam.scoring import frame_attribution, scale_cams
+from videocam.synthetic import SyntheticClip, make_clip
+from videocam.temporal import WindowFuser
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> SyntheticClip:
+    path = tmp_path_factory.mktemp("single_pass") / "clip.mp4"
+    return make_clip(path, n_frames=60, size=(72, 96), event="move_right", seed=5, event_start=20)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> LoadedModel:
+    return load_model("videocam_tiny", device="cpu")  # the bundled, trained weights
+
+
+@pytest.fixture(scope="module")
+def r3d() -> LoadedModel:
+    torch.manual_seed(0)
+    return load_model("r3d_18", weights="none", device="cpu")
+
+
+def _reference(
+    video: Path, loaded: LoadedModel, config: AnalyzeConfig
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Two passes: forward-only scan for the target, then CAM; (target, maps, target score)."""
+    with open_video(video) as source:
+        indices = sample_indices(source.times_s, stride=config.frame_step)
+        frames = source.read(indices, size=loaded.preprocess.size)
+    plan = window_plan(loaded, config, len(indices))
+    batch = config.batch_size or pipeline._auto_batch(loaded)
+    batches = [plan[start : start + batch] for start in range(0, len(plan), batch)]
+    if config.target == "auto":
+        total = None
+        with torch.inference_mode():
+            for rows in batches:
+                output = loaded.module(model_input(loaded, frames[rows]))
+                probs = torch.softmax(output.float(), dim=1).sum(0)
+                total = probs if total is None else total + probs
+        assert total is not None
+        target, _ = choose_auto_target((total / len(plan)).numpy(), loaded)
+    else:
+        target = resolve_class(config.target, loaded)
+    fuser = WindowFuser(len(indices))
+    for rows in batches:
+        result = cam_and_output(
+            loaded.module,
+            model_input(loaded, frames[rows]),
+            loaded.layer,
+            [target] * len(rows),
+            config.method,
+            reshape=loaded.reshape,
+        )
+        probs = torch.softmax(result.output, dim=1)[:, target].numpy()
+        window_maps = result.cams.numpy()
+        if loaded.kind == "frame":
+            window_maps = window_maps[:, None]
+        for row, window_map, p in zip(rows, window_maps, probs, strict=True):
+            fuser.add(row, window_map, np.array([p]))
+    fused = list(fuser.finish())
+    maps = np.stack([m for _, m, _ in fused])
+    scores = np.array([s[0] for _, _, s in fused])
+    return target, maps, scores
+
+
+def _single_pass(
+    video: Path, loaded: LoadedModel, config: AnalyzeConfig
+) -> tuple[int, np.ndarray, np.ndarray, int]:
+    """(target, maps, target score, windows recomputed) from the pipeline's runner."""
+    with open_video(video) as source:
+        indices = sample_indices(source.times_s, stride=config.frame_step)
+        plan = window_plan(loaded, config, len(indices))
+        batch = config.batch_size or pipeline._auto_batch(loaded)
+        runner = _Runner(loaded, config, source, indices, plan, batch, False)
+        explicit = None if config.target == "auto" else resolve_class(config.target, loaded)
+        result = runner.run(explicit)
+        try:
+            target = (
+                explicit
+                if explicit is not None
+                else choose_auto_target(result.mean_probs, loaded)[0]
+            )
+            maps, scores, _ = runner.fuse(result, target)
+        finally:
+            result.close()
+    return target, maps, scores, runner.n_recomputed
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [("gradcam", "auto"), ("gradcam++", "auto"), ("eigencam", "auto"), ("layercam", 2)],
+)
+def test_bundled_model_matches_two_passes(tiny, clip: SyntheticClip, method, target) -> None:
+    config = AnalyzeConfig(method=method, target=target, render=False, device="cpu")
+    ref_target, ref_maps, ref_scores = _reference(clip.path, tiny, config)
+    got_target, maps, scores, recomputed = _single_pass(clip.path, tiny, config)
+    assert got_target == ref_target
+    assert recomputed == 0  # 5 classes: every candidate is kept
+    np.testing.assert_allclose(maps, ref_maps, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("candidates", [32, 1])
+def test_r3d_matches_two_passes_with_and_without_recomputing(
+    r3d, clip: SyntheticClip, monkeypatch: pytest.MonkeyPatch, candidates: int
+) -> None:
+    monkeypatch.setattr(pipeline, "AUTO_CANDIDATES", candidates)
+    # Every other frame, 8-frame windows: 30 frames, 6 windows of 112x112.
+    config = AnalyzeConfig(
+        model="r3d_18", weights="none", clip_len=8, frame_step=2, render=False, device="cpu"
+    )
+    ref_target, ref_maps, ref_scores = _reference(clip.path, r3d, config)
+    got_target, maps, scores, _ = _single_pass(clip.path, r3d, config)
+    assert got_target == ref_target
+    np.testing.assert_allclose(maps, ref_maps, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-7)
+
+
+def test_missed_candidates_are_recomputed(
+    tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A late event: the running leader is move_right until the move_left windows come. With one
+    # candidate per window, the early windows miss the final target and are explained again.
+    late = make_clip(
+        tmp_path / "late.mp4",
+        n_frames=80,
+        size=(72, 96),
+        event="move_left",
+        seed=5,
+        event_start=56,
+        event_len=20,
+    )
+    monkeypatch.setattr(pipeline, "AUTO_CANDIDATES", 1)
+    config = AnalyzeConfig(render=False, device="cpu")
+    ref_target, ref_maps, ref_scores = _reference(late.path, tiny, config)
+    got_target, maps, scores, recomputed = _single_pass(late.path, tiny, config)
+    assert got_target == ref_target == 2
+    assert 0 < recomputed < 9
+    np.testing.assert_allclose(maps, ref_maps, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-7)
+
+
+def test_frame_model_matches_two_passes(clip: SyntheticClip) -> None:
+    torch.manual_seed(0)
+    loaded = load_model("resnet18", weights="none", device="cpu")
+    config = AnalyzeConfig(model="resnet18", weights="none", frame_step=6, render=False)
+    ref_target, ref_maps, ref_scores = _reference(clip.path, loaded, config)
+    got_target, maps, scores, _ = _single_pass(clip.path, loaded, config)
+    assert got_target == ref_target
+    np.testing.assert_allclose(maps, ref_maps, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-7)
+
+
+def test_analysis_numbers_match_two_passes(tiny, clip: SyntheticClip) -> None:
+    config = AnalyzeConfig(render=False, device="cpu")
+    ref_target, ref_maps, ref_scores = _reference(clip.path, tiny, config)
+    analysis = run_analysis(clip.path, tiny, config)
+    scaled, factor = scale_cams(ref_maps)
+    assert analysis.target[0] == ref_target
+    assert analysis.summary["cam_scale"] == pytest.approx(factor, rel=1e-5)
+    np.testing.assert_allclose(analysis.frames.attribution, frame_attribution(scaled), atol=1e-6)
+    np.testing.assert_allclose(analysis.frames.target_score, ref_scores, rtol=1e-5)
+    single = analysis.summary["target"]["single_pass"]
+    assert single == {"candidates_per_window": 4, "windows_recomputed": 0}  # background skipped
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("autocast", [False, True])
+def test_cuda_single_pass_matches_cpu(clip: SyntheticClip, autocast: bool) -> None:
+    cpu = load_model("videocam_tiny", device="cpu")
+    cuda = load_model("videocam_tiny", device="cuda")
+    config = AnalyzeConfig(render=False, device="cpu")
+    ref_target, ref_maps, ref_scores = _reference(clip.path, cpu, config)
+    cuda_config = config.replace(device="cuda", autocast=autocast)
+    got_target, maps, scores, _ = _single_pass(clip.path, cuda, cuda_config)
+    assert got_target == ref_target
+    tolerance = {"rtol": 5e-2, "atol": 5e-3} if autocast else {"rtol": 1e-3, "atol": 1e-5}
+    np.testing.assert_allclose(maps, ref_maps, **tolerance)
+    np.testing.assert_allclose(scores, ref_scores, **tolerance)
+    analysis = run_analysis(clip.path, cuda, cuda_config)
+    assert analysis.summary["windows"]["batch_size"] >= 1
