@@ -75,7 +75,7 @@ def test_summary(random_tiny_analysis) -> None:
     assert s["target"]["auto"] is True
     assert s["target"]["index"] != 0  # background is skipped by auto
     # Starts 0, 8, 16, 24, 32 and the last aligned to the end at 34.
-    assert s["windows"] == {"n_windows": 6, "clip_len": 16, "stride": 8, "batch_size": 2}
+    assert s["windows"] == {"n_windows": 6, "clip_len": 16, "stride": 8, "batch_size": 8}
     assert s["video"]["n_frames"] == 50
     json.dumps(s)
 

@@ -160,7 +160,8 @@ def test_missed_candidates_are_recomputed(
         event_len=20,
     )
     monkeypatch.setattr(pipeline, "AUTO_CANDIDATES", 1)
-    config = AnalyzeConfig(render=False, device="cpu")
+    # Candidates are chosen per batch: small batches, so the early ones see no event.
+    config = AnalyzeConfig(render=False, device="cpu", batch_size=2)
     ref_target, ref_maps, ref_scores = _reference(late.path, tiny, config)
     got_target, maps, scores, recomputed = _single_pass(late.path, tiny, config)
     assert got_target == ref_target == 2
