@@ -9,12 +9,16 @@ import pytest
 from videocam._interp import interpolation_matrix
 from videocam.render.overlay import (
     blend_heatmap,
+    blend_plane,
     colormap_lut,
     draw_box,
     heat_index,
     heat_levels,
     heat_opacity,
     resize_bilinear,
+    rgb_to_yuv,
+    rgb_to_yuv420,
+    yuv_blend_tables,
 )
 
 
@@ -150,3 +154,83 @@ def test_heat_levels_equal_index_of_resized_map() -> None:
     assert (levels.astype(int) != expected).mean() < 0.01
     np.testing.assert_array_equal(heat_levels(np.ones((3, 3)), (5, 4)), 255)
     np.testing.assert_array_equal(heat_levels(np.zeros((3, 3)), (5, 4)), 0)
+
+
+# -- Y'CbCr -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("matrix", "rgb", "expected"),
+    [
+        # Limited range: black and white on 16 and 235, grey on neutral chroma.
+        ("bt709", (0, 0, 0), (16.0, 128.0, 128.0)),
+        ("bt709", (255, 255, 255), (235.0, 128.0, 128.0)),
+        ("bt601", (128, 128, 128), (16.0 + 128 * 219 / 255, 128.0, 128.0)),
+        # Rec. 601 red: Y = 16 + 219 * 0.299; Rec. 709 blue: Y = 16 + 219 * 0.0722,
+        # Cr = 128 - 112 * 0.0722 / (1 - 0.2126).
+        ("bt601", (255, 0, 0), (81.481, 90.203, 240.0)),
+        ("bt709", (0, 0, 255), (31.8118, 240.0, 117.7302)),
+    ],
+)
+def test_rgb_to_yuv_reference_values(
+    matrix: str, rgb: tuple[int, int, int], expected: tuple[float, float, float]
+) -> None:
+    np.testing.assert_allclose(rgb_to_yuv(np.array(rgb), matrix), expected, atol=1e-3)
+
+
+def test_rgb_to_yuv_rejects_unknown_matrix() -> None:
+    with pytest.raises(ValueError, match="bt2020"):
+        rgb_to_yuv(np.zeros(3), "bt2020")
+
+
+@pytest.mark.parametrize("shape", [(4, 6), (5, 7)])
+def test_rgb_to_yuv420_is_the_block_mean_of_each_pixel(shape: tuple[int, int]) -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    y, u, v = rgb_to_yuv420(rgb, "bt601")
+    full = rgb_to_yuv(rgb, "bt601")
+    np.testing.assert_array_equal(y, np.rint(full[..., 0]))
+    chroma = ((shape[0] + 1) // 2, (shape[1] + 1) // 2)
+    assert u.shape == v.shape == chroma
+    for plane, channel in ((u, 1), (v, 2)):
+        for i in range(chroma[0]):
+            for j in range(chroma[1]):
+                block = full[2 * i : 2 * i + 2, 2 * j : 2 * j + 2, channel]
+                assert abs(int(plane[i, j]) - block.mean()) <= 0.5 + 1e-4
+
+
+def test_yuv_blend_heat_zero_leaves_plane_and_full_heat_gives_colour() -> None:
+    tables = yuv_blend_tables("jet", 1.0, "bt709")
+    values = np.arange(256, dtype=np.uint8)[None, :]
+    colour = np.rint(rgb_to_yuv(colormap_lut("jet")[255], "bt709"))
+    for table, expected in zip(tables, colour, strict=True):
+        assert table.shape == (65536,) and not table.flags.writeable
+        zero = blend_plane(values, np.zeros_like(values), table)
+        np.testing.assert_array_equal(zero, values)
+        full = blend_plane(values, np.full_like(values, 255), table)
+        np.testing.assert_array_equal(full, np.full_like(values, expected))
+
+
+def test_yuv_blend_equals_rgb_blend_converted() -> None:
+    """Blending in Y'CbCr is blending in RGB: the affine matrix commutes with the weights."""
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (1, 64, 3), dtype=np.uint8)
+    levels = rng.integers(0, 256, (1, 64), dtype=np.uint8)
+    rgb_blend = blend_heatmap(frame, levels / 255.0, colormap_lut("inferno"), alpha=0.7)
+    expected = rgb_to_yuv(rgb_blend, "bt601")
+    planes = np.rint(rgb_to_yuv(frame, "bt601")).astype(np.uint8)
+    tables = yuv_blend_tables("inferno", 0.7, "bt601")
+    for channel, table in enumerate(tables):
+        got = blend_plane(planes[..., channel], levels, table)
+        # Both sides round once per step (colours, pixel values, the blend): within 1.5 levels.
+        assert np.abs(got - expected[..., channel]).max() <= 1.5
+
+
+def test_blend_plane_into_strided_output() -> None:
+    table = yuv_blend_tables("jet", 0.5, "bt601")[0]
+    plane = np.random.default_rng(1).integers(0, 256, (6, 8), dtype=np.uint8)
+    levels = np.random.default_rng(2).integers(0, 256, (6, 8), dtype=np.uint8)
+    canvas = np.zeros((10, 16), dtype=np.uint8)
+    blend_plane(plane, levels, table, out=canvas[2:8, 4:12])
+    expected = table[levels.astype(np.intp) * 256 + plane]
+    np.testing.assert_array_equal(canvas[2:8, 4:12], expected)
+    assert canvas[:2].sum() == 0 and canvas[:, :4].sum() == 0

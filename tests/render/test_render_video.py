@@ -156,3 +156,147 @@ def test_progress_bar_on_stderr(
 ) -> None:
     _render(clip, tmp_path / "a.mp4", np.arange(0, N_FRAMES, 4), progress=True)
     assert f"{N_FRAMES}/{N_FRAMES}" in capsys.readouterr().err
+
+
+# -- Y'CbCr path: colour, tags, strip, encoder thread ------------------------------------------
+
+
+def _uniform_clip(path: Path, value: tuple[int, int, int], colorspace: int | None = None) -> Path:
+    """Eight frames of one colour, H.264 yuv420p, optionally tagged with a matrix."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height = 64, 48
+        stream.pix_fmt = "yuv420p"
+        if colorspace is not None:
+            context = stream.codec_context
+            context.colorspace = context.color_primaries = context.color_trc = colorspace
+            context.color_range = 1
+        for _ in range(8):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), value, np.uint8), "rgb24")
+            if colorspace is not None:
+                frame = frame.reformat(
+                    format="yuv420p", dst_colorspace=colorspace, dst_color_range=1
+                )
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def _stream_colour(path: Path) -> tuple[int, int, int, int]:
+    import av
+
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return (
+            int(frame.colorspace),
+            int(frame.color_primaries),
+            int(frame.color_trc),
+            int(frame.color_range),
+        )
+
+
+@pytest.mark.parametrize(
+    ("colorspace", "tags"), [(None, (6, 2, 2, 1)), (1, (1, 1, 1, 1)), (6, (6, 6, 6, 1))]
+)
+def test_colour_tags_follow_the_source_and_full_heat_shows_the_colormap(
+    tmp_path: Path, colorspace: int | None, tags: tuple[int, int, int, int]
+) -> None:
+    """Untagged SD sources get BT.601 tags, tagged ones keep theirs; whatever the matrix, heat 1
+    at alpha 1 decodes to the colormap's colour and heat 0 to the source's."""
+    src = _uniform_clip(tmp_path / "grey.mp4", (90, 140, 200), colorspace)
+    cams = np.zeros((8, 4, 8), dtype=np.float32)
+    cams[:, :, :4] = 1.0  # left half hot
+    out = _render(src, tmp_path / "a.mp4", np.arange(8), cams=cams, alpha=1.0, colormap="jet")
+    assert _stream_colour(out) == tags
+    frames, _, _ = _read_all(out)
+    source_frames, _, _ = _read_all(src)
+    red = np.array([127, 0, 0])  # jet at 1.0
+    left = frames[:, 8:40, 4:20].reshape(-1, 3).astype(np.int16)
+    right = frames[:, 8:40, 44:60].reshape(-1, 3).astype(np.int16)
+    assert np.abs(np.median(left, axis=0) - red).max() <= 4
+    assert np.abs(np.median(right, axis=0) - np.median(source_frames, axis=(0, 1, 2))).max() <= 3
+
+
+def test_strip_planes_equal_the_whole_strip_converted() -> None:
+    """The strip is converted once and patched per frame; the result is the full conversion."""
+    from videocam.render.overlay import colormap_lut, rgb_to_yuv420
+    from videocam.render.video import _TimelineStrip
+
+    for width, height in [(640, 48), (34, 48), (1280, 128)]:
+        strip = _TimelineStrip(
+            width=width,
+            height=height,
+            span_s=10.0,
+            times_s=np.linspace(0.0, 10.0, 50),
+            attribution=np.random.default_rng(0).random(50),
+            analysed_s=(0.0, 10.0),
+            keyframe_times_s=np.array([2.0, 5.0]),
+            label="move_right",
+            lut=colormap_lut("jet"),
+        )
+        planes = (
+            np.zeros((height, width), np.uint8),
+            np.zeros((height // 2, width // 2), np.uint8),
+            np.zeros((height // 2, width // 2), np.uint8),
+        )
+        rgb = np.empty((height, width, 3), np.uint8)
+        for time_s, score in [(0.0, 0.5), (0.013, None), (3.3, 0.25), (9.99, 1.0), (10.0, 0.0)]:
+            strip.draw_yuv(planes, time_s, score, "bt601")
+            strip.draw(rgb, time_s, score)
+            for got, expected in zip(planes, rgb_to_yuv420(rgb, "bt601"), strict=True):
+                np.testing.assert_array_equal(got, expected)
+
+
+def test_encoder_error_in_the_background_thread_is_an_output_error(
+    clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import videocam.render.video as video
+
+    monkeypatch.setattr(video, "ENCODER_OPTIONS", {"crf": "20", "preset": "no-such-preset"})
+    with pytest.raises(OutputError, match=r"annotated\.mp4: cannot encode"):
+        _render(clip, tmp_path / "annotated.mp4", np.arange(0, N_FRAMES, 2))
+    assert list(tmp_path.iterdir()) == []
+
+
+class _FailingStream:
+    """Encodes until frame ``fail_at``, then raises; records what it saw."""
+
+    def __init__(self, fail_at: int) -> None:
+        self.fail_at = fail_at
+        self.seen: list[object] = []
+
+    def encode(self, frame: object) -> list[object]:
+        if frame is not None and len(self.seen) == self.fail_at:
+            raise RuntimeError("encoder broke")
+        self.seen.append(frame)
+        return []
+
+
+class _Sink:
+    def mux(self, packets: list[object]) -> None:
+        pass
+
+
+def test_encoder_thread_reports_errors_without_blocking_the_producer() -> None:
+    from videocam.render.video import _EncoderThread
+
+    stream = _FailingStream(fail_at=3)
+    with (
+        pytest.raises(RuntimeError, match="encoder broke"),
+        _EncoderThread(_Sink(), stream, depth=1) as encoder,
+    ):
+        for i in range(1000):  # would block forever if the thread stopped draining
+            encoder.put(i)
+    assert stream.seen == [0, 1, 2]
+
+
+def test_encoder_thread_encodes_in_order_and_flushes() -> None:
+    from videocam.render.video import _EncoderThread
+
+    stream = _FailingStream(fail_at=-1)
+    with _EncoderThread(_Sink(), stream, depth=2) as encoder:
+        for i in range(50):
+            encoder.put(i)
+    assert stream.seen == [*range(50), None]  # None: the flush at the end

@@ -23,6 +23,7 @@ from videocam.io.base import (
     sample_indices,
     stand_ins,
 )
+from videocam.io.pyav_backend import PyAVSource, YUVColour, YUVFrame
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,11 @@ __all__ = [
     "DecodeReport",
     "FrameBatch",
     "FrameSource",
+    "PyAVSource",
     "Size",
     "VideoMeta",
+    "YUVColour",
+    "YUVFrame",
     "dense_frames",
     "open_video",
     "sample_indices",
@@ -58,7 +62,6 @@ def open_video(path: str | Path, backend: str = "auto") -> FrameSource:
             message names the file and the reason.
     """
     from videocam.io.decord_backend import DecordSource
-    from videocam.io.pyav_backend import PyAVSource
 
     if backend not in ("auto", *BACKENDS):
         raise ValueError(f"backend must be 'auto', 'decord' or 'pyav', got {backend!r}")

@@ -231,13 +231,7 @@ class FrameSource(abc.ABC):
         self._check_open()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        wanted = (
-            np.arange(self.meta.n_frames, dtype=np.int64)
-            if indices is None
-            else self._validate_indices(indices)
-        )
-        if len(wanted) and np.any(np.diff(wanted) <= 0):
-            raise ValueError("iter_batches needs strictly increasing indices")
+        wanted = self._stream_indices(indices, "iter_batches")
         size = _check_size(size)
         if len(wanted) == 0:
             return
@@ -251,10 +245,7 @@ class FrameSource(abc.ABC):
                 indices=chunk_indices, times_s=times[chunk_indices], frames=self._upright(frames)
             )
         if n_yielded == 0:
-            raise DecodeError(
-                f"{self.path}: none of the {len(wanted)} frames asked for can be decoded "
-                "(damaged data)"
-            )
+            raise self._nothing_decoded(len(wanted))
 
     @property
     def decode_errors(self) -> int:
@@ -329,6 +320,22 @@ class FrameSource(abc.ABC):
             bad = wanted[(wanted < 0) | (wanted >= n)][0]
             raise IndexError(f"{self.path}: frame index {bad} out of range [0, {n})")
         return wanted
+
+    def _stream_indices(
+        self, indices: Sequence[int] | np.ndarray | None, caller: str
+    ) -> np.ndarray:
+        """The validated, strictly increasing indices of a streamed read (all frames: None)."""
+        if indices is None:
+            return np.arange(self.meta.n_frames, dtype=np.int64)
+        wanted = self._validate_indices(indices)
+        if len(wanted) and np.any(np.diff(wanted) <= 0):
+            raise ValueError(f"{caller} needs strictly increasing indices")
+        return wanted
+
+    def _nothing_decoded(self, n_wanted: int) -> DecodeError:
+        return DecodeError(
+            f"{self.path}: none of the {n_wanted} frames asked for can be decoded (damaged data)"
+        )
 
     def _decode_error(self, exc: BaseException, what: str) -> DecodeError:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__

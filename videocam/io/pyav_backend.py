@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ class PyAVSource(FrameSource):
         self._frames: Iterator[Any] | None = None
         self._next_index = 0  # index of the frame the decoder yields next (-1: unknown)
         self._held: tuple[int, Any] | None = None  # a frame decoded past the last target
+        self._first_colour: _FrameColour | None = None
+        self._colour: YUVColour | None = None
         try:
             container = self._open_container()
             pts, n_complete = self._scan_packets(container)
@@ -65,6 +68,7 @@ class PyAVSource(FrameSource):
             context = self._stream.codec_context
             if first is not None:
                 height, width, rotation = first.height, first.width, first.rotation
+                self._first_colour = _FrameColour.of(first)
             elif context.width and context.height:
                 # The first packets are damaged; their frames will be skipped like any other.
                 height, width, rotation = context.height, context.width, 0
@@ -208,11 +212,9 @@ class PyAVSource(FrameSource):
             self._next_index = index + 1
             return index, frame
 
-    def _decode_to(
-        self, indices: np.ndarray, size: Size | None
-    ) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield ``(index, frame)`` for each wanted index that decodes (increasing), seeking when
-        far ahead; the others are recorded as skipped."""
+    def _decode_frames(self, indices: np.ndarray) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, av.VideoFrame)`` for each wanted index that decodes (increasing),
+        seeking when far ahead; the others are recorded as skipped."""
         wanted = indices.tolist()
         for position, target in enumerate(wanted):
             found: Any = None
@@ -245,11 +247,65 @@ class PyAVSource(FrameSource):
                 continue
             if found.is_corrupt:
                 self._flag_corrupt(target)
+            yield target, found
+
+    def _decode_to(
+        self, indices: np.ndarray, size: Size | None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """:meth:`_decode_frames` as RGB arrays of ``size`` (coded orientation)."""
+        for target, frame in self._decode_frames(indices):
             if size is None:
-                array = found.to_ndarray(format="rgb24")
+                yield target, frame.to_ndarray(format="rgb24")
             else:
-                array = found.to_ndarray(width=size[1], height=size[0], format="rgb24")
-            yield target, array
+                yield target, frame.to_ndarray(width=size[1], height=size[0], format="rgb24")
+
+    # -- Y'CbCr planes --------------------------------------------------------------------------
+    @property
+    def yuv_colour(self) -> YUVColour:
+        """How the planes of :meth:`iter_yuv420` encode colour (fixed for the whole stream)."""
+        if self._colour is None:
+            self._colour = _choose_colour(self._first_colour, self.meta.height, self.meta.width)
+        return self._colour
+
+    def iter_yuv420(
+        self, indices: np.ndarray | None = None, *, size: Size | None = None
+    ) -> Iterator[YUVFrame]:
+        """Stream frames as upright 8-bit Y'CbCr 4:2:0 planes, for re-encoding without RGB.
+
+        The common case (an 8-bit 4:2:0 limited-range source at its own size) costs no
+        conversion: the planes are views of the decoder's own frame. Anything else (other pixel
+        formats, full range, RGB or palette sources, BT.2020 and other matrices, a resize) is
+        converted by swscale to limited-range 4:2:0 in :attr:`yuv_colour`'s matrix.
+
+        Args:
+            indices: increasing frame indices; all frames when None.
+            size: (H, W) of the upright picture, or None for the video's own size.
+
+        Yields:
+            :class:`YUVFrame` in frame order; frames that cannot be decoded are left out and
+            recorded as in :meth:`iter_batches`.
+
+        Raises:
+            DecodeError: the file is truncated, or not one of the frames asked for decodes.
+        """
+        self._check_open()
+        wanted = self._stream_indices(indices, "iter_yuv420")
+        if len(wanted) == 0:
+            return
+        colour = self.yuv_colour
+        coded = self._coded_size(size)
+        turns = self._turns
+        convert = _PlaneConverter(colour, coded)
+        times = self.times_s
+        n_yielded = 0
+        for index, frame in self._decode_frames(wanted):
+            planes = convert(frame)
+            if turns:
+                planes = tuple(np.rot90(plane, turns) for plane in planes)  # type: ignore[assignment]
+            n_yielded += 1
+            yield YUVFrame(index, float(times[index]), *planes)
+        if n_yielded == 0:
+            raise self._nothing_decoded(len(wanted))
 
     # -- FrameSource ---------------------------------------------------------------------------
     @property
@@ -290,3 +346,137 @@ class PyAVSource(FrameSource):
             self._container = None
         self._frames = None
         self._held = None
+
+
+# -- Y'CbCr planes ----------------------------------------------------------------------------
+
+#: AVColorSpace values (FFmpeg's ``AVCOL_SPC_*``).
+_SPC_RGB, _SPC_BT709, _SPC_UNSPECIFIED, _SPC_BT470BG, _SPC_SMPTE170M = 0, 1, 2, 5, 6
+#: AVColorRange values.
+_RANGE_MPEG, _RANGE_JPEG = 1, 2
+
+
+@dataclass(frozen=True)
+class YUVColour:
+    """The colour description of :meth:`PyAVSource.iter_yuv420`'s planes (limited range).
+
+    Attributes:
+        matrix: ``"bt709"`` or ``"bt601"``: the Y'CbCr matrix of the planes.
+        colorspace, primaries, trc: FFmpeg's ``AVCOL_*`` values to tag an encoded stream with:
+            the matrix (1 BT.709, 5 BT.470BG or 6 SMPTE 170M for BT.601) and the source's own
+            primaries and transfer (2, unspecified, when the source does not say).
+    """
+
+    matrix: str
+    colorspace: int
+    primaries: int
+    trc: int
+
+
+@dataclass(frozen=True)
+class YUVFrame:
+    """One upright frame as 8-bit Y'CbCr 4:2:0 planes (may be read-only views of the decoder's
+    buffers: copy before changing them).
+
+    Attributes:
+        index: source frame index.
+        time_s: presentation time.
+        y: uint8, shape (H, W).
+        u, v: uint8, shape ((H + 1) // 2, (W + 1) // 2): Cb and Cr.
+    """
+
+    index: int
+    time_s: float
+    y: np.ndarray = field(repr=False)
+    u: np.ndarray = field(repr=False)
+    v: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _FrameColour:
+    """What a decoded frame says about its colour."""
+
+    pix_fmt: str
+    colorspace: int
+    color_range: int
+    primaries: int
+    trc: int
+
+    @classmethod
+    def of(cls, frame: Any) -> _FrameColour:
+        return cls(
+            pix_fmt=frame.format.name,
+            colorspace=int(frame.colorspace),
+            color_range=int(frame.color_range),
+            primaries=int(frame.color_primaries),
+            trc=int(frame.color_trc),
+        )
+
+
+def _choose_colour(first: _FrameColour | None, height: int, width: int) -> YUVColour:
+    """Keep the source's matrix where it is BT.709 or BT.601; otherwise (untagged, RGB, BT.2020
+    and the rest) pick what players assume for an untagged video of this size: BT.709 for HD
+    (width >= 1280 or height > 576), BT.601 below."""
+    space = first.colorspace if first is not None else _SPC_UNSPECIFIED
+    primaries = first.primaries if first is not None else _SPC_UNSPECIFIED
+    trc = first.trc if first is not None else _SPC_UNSPECIFIED
+    if space == _SPC_BT709:
+        return YUVColour("bt709", _SPC_BT709, primaries, trc)
+    if space in (_SPC_BT470BG, _SPC_SMPTE170M):
+        return YUVColour("bt601", space, primaries, trc)
+    if width >= 1280 or height > 576:
+        return YUVColour("bt709", _SPC_BT709, primaries, trc)
+    return YUVColour("bt601", _SPC_SMPTE170M, primaries, trc)
+
+
+class _PlaneConverter:
+    """Decoded frame -> (Y, Cb, Cr) planes in the chosen colour, at the coded ``size``."""
+
+    def __init__(self, colour: YUVColour, size: Size | None) -> None:
+        import av
+
+        self.colour = colour
+        self.size = size
+        spaces = av.video.reformatter.Colorspace
+        self._dst_space = spaces.ITU709 if colour.matrix == "bt709" else spaces.ITU601
+        self._reformatter = av.video.reformatter.VideoReformatter()
+
+    def _as_is(self, frame: Any) -> bool:
+        """Whether the decoder's planes are already what is wanted."""
+        if frame.format.name != "yuv420p" or frame.color_range == _RANGE_JPEG:
+            return False
+        if self.size is not None and (frame.height, frame.width) != tuple(self.size):
+            return False
+        space = int(frame.colorspace)
+        if space == _SPC_UNSPECIFIED:
+            return True  # the matrix was chosen for the untagged source: no conversion
+        if self.colour.matrix == "bt709":
+            return space == _SPC_BT709
+        return space in (_SPC_BT470BG, _SPC_SMPTE170M)
+
+    def __call__(self, frame: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self._as_is(frame):
+            untagged = int(frame.colorspace) in (_SPC_UNSPECIFIED, _SPC_RGB)
+            full = frame.color_range == _RANGE_JPEG or frame.format.name.startswith("yuvj")
+            height, width = self.size if self.size is not None else (frame.height, frame.width)
+            frame = self._reformatter.reformat(
+                frame,
+                width=width,
+                height=height,
+                format="yuv420p",
+                # An untagged Y'CbCr source is read with the matrix chosen for it (swscale
+                # would assume BT.601); RGB sources ignore it.
+                src_colorspace=self._dst_space if untagged else None,
+                dst_colorspace=self._dst_space,
+                src_color_range=_RANGE_JPEG if full else _RANGE_MPEG,
+                dst_color_range=_RANGE_MPEG,
+            )
+        return plane_view(frame, 0), plane_view(frame, 1), plane_view(frame, 2)
+
+
+def plane_view(frame: Any, i: int) -> np.ndarray:
+    """Plane ``i`` of an 8-bit planar ``av.VideoFrame`` as a 2-D uint8 view (no copy; writing
+    to it writes the frame)."""
+    plane = frame.planes[i]
+    rows = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+    return rows[: plane.height, : plane.width]

@@ -93,7 +93,6 @@ def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -
             colormap=config["colormap"],
             alpha=config["alpha"],
             progress=progress,
-            backend=config["backend"],
         )
         timings["render_s"] = round(time.perf_counter() - started, 4)
     summary["timings_s"] = timings

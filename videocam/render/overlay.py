@@ -18,8 +18,10 @@ import numpy as np
 from videocam._interp import resize_bilinear
 
 __all__ = [
+    "YUV_MATRICES",
     "blend_heatmap",
     "blend_layers",
+    "blend_plane",
     "colormap_lut",
     "draw_box",
     "heat_index",
@@ -27,7 +29,13 @@ __all__ = [
     "heat_levels",
     "heat_opacity",
     "resize_bilinear",
+    "rgb_to_yuv",
+    "rgb_to_yuv420",
+    "yuv_blend_tables",
 ]
+
+#: Luma weights (Kr, Kb) of the Y'CbCr matrices the annotated clip is blended in.
+YUV_MATRICES: dict[str, tuple[float, float]] = {"bt709": (0.2126, 0.0722), "bt601": (0.299, 0.114)}
 
 
 @lru_cache(maxsize=16)
@@ -230,3 +238,124 @@ def draw_box(
     fill(y0, y1, x0, x0 + t)  # left
     fill(y0, y1, x1 - t, x1)  # right
     return frame
+
+
+# -- Y'CbCr: blending straight into the decoded planes ---------------------------------------
+
+
+def _matrix(name: str) -> tuple[float, float]:
+    try:
+        return YUV_MATRICES[name]
+    except KeyError as exc:
+        raise ValueError(f"matrix must be one of {sorted(YUV_MATRICES)}, got {name!r}") from exc
+
+
+def rgb_to_yuv(rgb: np.ndarray, matrix: str = "bt709") -> np.ndarray:
+    """RGB to limited-range Y'CbCr (Y' in [16, 235], Cb/Cr in [16, 240]), unrounded.
+
+    Args:
+        rgb: shape (..., 3), values in [0, 255].
+        matrix: a key of :data:`YUV_MATRICES`.
+
+    Returns:
+        float64, shape (..., 3): Y', Cb, Cr.
+    """
+    kr, kb = _matrix(matrix)
+    rgb = np.asarray(rgb, dtype=np.float64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    luma = kr * r + (1.0 - kr - kb) * g + kb * b
+    return np.stack(
+        [
+            16.0 + luma * (219.0 / 255.0),
+            128.0 + (b - luma) * (224.0 / 255.0 / (2.0 * (1.0 - kb))),
+            128.0 + (r - luma) * (224.0 / 255.0 / (2.0 * (1.0 - kr))),
+        ],
+        axis=-1,
+    )
+
+
+def rgb_to_yuv420(
+    rgb: np.ndarray, matrix: str = "bt709"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An RGB picture as 4:2:0 planes: full-resolution Y', Cb and Cr of each 2x2 block's mean.
+
+    The matrix is affine, so the chroma of the mean colour is the mean of the pixels' chroma.
+
+    Args:
+        rgb: uint8, shape (H, W, 3).
+        matrix: a key of :data:`YUV_MATRICES`.
+
+    Returns:
+        uint8 ``(y (H, W), u ((H+1)//2, (W+1)//2), v (same))``, rounded; odd edges average the
+        pixels they have.
+    """
+    kr, kb = _matrix(matrix)
+    f = np.asarray(rgb, dtype=np.float32)
+    height, width = f.shape[:2]
+    luma = f[..., 0] * np.float32(kr * 219 / 255)
+    luma += f[..., 1] * np.float32((1 - kr - kb) * 219 / 255)
+    luma += f[..., 2] * np.float32(kb * 219 / 255)
+    luma += np.float32(16.5)  # + 0.5: truncation below rounds
+    y = luma.astype(np.uint8)
+    if height % 2 or width % 2:  # repeat the last row/column: the mean of what there is
+        f = np.pad(f, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+    mean = f[0::2, 0::2] + f[1::2, 0::2]
+    mean += f[0::2, 1::2]
+    mean += f[1::2, 1::2]
+    mean *= np.float32(0.25)
+    uv = np.rint(rgb_to_yuv(mean, matrix)[..., 1:]).astype(np.uint8)
+    return y, np.ascontiguousarray(uv[..., 0]), np.ascontiguousarray(uv[..., 1])
+
+
+@lru_cache(maxsize=8)
+def yuv_blend_tables(
+    colormap: str = "jet", alpha: float = 0.5, matrix: str = "bt709"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The heatmap blend of :func:`blend_heatmap` as one lookup per Y'CbCr sample.
+
+    Entry ``level << 8 | value`` of a plane's table is ``(value * keep + add) >> 8`` with the
+    weights of :func:`heat_layers`, where the colour is the colormap's colour at ``level`` in
+    limited-range Y'CbCr (rounded). Blending in Y'CbCr is blending in RGB, since the matrix is
+    affine and the weights sum to one; Cb/Cr are blended at 4:2:0 resolution with the level of
+    the top-left luma sample of each 2x2 block.
+
+    Returns:
+        three read-only uint8 arrays of 65536 entries (Y', Cb, Cr), for :func:`blend_plane`.
+    """
+    colours = np.clip(np.rint(rgb_to_yuv(colormap_lut(colormap), matrix)), 0, 255)
+    keep, add = _level_tables(colours.astype(np.uint8), alpha)
+    values = np.arange(256, dtype=np.uint32)[None, :, None]
+    tables = (values * keep[:, None, :] + add[:, None, :]) >> 8  # (level, value, plane)
+    out = []
+    for plane in range(3):
+        table = np.ascontiguousarray(tables[..., plane], dtype=np.uint8).reshape(-1)
+        table.setflags(write=False)
+        out.append(table)
+    return out[0], out[1], out[2]
+
+
+def blend_plane(
+    plane: np.ndarray,
+    levels: np.ndarray,
+    table: np.ndarray,
+    out: np.ndarray | None = None,
+    scratch: np.ndarray | None = None,
+) -> np.ndarray:
+    """Blend heat ``levels`` (uint8, from :func:`heat_levels`) into one Y'CbCr plane.
+
+    Args:
+        plane: uint8, shape (H, W).
+        levels: uint8, shape (H, W).
+        table: one of :func:`yuv_blend_tables`.
+        out: optional uint8 (H, W) to write into (may be a strided view, or ``plane``).
+        scratch: optional uint16 (H, W), reused between calls.
+
+    Returns:
+        uint8, shape (H, W): ``table[levels << 8 | plane]``.
+    """
+    index = np.left_shift(levels, 8, out=scratch, dtype=np.uint16)
+    np.bitwise_or(index, plane, out=index)
+    if out is None:
+        out = np.empty(plane.shape, dtype=np.uint8)
+    # Every index is < 65536 == len(table): "wrap" skips the bounds check and the buffering.
+    return np.take(table, index, out=out, mode="wrap")

@@ -1,16 +1,20 @@
 """The annotated clip: the source with its heatmap blended in, above a timeline strip.
 
 This is pass 2 of the pipeline (DESIGN.md, decision 1): it decodes the source sequentially at the
-output size, blends each frame's low-resolution CAM (upsampled with fixed bilinear matrices and
-colour-mapped with a lookup table), appends a timeline strip (attribution over the whole video,
-keyframe ticks, a playhead, the class name and the current target score) and encodes H.264 with
-PyAV. Memory stays flat: one batch of frames and one output canvas at a time.
+output size as Y'CbCr 4:2:0 planes, blends each frame's low-resolution CAM into them (upsampled
+bilinearly, then one 64K-entry lookup per sample that holds colormap and opacity together),
+appends a timeline strip (attribution over the whole video, keyframe ticks, a playhead, the class
+name and the current target score) and encodes H.264 with PyAV in a background thread. No RGB
+round trip: a typical H.264 source reaches the encoder without a colour conversion. Memory stays
+flat: a few frames in flight at a time.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import suppress
@@ -21,8 +25,16 @@ from typing import Any
 import numpy as np
 
 from videocam.errors import OutputError
+from videocam.io import YUVFrame
+from videocam.io.pyav_backend import plane_view
 from videocam.render.files import atomic_write
-from videocam.render.overlay import blend_layers, colormap_lut, heat_layers, heat_levels
+from videocam.render.overlay import (
+    blend_plane,
+    colormap_lut,
+    heat_levels,
+    rgb_to_yuv420,
+    yuv_blend_tables,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +52,8 @@ _TEXT_DIM = (170, 172, 182)
 #: Output suffixes written as MP4/MOV with ``movflags=faststart`` (index first, for streaming).
 _MP4_FORMATS = {"": "mp4", ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
 
-#: Bytes of decoded frames held at once (frames per decode batch follow from it).
-_BATCH_BYTES = 16 * 2**20
+#: libx264 settings of the annotated clip (``benchmarks/run.py`` times a plain transcode with them).
+ENCODER_OPTIONS: dict[str, str] = {"crf": "20", "preset": "veryfast"}
 
 
 def strip_height(picture_height: int) -> int:
@@ -126,6 +138,8 @@ class _TimelineStrip:
         self.text = _TextPatches(text_h, _BG)
         self.line_w = max(1, round(width / 800))  # keyframe ticks; the playhead is one wider
         self.base = self._draw_base(times_s, attribution, analysed_s, keyframe_times_s, lut)
+        self._yuv_base: tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        self._rgb = np.empty_like(self.base)
 
     def x_of(self, time_s: float | np.ndarray) -> Any:
         """Column of a time (seconds from the first frame)."""
@@ -175,8 +189,13 @@ class _TimelineStrip:
                 plot[row, max(x - half, 0) : min(x + half + 1, width)] = _TICK
         return base
 
-    def draw(self, out: np.ndarray, time_s: float, score: float | None) -> None:
-        """Write the strip for one frame into ``out`` (shape (height, width, 3))."""
+    def draw(self, out: np.ndarray, time_s: float, score: float | None) -> tuple[int, int]:
+        """Write the strip for one frame into ``out`` (shape (height, width, 3)).
+
+        Returns:
+            ``(first, last + 1)``: the columns of the playhead; below the text row, nothing
+            else differs from :attr:`base`.
+        """
         out[...] = self.base
         x = int(self.x_of(time_s))
         width = self.line_w + 1
@@ -195,6 +214,46 @@ class _TimelineStrip:
         time_x = self.width - pad - time_patch.shape[1]
         if time_x >= pad + score_patch.shape[1] + 2 * pad:  # narrow clips: the score only
             _paste(out, time_patch, time_x)
+        return min(lo, max(x - cap + 1, 0)), max(hi, min(x + cap, self.width))
+
+    def draw_yuv(
+        self,
+        planes: tuple[np.ndarray, np.ndarray, np.ndarray],
+        time_s: float,
+        score: float | None,
+        matrix: str,
+    ) -> None:
+        """:meth:`draw` as 4:2:0 planes ``(y, u, v)`` (the strip's width and height are even).
+
+        The static part is converted once; per frame only the text row and the columns of the
+        playhead are, in 2x2-aligned blocks, which gives the same planes as converting the
+        whole strip.
+        """
+        if self._yuv_base is None or self._yuv_base[0] != matrix:
+            self._yuv_base = (matrix, rgb_to_yuv420(self.base, matrix))
+            self._rgb = np.empty_like(self.base)
+        first, last = self.draw(self._rgb, time_s, score)
+        for plane, base in zip(planes, self._yuv_base[1], strict=True):
+            plane[...] = base
+        top = _even(self.text_h)  # the text row, whole
+        left, right = first - first % 2, _even(last)  # the playhead, below it
+        _put_yuv420(planes, self._rgb[:top], 0, 0, matrix)
+        _put_yuv420(planes, self._rgb[top:, left:right], top, left, matrix)
+
+
+def _put_yuv420(
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rgb: np.ndarray,
+    row: int,
+    column: int,
+    matrix: str,
+) -> None:
+    """Convert an RGB block (even sizes) and write it into 4:2:0 planes at an even position."""
+    height, width = rgb.shape[:2]
+    for i, converted in enumerate(rgb_to_yuv420(rgb, matrix)):
+        step = 1 if i == 0 else 2
+        y0, x0 = row // step, column // step
+        planes[i][y0 : y0 + height // step, x0 : x0 + width // step] = converted
 
 
 def _map_positions(
@@ -270,7 +329,6 @@ def render_annotated_clip(
     colormap: str = "jet",
     alpha: float = 0.5,
     progress: bool = False,
-    backend: str = "auto",
 ) -> Path:
     """Write the annotated clip: every source frame with its heatmap, over a timeline strip.
 
@@ -287,13 +345,14 @@ def render_annotated_clip(
         colormap: matplotlib colormap name of the heatmap.
         alpha: heatmap opacity at heat 1 (opacity ``alpha * heat * (2 - heat)``).
         progress: show a tqdm progress bar.
-        backend: decoder backend for :func:`videocam.io.open_video`; ``auto`` streams with
-            PyAV (flat memory next to the encoder).
 
     Frames between analysed frames (stride > 1) show the map of the nearest analysed frame at or
     before them; frames outside the analysed range show none. The output is H.264 (libx264,
-    yuv420p, BT.709 tags, crf 20, faststart) of size ``(H + strip, W)``, both rounded up to even
-    numbers, with the source's frame rate and timestamps.
+    yuv420p, crf 20, faststart) of size ``(H + strip, W)``, both rounded up to even numbers, with
+    the source's frame rate, timestamps and colour tags (see
+    :attr:`videocam.io.PyAVSource.yuv_colour`). The source is streamed with PyAV and blended
+    in its own Y'CbCr planes, so a typical H.264 source goes to the encoder without any colour
+    conversion; libx264 runs in a background thread, overlapped with the blending.
 
     Returns:
         ``out_path`` as a Path.
@@ -304,7 +363,7 @@ def render_annotated_clip(
     """
     import av
 
-    from videocam.io import open_video
+    from videocam.io import PyAVSource
 
     out_path = Path(out_path)
     frame_indices = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
@@ -315,12 +374,12 @@ def render_annotated_clip(
     _check_inputs(frame_indices, cams, attribution, target_score, alpha, render_size)
     lut = colormap_lut(colormap)
 
-    # Pass 2 streams with PyAV (DESIGN.md, decision 1): decord's native-size streaming next to
-    # libx264 in one process held about 1 GB resident here, PyAV about 0.3 GB, at the same speed.
-    decoder = "pyav" if backend == "auto" else backend
-    logger.debug("%s: rendering with the %s decoder", video, decoder)
-    with open_video(Path(video), backend=decoder) as source:
+    # Pass 2 streams with PyAV (DESIGN.md, decision 1): it hands out the decoder's Y'CbCr
+    # planes, and stays flat in memory next to libx264 (decord held ~1 GB resident here).
+    source = PyAVSource(Path(video))
+    with source:
         meta = source.meta
+        colour = source.yuv_colour
         n_frames = meta.n_frames
         for name, values in (
             ("frame_indices", frame_indices),
@@ -336,11 +395,13 @@ def render_annotated_clip(
         decode_size = None if (height, width) == (meta.height, meta.width) else (height, width)
         times = np.asarray(source.times_s, dtype=np.float64)
         positions, analysed = _map_positions(frame_indices, n_frames)
-        out_w = _even(width)
-        out_h = _even(height + strip_height(height))
+        # The picture is padded to even sizes (4:2:0) by repeating its last row and column.
+        out_w, pic_h = _even(width), _even(height)
+        strip_h = strip_height(height)
+        out_h = pic_h + strip_h
         strip = _TimelineStrip(
             width=out_w,
-            height=out_h - height,
+            height=strip_h,
             span_s=float(times[-1]),
             times_s=times[frame_indices],
             attribution=np.maximum(np.nan_to_num(attribution), 0.0),
@@ -349,13 +410,9 @@ def render_annotated_clip(
             label=label,
             lut=lut,
         )
+        tables = yuv_blend_tables(colormap, alpha, colour.matrix)
+        blender = _PlaneBlender(cams, tables, (height, width))
         time_base = _time_base(times, meta.fps)
-        batch_size = max(1, min(32, _BATCH_BYTES // (height * width * 3)))
-        canvas = np.empty((out_h, out_w, 3), dtype=np.uint8)
-        picture = canvas[:height, :width]
-        scratch = np.empty((height, width, 3), dtype=np.uint16)
-        cached_pos = -1
-        keep = add = np.zeros(0, dtype=np.uint16)
 
         from tqdm.auto import tqdm
 
@@ -374,47 +431,118 @@ def render_annotated_clip(
                 stream: Any = container.add_stream("libx264", rate=meta.fps)
                 stream.width, stream.height = out_w, out_h
                 stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": "20", "preset": "veryfast"}
+                stream.options = dict(ENCODER_OPTIONS)
                 codec = stream.codec_context
                 codec.time_base = time_base
-                codec.colorspace = codec.color_primaries = codec.color_trc = 1  # BT.709
+                codec.colorspace = colour.colorspace
+                codec.color_primaries = colour.primaries
+                codec.color_trc = colour.trc
                 codec.color_range = 1  # limited ("MPEG") range
-                reformatter = av.video.reformatter.VideoReformatter()
-                last_pts = -1
-                for batch in source.iter_batches(size=decode_size, batch_size=batch_size):
-                    for frame, index, time_s in zip(
-                        batch.frames, batch.indices.tolist(), batch.times_s.tolist(), strict=True
-                    ):
-                        pos = int(positions[index])
-                        if pos < 0:
-                            picture[...] = frame
-                        else:
-                            if pos != cached_pos:
-                                levels = heat_levels(cams[pos], (height, width))
-                                keep, add = heat_layers(levels, lut, alpha)
-                                cached_pos = pos
-                            blend_layers(frame, keep, add, out=picture, scratch=scratch)
+                with _EncoderThread(container, stream) as encoder:
+                    last_pts = -1
+                    for frame in source.iter_yuv420(size=decode_size):
+                        out = av.VideoFrame(out_w, out_h, "yuv420p")
+                        y, u, v = (plane_view(out, i) for i in range(3))
+                        pos = int(positions[frame.index])
+                        blender(frame, pos, y[:height, :width], u[: pic_h // 2], v[: pic_h // 2])
                         if out_w != width:  # odd width: repeat the last column
-                            canvas[:height, width:] = canvas[:height, width - 1 : width]
-                        strip.draw(canvas[height:], time_s, None if pos < 0 else target_score[pos])
-                        # A view of the canvas (no copy), converted by one reformatter that
-                        # keeps its swscale context: ~2 ms/frame less than from_ndarray +
-                        # frame.reformat, which builds a new context for every frame.
-                        av_frame = reformatter.reformat(
-                            av.VideoFrame.from_numpy_buffer(canvas, format="rgb24"),
-                            format="yuv420p",
-                            dst_colorspace=1,  # BT.709, as tagged on the stream
-                            dst_color_range=1,
-                        )
-                        last_pts = max(round(time_s / time_base), last_pts + 1)
-                        av_frame.pts = last_pts
-                        av_frame.time_base = time_base
-                        container.mux(stream.encode(av_frame))
-                    bar.update(len(batch))
-                container.mux(stream.encode(None))
+                            y[:height, width] = y[:height, width - 1]
+                        if pic_h != height:  # odd height: repeat the last row
+                            y[height] = y[height - 1]
+                        score = None if pos < 0 else float(target_score[pos])
+                        strip_planes = (y[pic_h:], u[pic_h // 2 :], v[pic_h // 2 :])
+                        strip.draw_yuv(strip_planes, frame.time_s, score, colour.matrix)
+                        last_pts = max(round(frame.time_s / time_base), last_pts + 1)
+                        out.pts = last_pts
+                        out.time_base = time_base
+                        encoder.put(out)
+                        bar.update(1)
                 container.close()
             except av.FFmpegError as exc:
                 raise OutputError(f"{out_path}: cannot encode: {exc}") from exc
             finally:
                 _close_quietly(container)
     return out_path
+
+
+class _PlaneBlender:
+    """Blends a frame's heatmap into its Y'CbCr planes; the levels of the last map are kept,
+    since frames between analysed ones (stride > 1) share their map."""
+
+    def __init__(
+        self,
+        cams: np.ndarray,
+        tables: tuple[np.ndarray, np.ndarray, np.ndarray],
+        size: tuple[int, int],
+    ) -> None:
+        self.cams = cams
+        self.tables = tables
+        self.size = size
+        self._pos = -1
+        self._levels = np.zeros(size, dtype=np.uint8)
+        self._scratch = np.empty(size, dtype=np.uint16)
+        chroma = ((size[0] + 1) // 2, (size[1] + 1) // 2)
+        self._chroma_scratch = np.empty(chroma, dtype=np.uint16)
+
+    def __call__(
+        self, frame: YUVFrame, pos: int, y: np.ndarray, u: np.ndarray, v: np.ndarray
+    ) -> None:
+        """Write ``frame`` with the map at ``pos`` (-1: none) blended in into ``y, u, v``."""
+        if pos < 0:
+            y[...], u[...], v[...] = frame.y, frame.u, frame.v
+            return
+        if pos != self._pos:
+            self._levels = heat_levels(self.cams[pos], self.size)
+            self._pos = pos
+        levels = self._levels
+        chroma_levels = levels[::2, ::2]  # the level of each 2x2 block's top-left sample
+        table_y, table_u, table_v = self.tables
+        blend_plane(frame.y, levels, table_y, out=y, scratch=self._scratch)
+        blend_plane(frame.u, chroma_levels, table_u, out=u, scratch=self._chroma_scratch)
+        blend_plane(frame.v, chroma_levels, table_v, out=v, scratch=self._chroma_scratch)
+
+
+class _EncoderThread:
+    """Encodes and muxes frames in a background thread.
+
+    PyAV releases the GIL while libx264 works, so the next frames are decoded and blended in the
+    meantime. The queue is short (a few frames), which bounds memory; an encoder error is raised
+    at the next :meth:`put` or at the end, and the thread keeps draining the queue after one so
+    that the producer never blocks on it.
+    """
+
+    def __init__(self, container: Any, stream: Any, depth: int = 4) -> None:
+        self._container = container
+        self._stream = stream
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="videocam-encoder", daemon=True)
+
+    def __enter__(self) -> _EncoderThread:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            if self._error is not None:
+                continue  # drain
+            try:
+                self._container.mux(self._stream.encode(frame))
+            except BaseException as exc:  # handed to the producer
+                self._error = exc
+
+    def put(self, frame: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(frame)
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if exc_type is None:
+            if self._error is not None:
+                raise self._error
+            self._container.mux(self._stream.encode(None))  # flush the delayed frames
