@@ -414,6 +414,47 @@ def write_audio(
     return path
 
 
+def write_resolution_change(
+    path: str | Path,
+    parts: Sequence[tuple[int, int, int]] = ((48, 64, 60), (64, 80, 200)),
+    frames_per_part: int = 5,
+    fps: int = 25,
+) -> Path:
+    """Write an MPEG-TS whose H.264 stream changes resolution mid-way, as concatenated
+    recordings (DVR dumps, joined live captures) do.
+
+    Args:
+        path: the .ts file to write.
+        parts: per part, (height, width, grey level) of its uniform frames.
+        frames_per_part: frames in each part; timestamps run on across the parts.
+        fps: frame rate.
+
+    Returns:
+        The path written.
+    """
+    import av
+
+    path = Path(path)
+    data = []
+    for number, (height, width, value) in enumerate(parts):
+        part = path.with_name(f"{path.name}.part{number}.ts")
+        try:
+            with av.open(str(part), "w", format="mpegts") as container:
+                stream: Any = container.add_stream("libx264", rate=fps)
+                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                for i in range(frames_per_part):
+                    rgb = np.full((height, width, 3), value, np.uint8)
+                    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                    frame.pts, frame.time_base = number * frames_per_part + i, Fraction(1, fps)
+                    container.mux(stream.encode(frame))
+                container.mux(stream.encode(None))
+            data.append(part.read_bytes())
+        finally:
+            part.unlink(missing_ok=True)
+    path.write_bytes(b"".join(data))
+    return path
+
+
 def video_packets(path: str | Path) -> list[tuple[int, int, int, bool]]:
     """The video packets of a file, in frame (presentation) order.
 

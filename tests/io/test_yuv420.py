@@ -19,6 +19,7 @@ from videocam.synthetic import (
     make_clip,
     read_barcode,
     write_frames,
+    write_resolution_change,
 )
 
 
@@ -177,3 +178,19 @@ def test_nothing_decodable_is_an_error(tmp_path: Path) -> None:
 def test_colour_choice(space: int, size: tuple[int, int], expected: YUVColour) -> None:
     first = _FrameColour(pix_fmt="yuv420p", colorspace=space, color_range=1, primaries=1, trc=1)
     assert _choose_colour(first, *size) == expected
+
+
+def test_mid_stream_resolution_change_is_scaled_to_the_video_size(tmp_path: Path) -> None:
+    path = write_resolution_change(tmp_path / "switch.ts")
+    with PyAVSource(path) as source:
+        assert (source.meta.height, source.meta.width) == (48, 64)
+        frames = list(source.iter_yuv420())
+        batches = list(source.iter_batches(batch_size=4))
+    assert {f.y.shape for f in frames} == {(48, 64)}
+    assert {f.u.shape for f in frames} == {(24, 32)}
+    assert len(frames) >= 6  # the join may cost a frame or two, never the whole read
+    greys = [int(np.median(to_rgb(f.y, f.u, f.v, "bt601"))) for f in frames]
+    assert all(abs(g - 60) <= 3 for g in greys[:4]) and abs(greys[-1] - 200) <= 3
+    rgb = np.concatenate([b.frames for b in batches])
+    assert rgb.shape[1:] == (48, 64, 3) and len(rgb) == len(frames)
+    assert abs(int(np.median(rgb[0])) - 60) <= 3 and abs(int(np.median(rgb[-1])) - 200) <= 3

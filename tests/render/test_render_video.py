@@ -10,7 +10,7 @@ import pytest
 from videocam.errors import OutputError
 from videocam.io import open_video
 from videocam.render.video import render_annotated_clip, strip_height
-from videocam.synthetic import make_clip
+from videocam.synthetic import make_clip, write_resolution_change
 
 N_FRAMES = 24
 
@@ -108,6 +108,20 @@ def test_odd_source_size_gives_even_playable_clip(tmp_path: Path) -> None:
     height, width = frames.shape[1:3]
     assert width == 34 and height % 2 == 0 and height >= 17 + strip_height(17)
     assert meta.width == 34  # type: ignore[attr-defined]
+
+
+def test_mid_stream_resolution_change(tmp_path: Path) -> None:
+    """Frames after the change are scaled to the video's size: one playable clip, right pixels."""
+    src = write_resolution_change(tmp_path / "switch.ts")
+    with open_video(src, "pyav") as source:
+        n = source.meta.n_frames
+    cams = np.zeros((n, 4, 8), dtype=np.float16)  # no heat: the picture is the source's
+    out = _render(src, tmp_path / "a.mp4", np.arange(n), cams=cams)
+    frames, _, meta = _read_all(out)
+    assert (meta.height, meta.width) == (48 + strip_height(48), 64)  # type: ignore[attr-defined]
+    assert len(frames) >= 6
+    assert abs(int(np.median(frames[0, :48])) - 60) <= 3
+    assert abs(int(np.median(frames[-1, :48])) - 200) <= 3
 
 
 def test_render_size(clip: Path, tmp_path: Path) -> None:

@@ -190,7 +190,7 @@ class FrameSource(abc.ABC):
         """
         self._check_open()
         wanted = self._validate_indices(indices)
-        size = _check_size(size)
+        size = check_size(size)
         if len(wanted) == 0:
             height, width = size or (self.meta.height, self.meta.width)
             return np.empty((0, height, width, 3), dtype=np.uint8)
@@ -232,7 +232,7 @@ class FrameSource(abc.ABC):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         wanted = self._stream_indices(indices, "iter_batches")
-        size = _check_size(size)
+        size = check_size(size)
         if len(wanted) == 0:
             return
         times = self.times_s
@@ -445,7 +445,8 @@ def dense_frames(batches: Iterable[FrameBatch], indices: np.ndarray) -> Iterator
         yield np.repeat(last[None], len(indices) - position, axis=0)
 
 
-def _check_size(size: Size | None) -> Size | None:
+def check_size(size: Size | None) -> Size | None:
+    """A requested (H, W) as a tuple of ints, checked positive (None stays None)."""
     if size is None:
         return None
     height, width = (int(v) for v in size)

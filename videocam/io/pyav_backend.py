@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from videocam.errors import VideoOpenError
-from videocam.io.base import FrameSource, Size, VideoMeta, check_video_path
+from videocam.io.base import FrameSource, Size, VideoMeta, check_size, check_video_path
 from videocam.io.probe import (
     ffmpeg_reason,
     first_frame,
@@ -252,12 +252,20 @@ class PyAVSource(FrameSource):
     def _decode_to(
         self, indices: np.ndarray, size: Size | None
     ) -> Iterator[tuple[int, np.ndarray]]:
-        """:meth:`_decode_frames` as RGB arrays of ``size`` (coded orientation)."""
+        """:meth:`_decode_frames` as RGB arrays of ``size`` (coded orientation; None: the
+        video's own size, to which frames after a mid-stream resolution change are scaled)."""
+        height, width = size if size is not None else self._coded_frame_size
         for target, frame in self._decode_frames(indices):
-            if size is None:
+            if (frame.height, frame.width) == (height, width):
                 yield target, frame.to_ndarray(format="rgb24")
             else:
-                yield target, frame.to_ndarray(width=size[1], height=size[0], format="rgb24")
+                yield target, frame.to_ndarray(width=width, height=height, format="rgb24")
+
+    @property
+    def _coded_frame_size(self) -> Size:
+        """(H, W) of the video's frames as coded (before the display rotation)."""
+        height, width = self.meta.height, self.meta.width
+        return (width, height) if self._turns % 2 else (height, width)
 
     # -- Y'CbCr planes --------------------------------------------------------------------------
     @property
@@ -293,7 +301,7 @@ class PyAVSource(FrameSource):
         if len(wanted) == 0:
             return
         colour = self.yuv_colour
-        coded = self._coded_size(size)
+        coded = self._coded_size(check_size(size)) or self._coded_frame_size
         turns = self._turns
         convert = _PlaneConverter(colour, coded)
         times = self.times_s
@@ -430,9 +438,10 @@ def _choose_colour(first: _FrameColour | None, height: int, width: int) -> YUVCo
 
 
 class _PlaneConverter:
-    """Decoded frame -> (Y, Cb, Cr) planes in the chosen colour, at the coded ``size``."""
+    """Decoded frame -> (Y, Cb, Cr) planes in the chosen colour, at the coded ``size`` (frames
+    of another size, after a mid-stream resolution change, are scaled to it)."""
 
-    def __init__(self, colour: YUVColour, size: Size | None) -> None:
+    def __init__(self, colour: YUVColour, size: Size) -> None:
         import av
 
         self.colour = colour
@@ -445,7 +454,7 @@ class _PlaneConverter:
         """Whether the decoder's planes are already what is wanted."""
         if frame.format.name != "yuv420p" or frame.color_range == _RANGE_JPEG:
             return False
-        if self.size is not None and (frame.height, frame.width) != tuple(self.size):
+        if (frame.height, frame.width) != tuple(self.size):
             return False
         space = int(frame.colorspace)
         if space == _SPC_UNSPECIFIED:
@@ -458,7 +467,7 @@ class _PlaneConverter:
         if not self._as_is(frame):
             untagged = int(frame.colorspace) in (_SPC_UNSPECIFIED, _SPC_RGB)
             full = frame.color_range == _RANGE_JPEG or frame.format.name.startswith("yuvj")
-            height, width = self.size if self.size is not None else (frame.height, frame.width)
+            height, width = self.size
             frame = self._reformatter.reformat(
                 frame,
                 width=width,
