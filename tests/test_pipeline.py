@@ -172,3 +172,15 @@ def test_failed_render_leaves_nothing(random_tiny_analysis, tmp_path: Path, monk
     with pytest.raises(RuntimeError, match="exploded"):
         random_tiny_analysis.save(out)
     assert list(out.iterdir()) == []  # no tables without their renders, no staging folder
+
+
+def test_size_change_is_decoded_right_and_reported(tmp_path: Path) -> None:
+    """A joined stream that changes size: every frame analysed, a warning in summary.json."""
+    from videocam.synthetic import write_resolution_change
+
+    joined = write_resolution_change(tmp_path / "joined.ts", frames_per_part=20)
+    analysis = analyze(joined, "videocam_tiny", render=False, device="cpu")
+    assert analysis.meta.backend == "pyav"
+    assert len(analysis.frames) == analysis.meta.n_frames
+    assert analysis.summary["decode"]["size_changes"] == [{"frame": 20, "width": 80, "height": 64}]
+    assert any("changes size part-way" in w for w in analysis.summary["warnings"])

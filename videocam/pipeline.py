@@ -235,6 +235,12 @@ def run_analysis(
             "errors concealed (see summary.json 'decode')"
         )
 
+    for change in decode.get("size_changes", []):
+        warnings.append(
+            f"the picture changes size part-way: {change['width']}x{change['height']} from "
+            f"frame {change['frame']}; such frames were scaled to the video's "
+            f"{meta.width}x{meta.height}"
+        )
     if loaded.kind == "video" and layer_shape and layer_shape[0] * 4 <= plan.shape[1]:
         warnings.append(
             f"layer {loaded.layer} has {layer_shape[0]} time step(s) for {plan.shape[1]}-frame "

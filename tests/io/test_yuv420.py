@@ -194,3 +194,41 @@ def test_mid_stream_resolution_change_is_scaled_to_the_video_size(tmp_path: Path
     rgb = np.concatenate([b.frames for b in batches])
     assert rgb.shape[1:] == (48, 64, 3) and len(rgb) == len(frames)
     assert abs(int(np.median(rgb[0])) - 60) <= 3 and abs(int(np.median(rgb[-1])) - 200) <= 3
+
+
+# -- joined streams: decord would decode them wrongly, so auto takes PyAV ----------------------
+
+
+def test_size_change_found_in_joined_streams_only(tmp_path: Path) -> None:
+    from videocam.io.probe import find_size_change, probe_stream
+
+    joined = write_resolution_change(tmp_path / "joined.ts", frames_per_part=20)
+    assert find_size_change(joined) == ("the picture changes size from 64x48 to 80x64 at 0.80 s")
+    assert probe_stream(joined).size_change == find_size_change(joined)
+    plain = write_resolution_change(tmp_path / "plain.ts", parts=((48, 64, 60), (48, 64, 200)))
+    assert find_size_change(plain) is None
+    # Formats that are not joined by concatenation are not scanned at all.
+    mp4 = write_frames(tmp_path / "clip.mp4", np.zeros((3, 48, 64, 3), np.uint8), 25)
+    assert probe_stream(mp4).size_change is None
+
+
+def test_auto_backend_takes_pyav_for_a_size_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from videocam.io import open_video
+
+    joined = write_resolution_change(tmp_path / "joined.ts", frames_per_part=20)
+    with open_video(joined) as source:
+        assert source.meta.backend == "pyav"
+        assert (source.meta.height, source.meta.width) == (48, 64)
+        list(source.iter_batches(size=(24, 32)))
+        assert source.decode_report()["size_changes"] == [{"frame": 20, "width": 80, "height": 64}]
+    # Asked for by name, decord is used, with a warning that says what goes wrong.
+    with caplog.at_level("WARNING", logger="videocam.io"), open_video(joined, "decord") as source:
+        assert source.meta.backend == "decord"
+    assert "decord returns wrong frames after that point" in caplog.text
+    # A stream that keeps its size stays with decord.
+    plain = write_resolution_change(tmp_path / "plain.ts", parts=((48, 64, 60), (48, 64, 200)))
+    with open_video(plain) as source:
+        assert source.meta.backend == "decord"
+        assert "size_changes" not in source.decode_report()

@@ -1,8 +1,9 @@
 """Decoding: open a video with decord or PyAV behind one :class:`FrameSource` interface.
 
 ``open_video(path, backend="auto")`` picks decord and falls back to PyAV only where decord cannot
-open the input (GIF, for one) or fails on its first frames (damaged data); the choice is logged
-and shown in ``meta.backend``. Frames are returned upright (display rotation applied); damaged
+open the input (GIF, for one), fails on its first frames (damaged data), or would decode wrongly
+(a joined stream whose picture size changes part-way); the choice is logged and shown in
+``meta.backend``. Frames are returned upright (display rotation applied); damaged
 frames are skipped and counted (see :mod:`videocam.io.base`).
 """
 
@@ -67,7 +68,14 @@ def open_video(path: str | Path, backend: str = "auto") -> FrameSource:
         raise ValueError(f"backend must be 'auto', 'decord' or 'pyav', got {backend!r}")
     path = check_video_path(path)
     if backend == "decord":
-        return DecordSource(path)
+        decord_only = DecordSource(path)
+        if decord_only.size_change:
+            logger.warning(
+                "%s: %s; decord returns wrong frames after that point (use the PyAV backend)",
+                path,
+                decord_only.size_change,
+            )
+        return decord_only
     if backend == "pyav":
         return PyAVSource(path)
     try:
@@ -79,6 +87,12 @@ def open_video(path: str | Path, backend: str = "auto") -> FrameSource:
             raise pyav_error from decord_error
         logger.info("%s: decord cannot open it (%s); decoding with PyAV", path, decord_error)
         return source
+    if decord_source.size_change:
+        # decord keeps the first size and returns wrong pictures after the change, silently;
+        # PyAV decodes them and scales them to the video's size.
+        decord_source.close()
+        logger.info("%s: %s; decoding with PyAV", path, decord_source.size_change)
+        return PyAVSource(path)
     if decord_source.fallback_reason is None:
         return decord_source
     # decord failed on the first frames (damaged data): PyAV alone, from the start.

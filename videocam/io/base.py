@@ -107,11 +107,22 @@ class _DecodeCounts(TypedDict):
     corrupt_frames: list[int]
 
 
+class SizeChange(TypedDict):
+    """A frame whose decoded picture has another size than the video's (coded orientation)."""
+
+    frame: int
+    width: int
+    height: int
+
+
 class DecodeReport(_DecodeCounts, total=False):
     """Damaged frames of a source, JSON-ready (``FrameSource.decode_report()``); ``fallback``
-    only when decoding moved to another decoder part-way."""
+    only when decoding moved to another decoder part-way; ``size_changes`` only when the
+    picture changed size part-way (the first frame of each other size; such frames are scaled
+    to the video's size)."""
 
     fallback: str
+    size_changes: list[SizeChange]
 
 
 @dataclass
@@ -121,6 +132,8 @@ class DecodeLog:
     skipped: set[int] = field(default_factory=set)
     corrupt: set[int] = field(default_factory=set)
     warned: bool = False
+    #: (width, height) -> first frame index decoded at that size, for sizes not the video's.
+    sizes: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 class FrameSource(abc.ABC):
@@ -282,6 +295,11 @@ class FrameSource(abc.ABC):
         }
         if self.fallback_reason:
             report["fallback"] = self.fallback_reason
+        if self._log.sizes:
+            report["size_changes"] = [
+                {"frame": frame, "width": width, "height": height}
+                for (width, height), frame in sorted(self._log.sizes.items(), key=lambda kv: kv[1])
+            ]
         return report
 
     def close(self) -> None:
@@ -365,6 +383,21 @@ class FrameSource(abc.ABC):
             return
         self._log.skipped.add(index)
         self._warn(f"frame {index} cannot be decoded ({reason}); it is skipped")
+
+    def _note_size(self, index: int, width: int, height: int) -> None:
+        """Record that frame ``index`` decoded at a size other than the video's."""
+        if (width, height) in self._log.sizes:
+            return
+        self._log.sizes[(width, height)] = index
+        logger.info(
+            "%s: from frame %d the picture is %dx%d; scaled to the video's %dx%d",
+            self.path,
+            index,
+            width,
+            height,
+            self.meta.width,
+            self.meta.height,
+        )
 
     def _flag_corrupt(self, index: int) -> None:
         """Record that frame ``index`` came out of the decoder flagged corrupt."""

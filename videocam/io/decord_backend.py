@@ -84,6 +84,9 @@ class DecordSource(FrameSource):
         self._fallback_reason: str | None = None
         self._decord_turns = 0  # quarter turns from decord's frames to upright
         info = probe_stream(self.path)  # VideoOpenError, with PyAV's reason, for non-videos
+        #: Where the picture size changes part-way (see probe.find_size_change): decord then
+        #: returns wrong frames without an error, so ``open_video("auto")`` takes PyAV.
+        self.size_change = info.size_change
         _quiet_decord()
         errors = _decord_errors()
         try:

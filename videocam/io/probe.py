@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 _TEXT_FORMATS = frozenset({"tty"})
 #: Packets decoded, at most, to find the first frame (and its rotation) when the start is damaged.
 _FIRST_FRAME_PACKETS = 64
+#: Formats in which recordings are joined by concatenating files (DVR exports, captures of live
+#: streams), so that the stream may change its picture size part-way: MPEG transport and program
+#: streams and raw elementary streams.
+_JOINABLE_FORMATS = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class StreamInfo:
         fps: the stream's average (else nominal) frame rate, None when unknown.
         index_frames: frame count the container's index states (0 when it states none).
         coded_size: (H, W) of the coded picture, before any rotation.
+        size_change: where the picture size changes part-way, in words, or None (checked in
+            joinable formats only, see :func:`find_size_change`).
     """
 
     codec: str
@@ -46,6 +52,7 @@ class StreamInfo:
     fps: Fraction | None
     index_frames: int = 0
     coded_size: tuple[int, int] | None = None
+    size_change: str | None = None
 
 
 def normalise_rotation(degrees: float | int | None) -> int:
@@ -196,10 +203,42 @@ def probe_stream(path: Path) -> StreamInfo:
         if frame is not None:
             rotation = normalise_rotation(getattr(frame, "rotation", 0))
             coded_size = (frame.height, frame.width)
+        joinable = bool(set(container.format.name.split(",")) & _JOINABLE_FORMATS)
         return StreamInfo(
             codec=context.name,
             rotation=rotation,
             fps=stream_fps(stream),
             index_frames=int(stream.frames or 0),
             coded_size=coded_size,
+            size_change=find_size_change(path) if joinable else None,
         )
+
+
+def find_size_change(path: Path) -> str | None:
+    """Where the first video stream changes its coded picture size, in words, or None.
+
+    Decodes keyframes only (a new size starts at one; the decoder skips the other frames), so
+    it costs a small part of a full decode. Damaged keyframes are passed over.
+    """
+    import av
+
+    with open_container(path) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONKEY"
+        first: tuple[int, int] | None = None
+        for packet in container.demux(stream):
+            try:
+                frames = stream.decode(packet)
+            except av.FFmpegError:
+                continue
+            for frame in frames:
+                size = (frame.width, frame.height)
+                if first is None:
+                    first = size
+                elif size != first:
+                    at = f" at {float(frame.time):.2f} s" if frame.time is not None else ""
+                    return (
+                        f"the picture changes size from {first[0]}x{first[1]} to "
+                        f"{size[0]}x{size[1]}{at}"
+                    )
+    return None

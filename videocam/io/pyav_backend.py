@@ -247,6 +247,8 @@ class PyAVSource(FrameSource):
                 continue
             if found.is_corrupt:
                 self._flag_corrupt(target)
+            if (found.height, found.width) != self._coded_frame_size:
+                self._note_size(target, found.width, found.height)
             yield target, found
 
     def _decode_to(
