@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from videocam.cam.methods import get_method
+from videocam.cam.methods import CamMethod, get_method
 from videocam.errors import CamError, LayerNotFoundError
 from videocam.models.layers import layer_name
 from videocam.models.layers import resolve_layer as find_layer
@@ -199,20 +199,11 @@ def cam_and_output(
         CamError: bad targets, method, inputs or autocast value; the layer did not run exactly
             once, or the explained score does not depend on it.
     """
-    cam_method = get_method(method)
-    if not isinstance(inputs, Tensor) or inputs.ndim < 2 or inputs.shape[0] == 0:
-        got = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
-        raise CamError(f"inputs: expected a tensor of shape (N, C, ...) with N >= 1; got {got}")
-    n_samples = inputs.shape[0]
-    layer_name, module = resolve_layer(model, layer)
-    autocast_dtype = _autocast_dtype(autocast)
+    cam_method, n_samples, layer_name, module, autocast_context = _prepare(
+        model, inputs, layer, method, autocast
+    )
     with torch.inference_mode(False):  # indices get saved for backward: no inference tensors
         choice = _TargetChoice.parse(targets, n_samples, inputs.device)
-    autocast_context = torch.autocast(
-        device_type=inputs.device.type,
-        dtype=autocast_dtype or torch.bfloat16,
-        enabled=autocast_dtype is not None,
-    )
 
     if not cam_method.needs_gradients:
         with (
@@ -248,6 +239,29 @@ def cam_and_output(
         gradients = _reshaped(gradients, reshape, inputs.shape, layer_name)
         cams = cam_method.function(activations, gradients)
     return CamOutput(cams=cams.detach(), output=output.detach().float())
+
+
+def _prepare(
+    model: nn.Module,
+    inputs: Tensor,
+    layer: str | nn.Module,
+    method: str,
+    autocast: bool | torch.dtype,
+) -> tuple[CamMethod, int, str, nn.Module, torch.autocast]:
+    """What every CAM call checks and resolves first: (method, N, layer name, layer module,
+    the autocast context)."""
+    cam_method = get_method(method)
+    if not isinstance(inputs, Tensor) or inputs.ndim < 2 or inputs.shape[0] == 0:
+        got = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
+        raise CamError(f"inputs: expected a tensor of shape (N, C, ...) with N >= 1; got {got}")
+    layer_name, module = resolve_layer(model, layer)
+    autocast_dtype = _autocast_dtype(autocast)
+    autocast_context = torch.autocast(
+        device_type=inputs.device.type,
+        dtype=autocast_dtype or torch.bfloat16,
+        enabled=autocast_dtype is not None,
+    )
+    return cam_method, int(inputs.shape[0]), layer_name, module, autocast_context
 
 
 def cam_and_output_classes(
@@ -289,17 +303,8 @@ def cam_and_output_classes(
         CamError: bad classes, method or inputs; the layer did not run exactly once, or the
             logits do not depend on it.
     """
-    cam_method = get_method(method)
-    if not isinstance(inputs, Tensor) or inputs.ndim < 2 or inputs.shape[0] == 0:
-        got = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
-        raise CamError(f"inputs: expected a tensor of shape (N, C, ...) with N >= 1; got {got}")
-    n_samples = inputs.shape[0]
-    layer_name, module = resolve_layer(model, layer)
-    autocast_dtype = _autocast_dtype(autocast)
-    autocast_context = torch.autocast(
-        device_type=inputs.device.type,
-        dtype=autocast_dtype or torch.bfloat16,
-        enabled=autocast_dtype is not None,
+    cam_method, n_samples, layer_name, module, autocast_context = _prepare(
+        model, inputs, layer, method, autocast
     )
     needs_gradients = cam_method.needs_gradients
     with (
