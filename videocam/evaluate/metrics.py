@@ -40,22 +40,22 @@ def deletion_curve(order: np.ndarray, score: ScoreFn, steps: int = 10) -> np.nda
     Returns:
         float64, shape (steps + 1,): the score with 0, 1/steps, ..., all frames removed.
     """
-    n = len(order)
-    out = []
-    for count in step_counts(n, steps):
-        kept = np.ones(n, dtype=bool)
-        kept[order[:count]] = False
-        out.append(score(kept))
-    return np.asarray(out, dtype=np.float64)
+    return _curve(order, score, steps, inserting=False)
 
 
 def insertion_curve(order: np.ndarray, score: ScoreFn, steps: int = 10) -> np.ndarray:
     """Target score as the first frames of ``order`` are inserted into an all-neutral video."""
+    return _curve(order, score, steps, inserting=True)
+
+
+def _curve(order: np.ndarray, score: ScoreFn, steps: int, *, inserting: bool) -> np.ndarray:
+    """The score as the first frames of ``order`` flip from removed to kept (inserting) or
+    from kept to removed, at each of :func:`step_counts`."""
     n = len(order)
     out = []
     for count in step_counts(n, steps):
-        kept = np.zeros(n, dtype=bool)
-        kept[order[:count]] = True
+        kept = np.full(n, not inserting)
+        kept[order[:count]] = inserting
         out.append(score(kept))
     return np.asarray(out, dtype=np.float64)
 
