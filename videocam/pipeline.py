@@ -161,6 +161,17 @@ def load_configured_model(config: AnalyzeConfig) -> LoadedModel:
     )
 
 
+def sampled_indices(source: FrameSource, config: AnalyzeConfig) -> np.ndarray:
+    """The frames ``config`` asks for (its step, sampling rate and time range), in order."""
+    return sample_indices(
+        source.times_s,
+        stride=config.frame_step,
+        fps=config.sample_fps,
+        start_s=config.start_s,
+        end_s=config.end_s,
+    )
+
+
 def run_analysis(
     video: Path, loaded: LoadedModel, config: AnalyzeConfig, *, progress: bool = False
 ) -> Analysis:
@@ -172,13 +183,7 @@ def run_analysis(
     started = time.perf_counter()
     with open_video(video, config.backend) as source:
         meta = source.meta
-        indices = sample_indices(
-            source.times_s,
-            stride=config.frame_step,
-            fps=config.sample_fps,
-            start_s=config.start_s,
-            end_s=config.end_s,
-        )
+        indices = sampled_indices(source, config)
         if len(indices) == 0:
             raise VideoOpenError(
                 f"{video}: no frames in the requested time range "

@@ -28,12 +28,13 @@ from videocam.evaluate.metrics import (
     order_by_attribution,
     segment_iou,
 )
-from videocam.io import open_video, sample_indices
+from videocam.io import open_video
 from videocam.pipeline import (
     choose_auto_target,
     class_name,
     resolve_class,
     run_analysis,
+    sampled_indices,
     window_plan,
     window_probabilities,
 )
@@ -45,18 +46,22 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-METRIC_COLUMNS = [
-    "path",
-    "label",
-    "predicted",
-    "correct",
-    "target",
+#: The per-video metrics, averaged over the videos in the summary.
+_MEAN_COLUMNS = [
     "deletion_auc",
     "insertion_auc",
     "deletion_auc_random",
     "insertion_auc_random",
     "keyframe_hit_rate",
     "segment_iou",
+]
+METRIC_COLUMNS = [
+    "path",
+    "label",
+    "predicted",
+    "correct",
+    "target",
+    *_MEAN_COLUMNS,
     "n_frames",
     "seconds",
     "status",
@@ -175,13 +180,7 @@ def evaluate_video(
     untouched score): ``deletion``, ``insertion``, ``deletion_random``, ``insertion_random``."""
     started = time.perf_counter()
     with open_video(entry.path, config.backend) as source:
-        indices = sample_indices(
-            source.times_s,
-            stride=config.frame_step,
-            fps=config.sample_fps,
-            start_s=config.start_s,
-            end_s=config.end_s,
-        )
+        indices = sampled_indices(source, config)
         batches = list(source.iter_batches(indices, size=loaded.preprocess.size))
         # Undecodable frames are left out of the batches (and of analysis.frames below).
         indices = np.concatenate([b.indices for b in batches])
@@ -312,14 +311,7 @@ def _summary(
         "n_labelled": len(labelled),
         "means": {
             column: (float(ok[column].astype(float).mean()) if ok[column].notna().any() else None)
-            for column in (
-                "deletion_auc",
-                "insertion_auc",
-                "deletion_auc_random",
-                "insertion_auc_random",
-                "keyframe_hit_rate",
-                "segment_iou",
-            )
+            for column in _MEAN_COLUMNS
         },
         "curves": {name: [round(float(v), 6) for v in c] for name, c in curves.items()},
         "definitions": {
