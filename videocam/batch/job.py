@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
@@ -343,8 +343,17 @@ def crash_result(
         f"the worker process died with {describe_exit(exitcode)} while analysing this video "
         "(a crash in native decoder or model code, or killed, e.g. out of memory)"
     )
+    return worker_crash_result(job, message, seconds, details)
+
+
+def worker_crash_result(
+    job: Job, message: str, seconds: float | None, details: str = "", more: Sequence[str] = ()
+) -> JobResult:
+    """A ``WorkerCrash`` result saying ``message``; the video's log.txt gets the message, the
+    worker's stderr (``details``) and any ``more`` lines."""
     lines = [message]
     if details:
         lines += ["", "stderr (decoders, native libraries):", details]
+    lines += more
     record_failure(job, lines)
     return failed_result(job, WORKER_CRASH, message, seconds)

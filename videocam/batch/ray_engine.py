@@ -59,11 +59,11 @@ from videocam.batch.engine import (
     read_tail,
 )
 from videocam.batch.job import (
-    WORKER_CRASH,
     JobResult,
     describe_exit,
     failed_result,
     record_failure,
+    worker_crash_result,
 )
 from videocam.batch.plan import Job
 from videocam.errors import ConfigError, ModelLoadError
@@ -643,10 +643,5 @@ def actor_crash_result(
         f"the Ray worker ({actor}) died{how} while analysing this video "
         "(a crash in native decoder or model code, killed, out of memory, or its node was lost)"
     )
-    lines = [message]
-    if details:
-        lines += ["", "stderr (decoders, native libraries):", details]
-    if ray_detail:
-        lines += ["", f"Ray: {ray_detail}"]
-    record_failure(job, lines)
-    return failed_result(job, WORKER_CRASH, message, seconds)
+    more = ["", f"Ray: {ray_detail}"] if ray_detail else []
+    return worker_crash_result(job, message, seconds, details, more)
