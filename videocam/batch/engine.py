@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from videocam.batch.job import (
+    STDERR_HEADER,
     JobResult,
     analyze_one,
     append_log,
@@ -101,7 +102,7 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _thread_lock_for_tqdm() -> None:
+def thread_lock_for_tqdm() -> None:
     """tqdm guards its bars with a multiprocessing semaphore by default; a worker killed by a
     crash would leak it (and the resource tracker would warn). A thread lock is enough here."""
     import threading
@@ -111,7 +112,8 @@ def _thread_lock_for_tqdm() -> None:
     tqdm.set_lock(threading.RLock())
 
 
-def _configure_worker_logging(level: int) -> None:
+def configure_worker_logging(level: int) -> None:
+    """In a worker (process or Ray actor): videocam's records go to each video's own log only."""
     package_logger = logging.getLogger("videocam")
     package_logger.handlers[:] = []  # records go to each video's log.txt (see analyze_one)
     package_logger.setLevel(level)
@@ -145,9 +147,11 @@ def _capture_stderr(scratch_dir: Path | None) -> BinaryIO | None:
     return capture
 
 
-def _run_job(
+def run_job(
     job: Job, loaded: LoadedModel, config: AnalyzeConfig, capture: BinaryIO | None
 ) -> JobResult:
+    """One video in a worker. ``capture``: the file the worker's stderr goes to; it is emptied
+    first, and what the video's analysis wrote there is appended to the video's log."""
     if capture is None:
         return analyze_one(job, loaded, config)
     capture.seek(0)
@@ -158,7 +162,7 @@ def _run_job(
         sys.stderr.flush()
         text = read_tail(Path(capture.name))
         if text:
-            append_log(job.out_dir, ["", "stderr (decoders, native libraries):", text])
+            append_log(job.out_dir, ["", STDERR_HEADER, text])
 
 
 def worker_main(
@@ -180,8 +184,8 @@ def worker_main(
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _die_with_parent(parent_pid)
-    _configure_worker_logging(log_level)
-    _thread_lock_for_tqdm()
+    configure_worker_logging(log_level)
+    thread_lock_for_tqdm()
     capture = _capture_stderr(scratch_dir)
     faulthandler.enable()  # a native crash dumps the Python stack into the capture
     try:
@@ -205,7 +209,7 @@ def worker_main(
                 return
             if job is None:
                 return
-            conn.send(("result", _run_job(job, loaded, config, capture)))
+            conn.send(("result", run_job(job, loaded, config, capture)))
     finally:
         if capture is not None:
             with suppress(OSError):

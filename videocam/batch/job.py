@@ -334,6 +334,10 @@ def describe_exit(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
+#: Heads what a worker wrote to stderr in a video's log.txt.
+STDERR_HEADER = "stderr (decoders, native libraries):"
+
+
 def crash_result(
     job: Job, exitcode: int | None, seconds: float | None, *, details: str = ""
 ) -> JobResult:
@@ -353,7 +357,7 @@ def worker_crash_result(
     worker's stderr (``details``) and any ``more`` lines."""
     lines = [message]
     if details:
-        lines += ["", "stderr (decoders, native libraries):", details]
+        lines += ["", STDERR_HEADER, details]
     lines += more
     record_failure(job, lines)
     return failed_result(job, WORKER_CRASH, message, seconds)

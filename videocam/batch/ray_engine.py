@@ -53,10 +53,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from videocam.batch.engine import (
     MODEL_SEED,
-    _configure_worker_logging,
-    _run_job,
-    _thread_lock_for_tqdm,
+    configure_worker_logging,
     read_tail,
+    run_job,
+    thread_lock_for_tqdm,
 )
 from videocam.batch.job import (
     JobResult,
@@ -145,8 +145,8 @@ class RayBatchWorker:
         with suppress(OSError):  # relative --model/--weights/--labels paths, as locally
             os.chdir(cwd)
         self._out_visible = probe is None or out_visible(*probe)
-        _configure_worker_logging(log_level)
-        _thread_lock_for_tqdm()
+        configure_worker_logging(log_level)
+        thread_lock_for_tqdm()
         self._capture: BinaryIO | None = None
         if capture_path is not None:
             with suppress(OSError):
@@ -183,7 +183,7 @@ class RayBatchWorker:
         """Analyse one video (never raises for the video's own failure)."""
         if self._loaded is None:  # ready() said so; the driver sends no job then
             raise RuntimeError("the model is not loaded")
-        return _run_job(job, self._loaded, self._config, self._capture)
+        return run_job(job, self._loaded, self._config, self._capture)
 
 
 @cache
