@@ -81,26 +81,12 @@ def record(
 
 
 def clip_specs(n: int) -> list[Any]:
-    from videocam.synthetic import EVENT_CLASSES, ClipSpec
+    from videocam.synthetic import EVENT_CLASSES, random_event_spec
 
-    specs = []
-    for i in range(n):
-        seed = SEED_START + i
-        rng = np.random.default_rng(seed)
-        n_frames = int(rng.integers(120, 201))
-        event_len = int(rng.integers(16, 41))
-        specs.append(
-            ClipSpec(
-                n_frames=n_frames,
-                size=(144, 192),
-                seed=seed,
-                event=EVENT_CLASSES[1 + i % 4],
-                event_start=int(rng.integers(8, n_frames - event_len - 8)),
-                event_len=event_len,
-                n_distractors=int(rng.integers(1, 6)),
-            )
-        )
-    return specs
+    return [
+        random_event_spec(SEED_START + i, EVENT_CLASSES[1 + i % 4], max_frames=200)
+        for i in range(n)
+    ]
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ SEED_START = 3_000_000
 def main() -> None:
     from videocam.models import load_model
     from videocam.pipeline import analyze
-    from videocam.synthetic import EVENT_CLASSES, ClipSpec, make_clip
+    from videocam.synthetic import EVENT_CLASSES, make_clip, random_event_spec
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=20)
@@ -40,19 +40,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.clips):
-            seed = SEED_START + i
-            rng = np.random.default_rng(seed)
-            n_frames = int(rng.integers(120, 241))
-            event_len = int(rng.integers(16, 41))
-            spec = ClipSpec(
-                n_frames=n_frames,
-                size=(144, 192),
-                seed=seed,
-                event=EVENT_CLASSES[1 + i % 4],
-                event_start=int(rng.integers(8, n_frames - event_len - 8)),
-                event_len=event_len,
-                n_distractors=int(rng.integers(1, 6)),
-            )
+            spec = random_event_spec(SEED_START + i, EVENT_CLASSES[1 + i % 4], max_frames=240)
             clip = make_clip(Path(tmp) / f"clip{i}.mp4", spec)
             start_s, end_s = clip.event_interval_s or (0.0, 0.0)
             t0 = time.perf_counter()
@@ -69,10 +57,10 @@ def main() -> None:
             hits = int(((times >= start_s) & (times < end_s)).sum())
             rows.append(
                 {
-                    "seed": seed,
+                    "seed": spec.seed,
                     "event": spec.event,
                     "explained": result.target[1],
-                    "n_frames": n_frames,
+                    "n_frames": spec.n_frames,
                     "event_s": [round(start_s, 3), round(end_s, 3)],
                     "keyframes": len(times),
                     "hits": hits,

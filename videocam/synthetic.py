@@ -261,6 +261,27 @@ def render_clip(spec: ClipSpec) -> tuple[np.ndarray, ClipTruth]:
 # --------------------------------------------------------------------------------------------
 
 
+def random_event_spec(
+    seed: int, event: str, *, max_frames: int = 240, size: tuple[int, int] = (144, 192)
+) -> ClipSpec:
+    """A clip with one ``event`` and distractors, its layout drawn from ``seed``: 120 to
+    ``max_frames`` frames, an event of 16 to 40 frames at least 8 frames from either end, and 1
+    to 5 distractors (the held-out clips of the benchmarks).
+    """
+    rng = np.random.default_rng(seed)
+    n_frames = int(rng.integers(120, max_frames + 1))
+    event_len = int(rng.integers(16, 41))
+    return ClipSpec(
+        n_frames=n_frames,
+        size=size,
+        seed=seed,
+        event=event,
+        event_start=int(rng.integers(8, n_frames - event_len - 8)),
+        event_len=event_len,
+        n_distractors=int(rng.integers(1, 6)),
+    )
+
+
 def write_frames(
     path: str | Path,
     frames: Iterable[np.ndarray],
