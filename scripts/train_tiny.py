@@ -46,6 +46,7 @@ include some never seen in training; windows of 16 frames with stride 8 as in th
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -610,25 +611,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"videocam_tiny: torch {torch.__version__}, {cfg.threads} threads", flush=True)
     print(f"config: {cfg}", flush=True)
 
-    def train_spec(seed: int) -> ClipSpec:
-        return clip_spec(
-            seed,
-            sizes=TRAIN_SIZES,
-            n_frames=cfg.n_frames,
-            event_len=cfg.event_len,
-            n_distractors=cfg.n_distractors,
-            p_barcode=cfg.p_barcode,
-        )
-
-    def val_spec(seed: int) -> ClipSpec:
-        return clip_spec(
-            seed,
-            sizes=VAL_SIZES,
-            n_frames=cfg.n_frames,
-            event_len=cfg.event_len,
-            n_distractors=cfg.n_distractors,
-            p_barcode=cfg.p_barcode,
-        )
+    window_clip = functools.partial(
+        clip_spec,
+        n_frames=cfg.n_frames,
+        event_len=cfg.event_len,
+        n_distractors=cfg.n_distractors,
+        p_barcode=cfg.p_barcode,
+    )
+    train_spec = functools.partial(window_clip, sizes=TRAIN_SIZES)
+    val_spec = functools.partial(window_clip, sizes=VAL_SIZES)
 
     def long_spec(seed: int) -> ClipSpec:
         # Long clips all have an event: classes 1..4 in turn.
