@@ -25,6 +25,7 @@ from videocam.synthetic import (
     corrupt_packets,
     make_clip,
     read_barcode,
+    remux,
     render_clip,
     video_packets,
     write_audio,
@@ -92,19 +93,7 @@ def plain_clip(corpus: Path) -> SyntheticClip:
 
 @pytest.fixture(scope="module")
 def faststart_clip(corpus: Path, plain_clip: SyntheticClip) -> Path:
-    import av
-
-    path = corpus / "faststart.mp4"
-    with (
-        av.open(str(plain_clip.path)) as inp,
-        av.open(str(path), "w", options={"movflags": "faststart"}) as out,
-    ):
-        stream = out.add_stream_from_template(inp.streams.video[0])
-        for packet in inp.demux(inp.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
-    return path
+    return remux(plain_clip.path, corpus / "faststart.mp4", options={"movflags": "faststart"})
 
 
 @pytest.fixture(scope="module")

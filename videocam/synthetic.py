@@ -476,6 +476,26 @@ def write_resolution_change(
     return path
 
 
+def remux(src: str | Path, dst: str | Path, *, options: dict[str, str] | None = None) -> Path:
+    """Copy the first video stream of ``src`` into a new container, packets untouched (the
+    container follows ``dst``'s suffix; ``options`` go to the muxer, e.g.
+    ``{"movflags": "faststart"}`` to put an mp4's index first).
+
+    Returns:
+        ``dst`` as a Path.
+    """
+    import av
+
+    dst = Path(dst)
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options=options or {}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:  # not the flush packet
+                packet.stream = stream
+                out.mux(packet)
+    return dst
+
+
 def video_packets(path: str | Path) -> list[tuple[int, int, int, bool]]:
     """The video packets of a file, in frame (presentation) order.
 

@@ -15,7 +15,7 @@ import pytest
 
 from videocam.errors import DecodeError, VideocamError, VideoOpenError
 from videocam.io import BACKENDS, open_video
-from videocam.synthetic import ClipSpec, make_clip, write_audio
+from videocam.synthetic import ClipSpec, make_clip, remux, write_audio
 
 WHICH = [*BACKENDS, "auto"]
 
@@ -29,20 +29,8 @@ def index_at_end(video_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def index_at_front(video_dir: Path) -> Path:
     """The same clip remuxed with its index first ("faststart")."""
-    import av
-
     src = make_clip(video_dir / "bad_src_tmp.mp4", ClipSpec(n_frames=40, size=(64, 80))).path
-    path = video_dir / "bad_src_faststart.mp4"
-    with (
-        av.open(str(src)) as inp,
-        av.open(str(path), "w", options={"movflags": "faststart"}) as out,
-    ):
-        stream = out.add_stream_from_template(inp.streams.video[0])
-        for packet in inp.demux(inp.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
-    return path
+    return remux(src, video_dir / "bad_src_faststart.mp4", options={"movflags": "faststart"})
 
 
 def _text(path: Path, _: Path, __: Path) -> None:
