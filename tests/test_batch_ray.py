@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,39 +34,29 @@ from videocam.batch.ray_engine import (
     split_address,
 )
 from videocam.cli import main
-from videocam.synthetic import make_clip, write_frames
+from videocam.synthetic import write_frames
 
 FAST = ["--weights", "none", "--device", "cpu", "--quiet", "--no-render"]
-ANALYSIS_FILES = {"frames.csv", "keyframes.csv", "segments.csv", "cams.npy", "summary.json"}
 HAS_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install ray)")
 
-#: The model of tests/test_batch.py that SIGSEGVs on a flat clip.
-_SIBLING = Path(__file__).with_name("test_batch.py")
 
-
-def _crashing_model_source() -> str:
-    spec = importlib.util.spec_from_file_location("_test_batch_for_ray", _SIBLING)
+def _load_sibling() -> object:
+    """tests/test_batch.py as a module: its clip and result helpers, and its crashing model."""
+    path = Path(__file__).with_name("test_batch.py")
+    spec = importlib.util.spec_from_file_location("_test_batch_for_ray", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return str(module.CRASHING_MODEL)
+    return module
 
 
-def _clip(path: Path, seed: int, n_frames: int = 24) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    make_clip(path, n_frames=n_frames, size=(48, 64), event="grow", seed=seed)
-    return path
-
-
-def _index(out: Path) -> pd.DataFrame:
-    return pd.read_csv(out / "index.csv", keep_default_na=False)
-
-
-def _assert_complete(sub: Path) -> None:
-    files = {p.name for p in sub.iterdir()}
-    assert ANALYSIS_FILES | {DONE_MARKER, "log.txt"} <= files, files
-    assert not list(sub.rglob("*.tmp-*"))
+_batch_tests: Any = _load_sibling()
+_clip = _batch_tests._clip
+_index = _batch_tests._index
+#: The model of tests/test_batch.py that SIGSEGVs on a flat clip.
+CRASHING_MODEL: str = _batch_tests.CRASHING_MODEL
+_assert_complete = _batch_tests._assert_complete
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +194,7 @@ def test_ray_gives_the_local_engines_results(
 @pytest.mark.slow
 def test_a_crashing_actor_fails_one_video_only(ray_cluster: str, tmp_path: Path) -> None:
     model = tmp_path / "model.py"
-    model.write_text(_crashing_model_source())
+    model.write_text(CRASHING_MODEL)
     inputs = tmp_path / "in"
     _clip(inputs / "a.mp4", seed=20)
     write_frames(inputs / "b_crash.mp4", [np.full((48, 64, 3), 128, np.uint8)] * 16, 25)
