@@ -418,27 +418,14 @@ def _render(videos: list[Path], repeats: int, workdir: Path) -> list[dict[str, A
     libx264 settings, and with PyAV's defaults (what ``add_stream("libx264")`` gives). Wall and
     CPU seconds (all threads) of each, interleaved, alternating order."""
     from videocam.pipeline import analyze
-    from videocam.render.video import ENCODER_OPTIONS, render_annotated_clip
+    from videocam.render.outputs import write_annotated_clip
+    from videocam.render.video import ENCODER_OPTIONS
 
     rows = []
     for video in videos:
         analysis = analyze(video, "videocam_tiny", render=False, device="cpu")
-        frames = analysis.frames
-
-        def render(analysis: Any = analysis, frames: Any = frames, video: Path = video) -> None:
-            render_annotated_clip(
-                video,
-                workdir / "annotated.mp4",
-                frame_indices=frames.frame_index.to_numpy(),
-                cams=analysis.cams,
-                attribution=frames.attribution.to_numpy(),
-                target_score=frames.target_score.to_numpy(),
-                keyframe_indices=analysis.keyframes.frame_index.to_numpy(),
-                label=analysis.target[1],
-            )
-
-        fns: dict[str, Callable[[], None]] = {
-            "render": render,
+        fns: dict[str, Callable[[], Any]] = {
+            "render": functools.partial(write_annotated_clip, analysis, workdir / "annotated.mp4"),
             "transcode": functools.partial(
                 _pyav_transcode, video, workdir / "same.mp4", ENCODER_OPTIONS
             ),

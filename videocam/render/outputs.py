@@ -45,7 +45,6 @@ def save_analysis(
 def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -> None:
     from videocam.render.keyframes import render_keyframes
     from videocam.render.timeline import render_timeline
-    from videocam.render.video import render_annotated_clip
 
     frames, keyframes = analysis.frames, analysis.keyframes
     config = analysis.summary["config"]
@@ -80,22 +79,32 @@ def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -
             segments=list(zip(analysis.segments.start_s, analysis.segments.end_s, strict=True)),
             title=f"{analysis.meta.path.name}: {name} ({summary['method']})",
         )
-        render_annotated_clip(
-            video,
-            out / "annotated.mp4",
-            frame_indices=frames.frame_index.to_numpy(),
-            cams=analysis.cams,
-            attribution=frames.attribution.to_numpy(),
-            target_score=frames.target_score.to_numpy(),
-            keyframe_indices=keyframes.frame_index.to_numpy(),
-            label=name,
-            render_size=tuple(config["render_size"]) if config["render_size"] else None,
-            colormap=config["colormap"],
-            alpha=config["alpha"],
-            progress=progress,
-        )
+        write_annotated_clip(analysis, out / "annotated.mp4", progress=progress)
         timings["render_s"] = round(time.perf_counter() - started, 4)
     summary["timings_s"] = timings
     written = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     summary["outputs"] = sorted(written | {"summary.json"})
     write_json(summary, out / "summary.json")
+
+
+def write_annotated_clip(analysis: Analysis, path: Path, *, progress: bool = False) -> Path:
+    """The annotated clip of ``analysis`` (its video, maps, scores, keyframes and the render
+    options of its config) at ``path``; see :func:`videocam.render.video.render_annotated_clip`."""
+    from videocam.render.video import render_annotated_clip
+
+    frames = analysis.frames
+    config = analysis.summary["config"]
+    return render_annotated_clip(
+        analysis.meta.path,
+        path,
+        frame_indices=frames.frame_index.to_numpy(),
+        cams=analysis.cams,
+        attribution=frames.attribution.to_numpy(),
+        target_score=frames.target_score.to_numpy(),
+        keyframe_indices=analysis.keyframes.frame_index.to_numpy(),
+        label=analysis.target[1],
+        render_size=tuple(config["render_size"]) if config["render_size"] else None,
+        colormap=config["colormap"],
+        alpha=config["alpha"],
+        progress=progress,
+    )
