@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -210,8 +211,21 @@ def probe_stream(path: Path) -> StreamInfo:
             fps=stream_fps(stream),
             index_frames=int(stream.frames or 0),
             coded_size=coded_size,
-            size_change=find_size_change(path) if joinable else None,
+            size_change=_size_change_of_file(str(path), *_file_key(path)) if joinable else None,
         )
+
+
+def _file_key(path: Path) -> tuple[int, int]:
+    """(size, modification time) of a file: what makes a cached scan of it stale."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+@lru_cache(maxsize=64)
+def _size_change_of_file(path: str, size: int, mtime_ns: int) -> str | None:
+    """:func:`find_size_change`, once per file version: an analysis opens its video more than
+    once (analysis, keyframe images)."""
+    return find_size_change(Path(path))
 
 
 def find_size_change(path: Path) -> str | None:
