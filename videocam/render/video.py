@@ -231,7 +231,6 @@ class _TimelineStrip:
         """
         if self._yuv_base is None or self._yuv_base[0] != matrix:
             self._yuv_base = (matrix, rgb_to_yuv420(self.base, matrix))
-            self._rgb = np.empty_like(self.base)
         first, last = self.draw(self._rgb, time_s, score)
         for plane, base in zip(planes, self._yuv_base[1], strict=True):
             plane[...] = base
