@@ -230,6 +230,27 @@ def test_truncated_faststart(backend: str, faststart_mp4: Path, tmp_path: Path) 
         decode_everything(path, backend)
 
 
+@pytest.mark.parametrize("packets", [1, 41, 149])
+def test_truncated_at_packet_boundary(
+    backend: str, faststart_mp4: Path, tmp_path: Path, packets: int
+) -> None:
+    """Cut exactly after a whole packet: the demuxer sees a clean end of file, and decord on
+    its own would read a shorter video without an error."""
+    import av
+
+    with av.open(str(faststart_mp4)) as container:
+        ends = [p.pos + p.size for p in container.demux(container.streams.video[0]) if p.size]
+    assert len(ends) == 150
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(faststart_mp4.read_bytes()[: ends[packets - 1]])
+    expected = (
+        r"cut\.mp4: file is truncated: its index lists 150 frames "
+        rf"but the data ends after {packets}$"
+    )
+    with pytest.raises(VideoOpenError, match=expected):
+        open_video(path, backend)
+
+
 def test_corrupted_index(backend: str, faststart_mp4: Path, tmp_path: Path) -> None:
     """Garbage written over the sample tables of the moov atom."""
     data = bytearray(faststart_mp4.read_bytes())

@@ -98,6 +98,14 @@ class DecordSource(FrameSource):
             n_frames = len(reader)
             if n_frames < 1:
                 raise VideoOpenError(f"{self.path}: no video frames")
+            if info.index_frames and n_frames < info.index_frames:
+                # A file cut short exactly at a packet boundary: decord reads it as a shorter
+                # video, without an error. PyAV says whether it is truncated (VideoOpenError).
+                self._meta = self._delegate_to_pyav(
+                    f"decord indexes {n_frames} of the {info.index_frames} frames its index lists"
+                )
+                self._times = self._fallback().times_s
+                return
             stamps = np.asarray(reader.get_frame_timestamp(np.arange(n_frames)), dtype=np.float64)
             avg_fps = float(reader.get_avg_fps())
             height, width = reader[0].shape[:2]
@@ -105,7 +113,9 @@ class DecordSource(FrameSource):
         except errors as exc:
             # decord opened the container but fails on its data (its decoder thread reports
             # damaged packets at a moment that varies from run to run): PyAV decodes it all.
-            self._meta = self._delegate_to_pyav(exc)
+            self._meta = self._delegate_to_pyav(
+                f"decord cannot decode the first frames ({_reason(exc)})"
+            )
             self._times = self._fallback().times_s
             return
         except VideoOpenError:
@@ -144,8 +154,9 @@ class DecordSource(FrameSource):
             return pyav_error
         return VideoOpenError(f"{self.path}: decord cannot open it: {_reason(exc)}")
 
-    def _delegate_to_pyav(self, exc: BaseException) -> VideoMeta:
-        """Open-time failure on damaged data: every read goes to PyAV; its metadata."""
+    def _delegate_to_pyav(self, reason: str) -> VideoMeta:
+        """Open-time failure on damaged data (``reason``): every read goes to PyAV; its
+        metadata."""
         from videocam.io.pyav_backend import PyAVSource
 
         self._readers.clear()
@@ -157,7 +168,7 @@ class DecordSource(FrameSource):
         fallback._log = self._log
         self._pyav = fallback
         self._pyav_only = True
-        self._fallback_reason = f"decord cannot decode the first frames ({_reason(exc)})"
+        self._fallback_reason = reason
         logger.info("%s: %s; decoding with PyAV", self.path, self._fallback_reason)
         return replace(fallback.meta, backend=fallback.backend)
 
