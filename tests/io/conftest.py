@@ -7,7 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videocam.synthetic import ClipSpec, SyntheticClip, make_clip, render_clip, write_frames
+from videocam.synthetic import (
+    ClipSpec,
+    SyntheticClip,
+    make_clip,
+    remux,
+    render_clip,
+    write_frames,
+)
 
 LOSSLESS_SPEC = ClipSpec(n_frames=40, size=(96, 128), seed=1, event="move_left", barcode=True)
 SEEK_SPEC = ClipSpec(n_frames=150, size=(64, 96), seed=2, event="grow", barcode=True)
@@ -53,19 +60,10 @@ def gif_clip(video_dir: Path) -> SyntheticClip:
 
 
 @pytest.fixture(scope="session")
-def faststart_mp4(video_dir: Path) -> Path:
-    import av
-
-    frames, _ = render_clip(SEEK_SPEC)
-    path = video_dir / "faststart.mp4"
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode(None))
-    return path
+def faststart_mp4(plain_mp4: Path, video_dir: Path) -> Path:
+    """``plain_mp4`` with its index first ("faststart"): the same bytes on every run, so the
+    cuts the tests make fall at the same place."""
+    return remux(plain_mp4, video_dir / "faststart.mp4", options={"movflags": "faststart"})
 
 
 @pytest.fixture(scope="session")
