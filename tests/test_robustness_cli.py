@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,13 @@ from videocam.cli import main
 from videocam.synthetic import (
     ClipSpec,
     SyntheticClip,
+    corrupt_mp4_index,
     corrupt_packets,
     make_clip,
     read_barcode,
     remux,
     render_clip,
+    truncate,
     video_packets,
     write_audio,
     write_frames,
@@ -130,24 +133,15 @@ def _random(path: Path, _: SyntheticClip, __: Path) -> Path:
 
 
 def _cut_index_at_end(path: Path, plain: SyntheticClip, _: Path) -> Path:
-    data = plain.path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    return path
+    return truncate(plain.path, path, Fraction(1, 2))
 
 
 def _cut_faststart(path: Path, _: SyntheticClip, faststart: Path) -> Path:
-    data = faststart.read_bytes()
-    path.write_bytes(data[: len(data) * 2 // 3])
-    return path
+    return truncate(faststart, path, Fraction(2, 3))
 
 
 def _bad_index(path: Path, _: SyntheticClip, faststart: Path) -> Path:
-    data = bytearray(faststart.read_bytes())
-    for table in (b"stsz", b"stco", b"stts"):
-        at = data.find(table)
-        data[at + 4 : at + 64] = b"\xff" * 60
-    path.write_bytes(bytes(data))
-    return path
+    return corrupt_mp4_index(faststart, path)
 
 
 def _audio_only(path: Path, _: SyntheticClip, __: Path) -> Path:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from videocam.synthetic import (
     EVENT_CLASSES,
     ClipSpec,
+    corrupt_mp4_index,
     draw_barcode,
     make_truth,
     read_barcode,
     render_clip,
+    truncate,
 )
 
 
@@ -67,3 +72,28 @@ def test_background_clip_has_no_event() -> None:
 def test_bad_spec() -> None:
     with pytest.raises(ValueError, match="event"):
         ClipSpec(event="explode")
+
+
+def test_truncate_keeps_the_first_bytes(tmp_path: Path) -> None:
+    src = tmp_path / "src.bin"
+    src.write_bytes(bytes(range(256)) * 4 + b"x")  # 1025 bytes
+    assert truncate(src, tmp_path / "a", Fraction(2, 3)).read_bytes() == src.read_bytes()[:683]
+    assert truncate(src, tmp_path / "b", 10).read_bytes() == bytes(range(10))
+    assert src.stat().st_size == 1025
+
+
+def test_corrupt_mp4_index_overwrites_the_sample_tables_only(tmp_path: Path) -> None:
+    src = tmp_path / "src.mp4"
+    # The tables, with filler between them, as in a moov atom.
+    tables = [b"stsz", b"stco", b"stts"]
+    src.write_bytes(b"".join(b"." * 100 + t + b"\x00" * 70 for t in tables))
+    data = corrupt_mp4_index(src, tmp_path / "bad.mp4").read_bytes()
+    original = src.read_bytes()
+    assert len(data) == len(original)
+    changed = [i for i in range(len(data)) if data[i] != original[i]]
+    starts = [original.find(t) + 4 for t in tables]
+    assert changed == [i for start in starts for i in range(start, start + 60)]
+    text = tmp_path / "text.mp4"
+    text.write_text("not a video\n")
+    with pytest.raises(ValueError, match=r"text\.mp4: no stsz table: not an mp4/mov file"):
+        corrupt_mp4_index(text, tmp_path / "c.mp4")

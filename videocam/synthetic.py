@@ -555,3 +555,37 @@ def corrupt_packets(
     dst = Path(dst)
     dst.write_bytes(bytes(data))
     return dst
+
+
+def truncate(src: str | Path, dst: str | Path, keep: Fraction | int) -> Path:
+    """Copy the first bytes of ``src`` to ``dst``, as a download or a recording cut short.
+
+    Args:
+        keep: a Fraction of the file's size (rounded down), or a number of bytes.
+
+    Returns:
+        ``dst`` as a Path.
+    """
+    data = Path(src).read_bytes()
+    n_bytes = keep if isinstance(keep, int) else len(data) * keep.numerator // keep.denominator
+    dst = Path(dst)
+    dst.write_bytes(data[:n_bytes])
+    return dst
+
+
+def corrupt_mp4_index(src: str | Path, dst: str | Path) -> Path:
+    """Copy an mp4/mov with garbage written over its sample tables (sizes, chunk offsets and
+    times: ``stsz``, ``stco``, ``stts``), the media data intact.
+
+    Returns:
+        ``dst`` as a Path.
+    """
+    data = bytearray(Path(src).read_bytes())
+    for table in (b"stsz", b"stco", b"stts"):
+        at = data.find(table)
+        if at < 0:
+            raise ValueError(f"{src}: no {table.decode()} table: not an mp4/mov file")
+        data[at + 4 : at + 64] = b"\xff" * 60
+    dst = Path(dst)
+    dst.write_bytes(bytes(data))
+    return dst

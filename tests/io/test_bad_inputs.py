@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,14 @@ import pytest
 
 from videocam.errors import DecodeError, VideocamError, VideoOpenError
 from videocam.io import BACKENDS, open_video
-from videocam.synthetic import ClipSpec, make_clip, remux, write_audio
+from videocam.synthetic import (
+    ClipSpec,
+    corrupt_mp4_index,
+    make_clip,
+    remux,
+    truncate,
+    write_audio,
+)
 
 WHICH = [*BACKENDS, "auto"]
 
@@ -42,21 +50,15 @@ def _random(path: Path, _: Path, __: Path) -> None:
 
 
 def _cut_index_at_end(path: Path, plain: Path, _: Path) -> None:
-    data = plain.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
+    truncate(plain, path, Fraction(1, 2))
 
 
 def _cut_faststart(path: Path, _: Path, faststart: Path) -> None:
-    data = faststart.read_bytes()
-    path.write_bytes(data[: len(data) * 2 // 3])
+    truncate(faststart, path, Fraction(2, 3))
 
 
 def _bad_index(path: Path, _: Path, faststart: Path) -> None:
-    data = bytearray(faststart.read_bytes())
-    for table in (b"stsz", b"stco", b"stts"):
-        at = data.find(table)
-        data[at + 4 : at + 64] = b"\xff" * 60
-    path.write_bytes(bytes(data))
+    corrupt_mp4_index(faststart, path)
 
 
 def _header_then_garbage(path: Path, plain: Path, _: Path) -> None:

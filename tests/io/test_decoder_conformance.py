@@ -11,7 +11,13 @@ import pytest
 
 from videocam.errors import DecodeError, VideocamError, VideoOpenError
 from videocam.io import BACKENDS, FrameSource, open_video, sample_indices
-from videocam.synthetic import SyntheticClip, read_barcode
+from videocam.synthetic import (
+    SyntheticClip,
+    corrupt_mp4_index,
+    read_barcode,
+    truncate,
+    video_packets,
+)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -214,18 +220,14 @@ def decode_everything(path: Path, backend: str) -> None:
 
 def test_truncated_index_at_end(backend: str, plain_mp4: Path, tmp_path: Path) -> None:
     """Cut in the middle of an mp4 whose index is at the end: the index is gone."""
-    path = tmp_path / "cut.mp4"
-    data = plain_mp4.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
+    path = truncate(plain_mp4, tmp_path / "cut.mp4", Fraction(1, 2))
     with pytest.raises(VideoOpenError, match=r"cut\.mp4"):
         open_video(path, backend)
 
 
 def test_truncated_faststart(backend: str, faststart_mp4: Path, tmp_path: Path) -> None:
     """Index at the front, data cut short: opening may work, decoding all frames must not."""
-    path = tmp_path / "short.mp4"
-    data = faststart_mp4.read_bytes()
-    path.write_bytes(data[: len(data) * 2 // 3])
+    path = truncate(faststart_mp4, tmp_path / "short.mp4", Fraction(2, 3))
     with pytest.raises((VideoOpenError, DecodeError), match=r"short\.mp4"):
         decode_everything(path, backend)
 
@@ -236,13 +238,9 @@ def test_truncated_at_packet_boundary(
 ) -> None:
     """Cut exactly after a whole packet: the demuxer sees a clean end of file, and decord on
     its own would read a shorter video without an error."""
-    import av
-
-    with av.open(str(faststart_mp4)) as container:
-        ends = [p.pos + p.size for p in container.demux(container.streams.video[0]) if p.size]
+    ends = sorted(pos + size for _, pos, size, _ in video_packets(faststart_mp4))  # file order
     assert len(ends) == 150
-    path = tmp_path / "cut.mp4"
-    path.write_bytes(faststart_mp4.read_bytes()[: ends[packets - 1]])
+    path = truncate(faststart_mp4, tmp_path / "cut.mp4", ends[packets - 1])
     expected = (
         r"cut\.mp4: file is truncated: its index lists 150 frames "
         rf"but the data ends after {packets}$"
@@ -253,13 +251,7 @@ def test_truncated_at_packet_boundary(
 
 def test_corrupted_index(backend: str, faststart_mp4: Path, tmp_path: Path) -> None:
     """Garbage written over the sample tables of the moov atom."""
-    data = bytearray(faststart_mp4.read_bytes())
-    for table in (b"stsz", b"stco", b"stts"):
-        at = data.find(table)
-        assert at > 0
-        data[at + 4 : at + 64] = b"\xff" * 60
-    path = tmp_path / "badindex.mp4"
-    path.write_bytes(bytes(data))
+    path = corrupt_mp4_index(faststart_mp4, tmp_path / "badindex.mp4")
     with pytest.raises((VideoOpenError, DecodeError), match=r"badindex\.mp4"):
         decode_everything(path, backend)
 
