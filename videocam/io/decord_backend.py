@@ -101,10 +101,9 @@ class DecordSource(FrameSource):
             if info.index_frames and n_frames < info.index_frames:
                 # A file cut short exactly at a packet boundary: decord reads it as a shorter
                 # video, without an error. PyAV says whether it is truncated (VideoOpenError).
-                self._meta = self._delegate_to_pyav(
+                self._delegate_to_pyav(
                     f"decord indexes {n_frames} of the {info.index_frames} frames its index lists"
                 )
-                self._times = self._fallback().times_s
                 return
             stamps = np.asarray(reader.get_frame_timestamp(np.arange(n_frames)), dtype=np.float64)
             avg_fps = float(reader.get_avg_fps())
@@ -113,10 +112,7 @@ class DecordSource(FrameSource):
         except errors as exc:
             # decord opened the container but fails on its data (its decoder thread reports
             # damaged packets at a moment that varies from run to run): PyAV decodes it all.
-            self._meta = self._delegate_to_pyav(
-                f"decord cannot decode the first frames ({_reason(exc)})"
-            )
-            self._times = self._fallback().times_s
+            self._delegate_to_pyav(f"decord cannot decode the first frames ({_reason(exc)})")
             return
         except VideoOpenError:
             self._close()
@@ -154,9 +150,9 @@ class DecordSource(FrameSource):
             return pyav_error
         return VideoOpenError(f"{self.path}: decord cannot open it: {_reason(exc)}")
 
-    def _delegate_to_pyav(self, reason: str) -> VideoMeta:
-        """Open-time failure on damaged data (``reason``): every read goes to PyAV; its
-        metadata."""
+    def _delegate_to_pyav(self, reason: str) -> None:
+        """Open-time failure on damaged data (``reason``): every read goes to PyAV, and the
+        metadata and times are PyAV's."""
         from videocam.io.pyav_backend import PyAVSource
 
         self._readers.clear()
@@ -170,7 +166,8 @@ class DecordSource(FrameSource):
         self._pyav_only = True
         self._fallback_reason = reason
         logger.info("%s: %s; decoding with PyAV", self.path, self._fallback_reason)
-        return replace(fallback.meta, backend=fallback.backend)
+        self._meta = replace(fallback.meta, backend=fallback.backend)
+        self._times = fallback.times_s
 
     def _reader(self, size: Size | None) -> Any:
         reader = self._readers.get(size)
