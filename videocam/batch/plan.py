@@ -181,7 +181,7 @@ def plan_jobs(inputs: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -
     Raises:
         ConfigError: ``inputs`` is missing, neither a folder nor a ``.csv`` manifest, a folder
             without videos, or a bad manifest (see
-            :func:`videocam.evaluate.runner.read_manifest`).
+            :func:`videocam.manifest.read_manifest`).
     """
     source = Path(inputs)
     if source.is_dir():
@@ -197,7 +197,7 @@ def plan_jobs(inputs: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -
             f"{source}: INPUTS must be a folder of videos or a manifest .csv with a 'path' "
             "column (for one video, use `videocam analyze`)"
         )
-    from videocam.evaluate.runner import read_manifest
+    from videocam.manifest import read_manifest
 
     entries = read_manifest(source)
     return _make_jobs((e.path for e in entries), source.parent, Path(out_dir))
