@@ -19,7 +19,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,27 +35,14 @@ from videocam.batch.ray_engine import (
 from videocam.cli import main
 from videocam.synthetic import write_frames
 
+from support.batch import CRASHING_MODEL
+from support.batch import assert_complete as _assert_complete
+from support.batch import clip as _clip
+from support.batch import read_index as _index
+
 FAST = ["--weights", "none", "--device", "cpu", "--quiet", "--no-render"]
 HAS_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install ray)")
-
-
-def _load_sibling() -> object:
-    """tests/test_batch.py as a module: its clip and result helpers, and its crashing model."""
-    path = Path(__file__).with_name("test_batch.py")
-    spec = importlib.util.spec_from_file_location("_test_batch_for_ray", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_batch_tests: Any = _load_sibling()
-_clip = _batch_tests._clip
-_index = _batch_tests._index
-#: The model of tests/test_batch.py that SIGSEGVs on a flat clip.
-CRASHING_MODEL: str = _batch_tests.CRASHING_MODEL
-_assert_complete = _batch_tests._assert_complete
 
 
 @pytest.fixture(scope="module")

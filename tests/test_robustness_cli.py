@@ -23,16 +23,19 @@ from videocam.cli import main
 from videocam.synthetic import (
     ClipSpec,
     SyntheticClip,
-    corrupt_mp4_index,
-    corrupt_packets,
     make_clip,
     read_barcode,
-    remux,
     render_clip,
+    write_frames,
+)
+
+from support.media import (
+    corrupt_mp4_index,
+    corrupt_packets,
+    remux,
     truncate,
     video_packets,
     write_audio,
-    write_frames,
 )
 
 #: Frames whose packets are damaged in the damaged clip (non-key frames; keyframes every 12).

@@ -11,13 +11,13 @@ import pytest
 from videocam.synthetic import (
     EVENT_CLASSES,
     ClipSpec,
-    corrupt_mp4_index,
     draw_barcode,
     make_truth,
     read_barcode,
     render_clip,
-    truncate,
 )
+
+from support.media import corrupt_mp4_index, truncate
 
 
 def test_deterministic_by_seed() -> None:

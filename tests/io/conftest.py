@@ -7,14 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videocam.synthetic import (
-    ClipSpec,
-    SyntheticClip,
-    make_clip,
-    remux,
-    render_clip,
-    write_frames,
-)
+from videocam.synthetic import ClipSpec, SyntheticClip, make_clip, render_clip, write_frames
+
+from support.media import remux
 
 LOSSLESS_SPEC = ClipSpec(n_frames=40, size=(96, 128), seed=1, event="move_left", barcode=True)
 SEEK_SPEC = ClipSpec(n_frames=150, size=(64, 96), seed=2, event="grow", barcode=True)

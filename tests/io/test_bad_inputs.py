@@ -16,14 +16,9 @@ import pytest
 
 from videocam.errors import DecodeError, VideocamError, VideoOpenError
 from videocam.io import BACKENDS, open_video
-from videocam.synthetic import (
-    ClipSpec,
-    corrupt_mp4_index,
-    make_clip,
-    remux,
-    truncate,
-    write_audio,
-)
+from videocam.synthetic import ClipSpec, make_clip
+
+from support.media import corrupt_mp4_index, remux, truncate, write_audio
 
 WHICH = [*BACKENDS, "auto"]
 

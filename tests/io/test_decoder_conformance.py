@@ -11,13 +11,9 @@ import pytest
 
 from videocam.errors import DecodeError, VideocamError, VideoOpenError
 from videocam.io import BACKENDS, FrameSource, open_video, sample_indices
-from videocam.synthetic import (
-    SyntheticClip,
-    corrupt_mp4_index,
-    read_barcode,
-    truncate,
-    video_packets,
-)
+from videocam.synthetic import SyntheticClip, read_barcode
+
+from support.media import corrupt_mp4_index, truncate, video_packets
 
 
 @pytest.fixture(params=BACKENDS)

@@ -16,14 +16,13 @@ from videocam.io import BACKENDS, FrameBatch, FrameSource, dense_frames, open_vi
 from videocam.synthetic import (
     ClipSpec,
     SyntheticClip,
-    corrupt_packets,
     make_clip,
     read_barcode,
     render_clip,
-    video_packets,
-    write_audio,
     write_frames,
 )
+
+from support.media import corrupt_packets, video_packets, write_audio
 
 ROTATED_SPEC = ClipSpec(n_frames=20, size=(96, 64), seed=6, event="grow", barcode=True)
 DAMAGE_SPEC = ClipSpec(n_frames=60, size=(64, 96), seed=5, event="move_right", barcode=True)

@@ -12,15 +12,9 @@ from videocam.errors import DecodeError
 from videocam.io import PyAVSource, YUVColour
 from videocam.io.pyav_backend import _choose_colour, _FrameColour
 from videocam.render.overlay import rgb_to_yuv
-from videocam.synthetic import (
-    ClipSpec,
-    SyntheticClip,
-    corrupt_packets,
-    make_clip,
-    read_barcode,
-    write_frames,
-    write_resolution_change,
-)
+from videocam.synthetic import ClipSpec, SyntheticClip, make_clip, read_barcode, write_frames
+
+from support.media import corrupt_packets, write_resolution_change
 
 
 def to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix: str) -> np.ndarray:

@@ -10,7 +10,9 @@ import pytest
 from videocam.errors import OutputError
 from videocam.io import open_video
 from videocam.render.video import render_annotated_clip, strip_height
-from videocam.synthetic import make_clip, write_resolution_change
+from videocam.synthetic import make_clip
+
+from support.media import write_resolution_change
 
 N_FRAMES = 24
 
