@@ -101,6 +101,35 @@ class FrameBatch:
         return len(self.indices)
 
 
+class DecoderRecord(TypedDict):
+    """:class:`DecoderChoice`, JSON-ready (summary.json's ``decoder``)."""
+
+    requested: str
+    backend: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class DecoderChoice:
+    """Which decoder reads a source's frames, and why (see :mod:`videocam.io.policy`).
+
+    Attributes:
+        requested: the backend asked for: ``"auto"``, ``"decord"`` or ``"pyav"``.
+        backend: the backend that decodes the source (``meta.backend``).
+        reason: why it is not the preferred one (decord for ``"auto"`` and ``"decord"``), or
+            why some of its frames are decoded by PyAV; None when nothing was chosen for the
+            caller (a plain decord source, or PyAV asked for by name).
+    """
+
+    requested: str
+    backend: str
+    reason: str | None = None
+
+    def to_dict(self) -> DecoderRecord:
+        """JSON-ready form."""
+        return {"requested": self.requested, "backend": self.backend, "reason": self.reason}
+
+
 class _DecodeCounts(TypedDict):
     decode_errors: int
     skipped_frames: list[int]
@@ -116,12 +145,11 @@ class SizeChange(TypedDict):
 
 
 class DecodeReport(_DecodeCounts, total=False):
-    """Damaged frames of a source, JSON-ready (``FrameSource.decode_report()``); ``fallback``
-    only when decoding moved to another decoder part-way; ``size_changes`` only when the
-    picture changed size part-way (the first frame of each other size; such frames are scaled
-    to the video's size)."""
+    """Damaged frames of a source, JSON-ready (``FrameSource.decode_report()``);
+    ``size_changes`` only when the picture changed size part-way (the first frame of each other
+    size; such frames are scaled to the video's size). Which decoder read them, and why, is
+    :attr:`FrameSource.decoder`."""
 
-    fallback: str
     size_changes: list[SizeChange]
 
 
@@ -150,6 +178,8 @@ class FrameSource(abc.ABC):
         self.path = path
         self._closed = False
         self._log = DecodeLog()
+        #: Set by :mod:`videocam.io.policy` when it chose this source for a caller.
+        self._choice: DecoderChoice | None = None
 
     # -- required by backends ------------------------------------------------------------------
     @property
@@ -277,14 +307,11 @@ class FrameSource(abc.ABC):
         return tuple(sorted(self._log.corrupt - self._log.skipped))
 
     @property
-    def fallback_reason(self) -> str | None:
-        """Why this source handed decoding to another decoder part-way, else None.
-
-        Set when decord fails on damaged data and PyAV takes over: decord reports such
-        failures from its decoder thread at a moment that varies from run to run, so a caller
-        that needs reproducible frames reads the file again with the PyAV backend.
-        """
-        return None
+    def decoder(self) -> DecoderChoice:
+        """Which decoder reads this source, and why (see :mod:`videocam.io.policy`)."""
+        if self._choice is not None:
+            return self._choice
+        return DecoderChoice(requested=self.backend, backend=self.backend, reason=None)
 
     def decode_report(self) -> DecodeReport:
         """JSON-ready record of damaged frames (for summary.json)."""
@@ -293,8 +320,6 @@ class FrameSource(abc.ABC):
             "skipped_frames": list(self.skipped_indices),
             "corrupt_frames": list(self.corrupt_indices),
         }
-        if self.fallback_reason:
-            report["fallback"] = self.fallback_reason
         if self._log.sizes:
             report["size_changes"] = [
                 {"frame": frame, "width": width, "height": height}

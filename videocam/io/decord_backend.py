@@ -4,12 +4,18 @@ decord resizes inside the decoder, which is both faster than PyAV and memory-fla
 its ``get_batch`` grows resident memory by about 1 GB over a 5-minute video (decord issues
 #197/#208), so native-size streaming goes frame by frame instead.
 
+This module is decord alone: what happens when decord cannot do something is decided in
+:mod:`videocam.io.policy`, which is told by typed errors. :class:`DecordSource` raises
+:class:`_DecordUnsuitable` from ``__init__`` when decord opens the file but should not read it
+(its index is shorter than the container's, or its first frames fail), :class:`_DecordCannotOpen`
+when decord cannot open it at all, :class:`_CannotResize` for a size decord 0.6 cannot resize to,
+and :class:`_DecordFailure` when it fails on damaged data part-way (its decoder thread stops, and
+every later frame fails).
+
 PyAV is the gatekeeper: a file is probed with PyAV first (silently), so a file that is not a
 video gets PyAV's reason and decord never logs its own complaints about it. decord's bundled
 FFmpeg logs decoding errors straight to the process's stderr; they are silenced once decord is
-used. When decord fails on damaged data mid-stream (its decoder thread stops and every later frame
-fails), PyAV, which skips just the damaged frames, decodes the rest of that read and every later
-one; frames come out identical either way on intact data.
+used.
 
 decord 0.6 applies the container's display rotation itself (its filter graph transposes the
 picture, and ``width``/``height`` then describe the turned picture), so its frames are already
@@ -19,10 +25,8 @@ are turned here should a decord build not do it.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -32,8 +36,6 @@ import numpy as np
 from videocam.errors import DecodeError, VideoOpenError
 from videocam.io.base import FrameSource, Size, VideoMeta, check_video_path
 from videocam.io.probe import probe_stream, upright_turns
-
-logger = logging.getLogger(__name__)
 
 _decord_quiet = False
 
@@ -69,19 +71,74 @@ def _reason(exc: BaseException) -> str:
     return last.strip() or type(exc).__name__
 
 
+class _DecordCannotOpen(VideoOpenError):
+    """decord cannot open the file at all (the container is fine for PyAV's probe)."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(f"{path}: decord cannot open it: {detail}")
+        #: decord's own reason, without the path.
+        self.detail = detail
+
+
+class _DecordUnsuitable(VideoOpenError):
+    """decord opens the file but must not decode it: the policy gives it all to PyAV."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        #: Why, in words, without the path.
+        self.reason = reason
+
+
+class _DecordFailure(DecodeError):
+    """decord failed on damaged data part-way: its decoder thread has stopped, so this read
+    and every later one would fail (and where it stops varies from run to run)."""
+
+    def __init__(self, path: Path, what: str, detail: str) -> None:
+        super().__init__(f"{path}: decord cannot decode {what} ({detail})")
+        #: The frames of the read that failed, in words (``"frames 32..47"``).
+        self.what = what
+        #: decord's own reason.
+        self.detail = detail
+
+    @property
+    def reason(self) -> str:
+        """The failure in words, without the path."""
+        return f"decord cannot decode {self.what} ({self.detail})"
+
+
+class _CannotResize(DecodeError):
+    """decord 0.6 cannot resize to ``size`` ("DECORDArrayCopyFromTo: The size must exactly
+    match", e.g. 96x64 -> 48x32); every frame decodes at other sizes."""
+
+    def __init__(self, path: Path, size: Size, detail: str) -> None:
+        super().__init__(f"{path}: decord cannot resize to {size[1]}x{size[0]} ({detail})")
+        #: (H, W) asked for, in decord's orientation.
+        self.size = size
+        #: decord's own reason.
+        self.detail = detail
+
+
 class DecordSource(FrameSource):
-    """A video decoded with decord."""
+    """A video decoded with decord, and nothing else (see the module docstring for the typed
+    errors that tell :mod:`videocam.io.policy` when another decoder must step in)."""
 
     backend = "decord"
 
     def __init__(self, path: str | Path, *, num_threads: int = 0) -> None:
+        """Open ``path`` with decord.
+
+        Raises:
+            VideoOpenError: PyAV's probe says it is not a usable video (with PyAV's reason),
+                or it has no frames.
+            _DecordCannotOpen: decord cannot open it.
+            _DecordUnsuitable: decord opens it but indexes fewer frames than the container
+                lists (a file cut short at a packet boundary: PyAV says whether it is
+                truncated), or fails on its first frames (damaged data).
+        """
         super().__init__(check_video_path(path))
         self._num_threads = num_threads
         self._readers: dict[Size | None, Any] = {}
-        self._pyav: FrameSource | None = None  # for sizes decord cannot resize, damaged data
-        self._pyav_sizes: set[Size] = set()
-        self._pyav_only = False  # set once decord failed on damaged data
-        self._fallback_reason: str | None = None
+        self._unresizable: dict[Size, str] = {}  # size -> decord's reason
         self._decord_turns = 0  # quarter turns from decord's frames to upright
         info = probe_stream(self.path)  # VideoOpenError, with PyAV's reason, for non-videos
         #: Where the picture size changes part-way (see probe.find_size_change): decord then
@@ -93,27 +150,29 @@ class DecordSource(FrameSource):
             reader = self._reader(None)
         except errors as exc:
             self._close()
-            raise self._open_error(exc) from exc
+            raise _DecordCannotOpen(self.path, _reason(exc)) from exc
         try:
             n_frames = len(reader)
             if n_frames < 1:
                 raise VideoOpenError(f"{self.path}: no video frames")
             if info.index_frames and n_frames < info.index_frames:
                 # A file cut short exactly at a packet boundary: decord reads it as a shorter
-                # video, without an error. PyAV says whether it is truncated (VideoOpenError).
-                self._delegate_to_pyav(
-                    f"decord indexes {n_frames} of the {info.index_frames} frames its index lists"
+                # video, without an error.
+                raise _DecordUnsuitable(
+                    self.path,
+                    f"decord indexes {n_frames} of the {info.index_frames} frames its index lists",
                 )
-                return
             stamps = np.asarray(reader.get_frame_timestamp(np.arange(n_frames)), dtype=np.float64)
             avg_fps = float(reader.get_avg_fps())
             height, width = reader[0].shape[:2]
             reader.seek(0)
         except errors as exc:
             # decord opened the container but fails on its data (its decoder thread reports
-            # damaged packets at a moment that varies from run to run): PyAV decodes it all.
-            self._delegate_to_pyav(f"decord cannot decode the first frames ({_reason(exc)})")
-            return
+            # damaged packets at a moment that varies from run to run).
+            self._close()
+            raise _DecordUnsuitable(
+                self.path, f"decord cannot decode the first frames ({_reason(exc)})"
+            ) from exc
         except VideoOpenError:
             self._close()
             raise
@@ -140,35 +199,6 @@ class DecordSource(FrameSource):
             backend=self.backend,
         )
 
-    def _open_error(self, exc: BaseException) -> VideoOpenError:
-        """Why decord cannot open the file: PyAV's reason when PyAV fails too (truncated...)."""
-        from videocam.io.pyav_backend import PyAVSource
-
-        try:
-            PyAVSource(self.path).close()
-        except VideoOpenError as pyav_error:
-            return pyav_error
-        return VideoOpenError(f"{self.path}: decord cannot open it: {_reason(exc)}")
-
-    def _delegate_to_pyav(self, reason: str) -> None:
-        """Open-time failure on damaged data (``reason``): every read goes to PyAV, and the
-        metadata and times are PyAV's."""
-        from videocam.io.pyav_backend import PyAVSource
-
-        self._readers.clear()
-        try:
-            fallback = PyAVSource(self.path)
-        except VideoOpenError:
-            self._close()
-            raise
-        fallback._log = self._log
-        self._pyav = fallback
-        self._pyav_only = True
-        self._fallback_reason = reason
-        logger.info("%s: %s; decoding with PyAV", self.path, self._fallback_reason)
-        self._meta = replace(fallback.meta, backend=fallback.backend)
-        self._times = fallback.times_s
-
     def _reader(self, size: Size | None) -> Any:
         reader = self._readers.get(size)
         if reader is None:
@@ -185,94 +215,37 @@ class DecordSource(FrameSource):
             self._readers[size] = reader
         return reader
 
-    def _decord_resizes(self, size: Size | None) -> bool:
-        """Whether decord can resize to ``size``.
+    def _sized_reader(self, size: Size | None) -> Any:
+        """The reader for ``size``, checked on frame 0 when new.
 
-        decord 0.6 fails on some sizes ("DECORDArrayCopyFromTo: The size must exactly match",
-        e.g. 96x64 -> 48x32); those sizes are decoded by PyAV instead, frame-exact all the same.
-        Any other failure is damaged data: PyAV decodes from then on.
+        Raises:
+            _CannotResize: decord 0.6 cannot resize to ``size``.
+            _DecordFailure: decord fails on frame 0 at that size (damaged data).
         """
-        if self._pyav_only:
-            return False
         if size is None or size in self._readers:
-            return True
-        if size in self._pyav_sizes:
-            return False
+            return self._reader(size)
+        if size in self._unresizable:
+            raise _CannotResize(self.path, size, self._unresizable[size])
         try:
-            self._reader(size).get_batch([0])
-            self._readers[size].seek(0)
-            return True
+            reader = self._reader(size)
+            reader.get_batch([0])
+            reader.seek(0)
         except _decord_errors() as exc:
             self._readers.pop(size, None)
             if "must exactly match" not in str(exc):
-                self._switch_to_pyav(exc, f"frame 0 at {size[1]}x{size[0]}")
-                return False
-            logger.warning(
-                "%s: decord cannot resize to %dx%d (%s); PyAV decodes that size",
-                self.path,
-                size[1],
-                size[0],
-                _reason(exc),
-            )
-            self._pyav_sizes.add(size)
-            return False
+                raise self._failure(exc, f"frame 0 at {size[1]}x{size[0]}") from exc
+            self._unresizable[size] = _reason(exc)
+            raise _CannotResize(self.path, size, self._unresizable[size]) from exc
+        return reader
 
-    def _fallback(self) -> FrameSource:
-        if self._pyav is None:
-            from videocam.io.pyav_backend import PyAVSource
-
-            try:
-                fallback = PyAVSource(self.path)
-            except VideoOpenError as exc:
-                raise DecodeError(str(exc)) from exc
-            if fallback.meta.n_frames != self.meta.n_frames:
-                fallback.close()
-                raise DecodeError(
-                    f"{self.path}: damaged file: decord indexes {self.meta.n_frames} frames, "
-                    f"PyAV {fallback.meta.n_frames}"
-                )
-            fallback._log = self._log  # one record of damaged frames for both decoders
-            self._pyav = fallback
-        return self._pyav
-
-    def _switch_to_pyav(self, exc: BaseException, what: str) -> None:
-        """After decord failed on ``what``: PyAV decodes from here on."""
-        reason = f"decord cannot decode {what} ({_reason(exc)})"
-        logger.info("%s: %s; decoding with PyAV from there on", self.path, reason)
-        try:
-            self._fallback()
-        except DecodeError as fallback_error:
-            raise fallback_error from exc
-        self._pyav_only = True
+    def _failure(self, exc: BaseException, what: str) -> _DecordFailure:
+        """The error for a failure on damaged data; the readers, stopped, are dropped."""
         self._readers.clear()
-        if self._fallback_reason is None:
-            self._fallback_reason = reason
-
-    @property
-    def fallback_reason(self) -> str | None:
-        return self._fallback_reason
+        return _DecordFailure(self.path, what, _reason(exc))
 
     @property
     def _turns(self) -> int:
         return self._decord_turns
-
-    def _pyav_read_sorted(
-        self, indices: np.ndarray, size: Size | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``_read_sorted`` by PyAV, in decord's orientation and size."""
-        fallback = self._fallback()
-        turns = (fallback._turns - self._turns) % 4
-        got, frames = fallback._read_sorted(indices, _turned_size(size, turns))
-        return got, _turn(frames, turns)
-
-    def _pyav_iter_sorted(
-        self, indices: np.ndarray, size: Size | None, batch_size: int
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``_iter_sorted`` by PyAV, in decord's orientation and size."""
-        fallback = self._fallback()
-        turns = (fallback._turns - self._turns) % 4
-        for got, frames in fallback._iter_sorted(indices, _turned_size(size, turns), batch_size):
-            yield got, _turn(frames, turns)
 
     @property
     def meta(self) -> VideoMeta:
@@ -283,22 +256,22 @@ class DecordSource(FrameSource):
         return self._times
 
     def _read_sorted(self, indices: np.ndarray, size: Size | None) -> tuple[np.ndarray, np.ndarray]:
-        if self._pyav_only or not self._decord_resizes(size):
-            return self._pyav_read_sorted(indices, size)
+        """See :meth:`FrameSource._read_sorted`; raises :class:`_CannotResize` or
+        :class:`_DecordFailure` where decord cannot do it."""
+        reader = self._sized_reader(size)
         try:
-            return indices, np.asarray(self._reader(size).get_batch(indices.tolist()).asnumpy())
+            return indices, np.asarray(reader.get_batch(indices.tolist()).asnumpy())
         except _decord_errors() as exc:
-            self._switch_to_pyav(exc, f"frames {indices[0]}..{indices[-1]}")
-            return self._pyav_read_sorted(indices, size)
+            raise self._failure(exc, f"frames {indices[0]}..{indices[-1]}") from exc
 
     def _iter_sorted(
         self, indices: np.ndarray, size: Size | None, batch_size: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        if self._pyav_only or not self._decord_resizes(size):
-            yield from self._pyav_iter_sorted(indices, size, batch_size)
-            return
+        """See :meth:`FrameSource._iter_sorted`; raises :class:`_CannotResize` (before the
+        first chunk) or :class:`_DecordFailure` (at the chunk that fails) where decord cannot
+        do it."""
+        reader = self._sized_reader(size)
         errors = _decord_errors()
-        reader = self._reader(size)
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             try:
@@ -308,26 +281,8 @@ class DecordSource(FrameSource):
                     # Native-size get_batch leaks (see module docstring); frame by frame is flat.
                     frames = np.stack([reader[int(i)].asnumpy() for i in chunk])
             except errors as exc:
-                self._switch_to_pyav(exc, f"frames {chunk[0]}..{chunk[-1]}")
-                yield from self._pyav_iter_sorted(indices[start:], size, batch_size)
-                return
+                raise self._failure(exc, f"frames {chunk[0]}..{chunk[-1]}") from exc
             yield chunk, np.asarray(frames)
 
     def _close(self) -> None:
         self._readers.clear()
-        if self._pyav is not None:
-            self._pyav.close()
-
-
-def _turned_size(size: Size | None, turns: int) -> Size | None:
-    """The (H, W) that is ``size`` after ``turns`` quarter turns."""
-    if size is None or turns % 2 == 0:
-        return size
-    return size[1], size[0]
-
-
-def _turn(frames: np.ndarray, turns: int) -> np.ndarray:
-    """uint8 (B, H, W, 3) frames turned ``turns`` quarter turns counterclockwise."""
-    if turns == 0:
-        return frames
-    return np.ascontiguousarray(np.rot90(frames, turns, axes=(1, 2)))
