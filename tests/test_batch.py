@@ -30,28 +30,14 @@ from videocam.batch import (
 from videocam.batch.plan import MAX_NAME_CHARS
 from videocam.cli import main
 from videocam.config import AnalyzeConfig
-from videocam.synthetic import make_clip, write_frames
+from videocam.synthetic import write_frames
+
+from support.batch import CRASHING_MODEL
+from support.batch import assert_complete as _assert_complete
+from support.batch import clip as _clip
+from support.batch import read_index as _index
 
 FAST = ["--weights", "none", "--device", "cpu", "--quiet"]
-ANALYSIS_FILES = {"frames.csv", "keyframes.csv", "segments.csv", "cams.npy", "summary.json"}
-
-
-def _clip(path: Path, seed: int, n_frames: int = 24) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    make_clip(path, n_frames=n_frames, size=(48, 64), event="grow", seed=seed)
-    return path
-
-
-def _index(out: Path) -> pd.DataFrame:
-    return pd.read_csv(out / "index.csv", keep_default_na=False)
-
-
-def _assert_complete(sub: Path, render: bool = False) -> None:
-    files = {p.name for p in sub.iterdir()}
-    assert ANALYSIS_FILES | {DONE_MARKER, "log.txt"} <= files, files
-    if render:
-        assert {"annotated.mp4", "timeline.png", "keyframes"} <= files
-    assert not list(sub.rglob("*.tmp-*"))
 
 
 @pytest.fixture(scope="module")
@@ -213,33 +199,6 @@ def test_workers_give_the_same_results(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(*by_workers)
 
 
-CRASHING_MODEL = """
-import os
-import resource
-import signal
-
-import torch
-from torch import nn
-
-
-class Net(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Conv3d(3, 4, 3, padding=1)
-        self.head = nn.Linear(4, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if float(x.std(dim=(2, 3, 4)).max()) < 1e-2:  # the flat clip: a "native" crash
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            os.kill(os.getpid(), signal.SIGSEGV)
-        return self.head(torch.relu(self.features(x)).mean(dim=(2, 3, 4)))
-
-
-def build() -> nn.Module:
-    return Net()
-"""
-
-
 def test_a_crashing_worker_fails_one_video_only(tmp_path: Path) -> None:
     model = tmp_path / "model.py"
     model.write_text(CRASHING_MODEL)
@@ -349,3 +308,94 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
     for name, mtime in complete.items():
         assert (out / name / DONE_MARKER).stat().st_mtime_ns == mtime  # not redone
     assert not list(out.rglob("*.tmp-*"))
+
+
+# -- the shared worker pool and core counts ------------------------------------------------------
+
+
+def _fake_pool(fates: list[str], n_jobs: int) -> tuple[list[str], list[bool]]:
+    """Run ``n_jobs`` on a one-worker pool whose successive workers meet ``fates``: ``load``
+    (loads, finishes its jobs), ``crash`` (loads, dies on its first job) or ``die-loading``.
+    Returns the results (``output:status:error_type``) and the ``clean`` flags of the stops."""
+    from collections.abc import Iterator, Sequence
+    from dataclasses import dataclass
+
+    from videocam.batch.job import JobResult, failed_result
+    from videocam.batch.pool import Died, Event, Finished, Ready, Slot, run_pool
+
+    @dataclass(kw_only=True)
+    class Fake(Slot):
+        fate: str
+        greeted: bool = False
+
+    class Backend:
+        noun = "fake worker"
+        load_hint = "; a hint"
+        config = AnalyzeConfig(weights="none", device="cpu")
+
+        def start(self) -> Fake:
+            return Fake(fate=fates.pop(0))
+
+        def assign(self, worker: Fake, job: Job) -> bool:
+            return True
+
+        def poll(self, workers: Sequence[Fake], timeout: float) -> Iterator[Event[Fake]]:
+            for w in list(workers):
+                if not w.greeted:
+                    w.greeted = True
+                    yield Died(w, "exit code 1", "boom") if w.fate == "die-loading" else Ready(w)
+                elif w.job is not None and w.fate == "crash":
+                    yield Died(w, "signal SIGSEGV")
+                elif w.job is not None:
+                    yield Finished(w, JobResult(str(w.job.path), w.job.name, "ok"))
+
+        def crash_result(self, w: Fake, job: Job, seconds: float, death: Died[Fake]) -> JobResult:
+            return failed_result(job, WORKER_CRASH, death.reason, seconds)
+
+        def stop(self, workers: Sequence[Fake], *, clean: bool) -> None:
+            stops.append(clean)
+
+    results: list[str] = []
+    stops: list[bool] = []
+    jobs = [Job(Path(f"v{i}.mp4"), f"v{i}.mp4", Path(f"out/v{i}.mp4")) for i in range(n_jobs)]
+
+    def on_result(result: JobResult) -> None:
+        results.append(f"{result.output}:{result.status}:{result.error_type}")
+
+    run_pool(Backend(), jobs, on_result, None, size=1)
+    return results, stops
+
+
+def test_pool_replaces_dead_workers_and_fails_a_load_only_before_any_loaded() -> None:
+    from videocam.errors import ModelLoadError
+
+    # A crash fails its video only; once a worker has loaded the model, a replacement dying
+    # while loading is tolerated (as an idle death) and the next one takes the video.
+    results, stops = _fake_pool(["crash", "die-loading", "load"], n_jobs=2)
+    assert results == ["v0.mp4:failed:WorkerCrash", "v1.mp4:ok:"] and stops == [True]
+    # Before any worker loaded it, a death while loading is the model's failure.
+    message = r"fake worker died while loading model 'videocam_tiny' \(exit code 1\): boom; a hint"
+    with pytest.raises(ModelLoadError, match=message):
+        _fake_pool(["die-loading"], n_jobs=1)
+    # Workers that keep dying outside videos end the batch.
+    with pytest.raises(RuntimeError, match=r"fake workers keep dying \(exit code 1\)"):
+        _fake_pool(["crash", *["die-loading"] * 4], n_jobs=2)
+
+
+def test_worker_threads_follow_the_cpu_quota(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import videocam.runtime.resources as resources
+    from videocam.batch import LocalEngine
+    from videocam.batch.ray_engine import actor_threads
+
+    quota = tmp_path / "cpu.max"
+    quota.write_text("100000 100000\n")  # a container limited to one CPU
+    monkeypatch.setattr(resources, "_CGROUP_CPU_MAX", quota)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    config = AnalyzeConfig(weights="none", device="cpu")
+    assert LocalEngine(config, workers=1).threads == 1
+    assert actor_threads(1, local=True) == 1 and actor_threads(None) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # still first
+    assert LocalEngine(config, workers=2).threads == 3 and actor_threads(2, local=True) == 3
+    assert actor_threads(None) == 3

@@ -7,8 +7,9 @@ The pieces, in the order they run (each usable on its own, and by other engines)
    sub-folder name);
 2. the job (:mod:`videocam.batch.job`): :func:`analyze_one` writes a sub-folder atomically,
    completion marker last, and returns a :class:`JobResult`;
-3. the engine (:mod:`videocam.batch.engine`): worker processes that load the model once and
-   survive each other's crashes;
+3. the engine (:mod:`videocam.batch.engine`, :mod:`videocam.batch.ray_engine`): workers that
+   load the model once (:mod:`videocam.batch.worker`) and survive each other's crashes, fed by
+   one queue (:mod:`videocam.batch.pool`);
 4. aggregation (:mod:`videocam.batch.runner`): ``index.csv``, ``failures.csv``, ``batch.json``.
 """
 

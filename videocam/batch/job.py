@@ -1,11 +1,12 @@
 """One batch job: analyse one video into its sub-folder, completion marker last.
 
-:func:`analyze_one` is the unit every engine runs (a local worker process today, a Ray actor
-later): it clears the sub-folder, runs the pipeline with an already-loaded model, writes every
-output atomically (``Analysis.save``), then ``log.txt``, and only then the completion marker
-``.done``. A sub-folder is therefore complete exactly when its marker exists; anything else is
-incomplete and is cleared before it is redone. Errors are returned as a failed
-:class:`JobResult`, never raised, so one video cannot end the batch.
+:func:`analyze_one` is the unit every engine runs (in a local worker process or a Ray actor,
+through :func:`~videocam.batch.worker.run_job`): it clears the sub-folder, runs the pipeline
+with an already-loaded model, writes every output atomically (``Analysis.save``), then
+``log.txt``, and only then the completion marker ``.done``. A sub-folder is therefore complete
+exactly when its marker exists; anything else is incomplete and is cleared before it is redone.
+Errors are returned as a failed :class:`JobResult`, never raised, so one video cannot end the
+batch.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from videocam.errors import VideocamError
 from videocam.render.files import atomic_write, ensure_output_dir, write_json
 
 if TYPE_CHECKING:
+    from videocam.analysis import Analysis
     from videocam.config import AnalyzeConfig
     from videocam.models import LoadedModel
-    from videocam.pipeline import Analysis
 
 logger = logging.getLogger(__name__)
 
@@ -279,7 +280,7 @@ def analyze_one(job: Job, loaded: LoadedModel, config: AnalyzeConfig) -> JobResu
     success it holds the analysis outputs, ``log.txt`` and ``.done``; on failure only
     ``log.txt`` (the error and its traceback). Never raises for a video's own failure.
     """
-    from videocam.pipeline import run_analysis
+    from videocam.analysis import run_analysis
 
     started = time.perf_counter()
     digest = config_hash(config)

@@ -2,17 +2,19 @@
 
 Same shape as :class:`~videocam.batch.engine.LocalEngine`, with Ray doing the placement:
 
-- **Actors.** Each actor is a Ray worker process that loads the model once (after
-  ``torch.manual_seed(MODEL_SEED)``, as local workers do, so ``--weights none`` gives the same
-  results) and then runs :func:`~videocam.batch.job.analyze_one` on one video at a time. With
-  GPUs in the cluster (and ``--device`` not ``cpu``) there is one actor per GPU
-  (``num_gpus=1``); otherwise one per CPU share (``num_cpus=threads``). ``--workers`` sets the
-  number instead; actors the cluster has no room for yet wait until it has (an autoscaler can add
-  nodes for them) and take no video meanwhile.
-- **Queue.** The driver (the ``videocam batch`` process) keeps exactly one video in flight per
-  ready actor and hands out the next when one finishes, so it always knows which video an actor
-  was on; ``on_start`` / ``on_result`` are called as the local engine calls them, and
-  ``index.csv``, ``failures.csv`` and ``--resume`` work unchanged.
+- **Actors.** Each actor is a Ray worker process that starts as a local worker does
+  (:func:`~videocam.batch.worker.start_worker`: the model loaded once after
+  ``torch.manual_seed(MODEL_SEED)``, so ``--weights none`` gives the same results) and then runs
+  :func:`~videocam.batch.worker.run_job` on one video at a time. With GPUs in the cluster (and
+  ``--device`` not ``cpu``) there is one actor per GPU (``num_gpus=1``); otherwise one per CPU
+  share (``num_cpus=threads``). ``--workers`` sets the number instead; actors the cluster has no
+  room for yet wait until it has (an autoscaler can add nodes for them) and take no video
+  meanwhile.
+- **Queue.** The driver (the ``videocam batch`` process) runs the local engine's queue,
+  :func:`~videocam.batch.pool.run_pool`, with Ray's part supplied here: exactly one video in
+  flight per ready actor, the next handed out when one finishes, so the driver always knows
+  which video an actor was on; ``on_start`` / ``on_result`` are called as the local engine
+  calls them, and ``index.csv``, ``failures.csv`` and ``--resume`` work unchanged.
 - **Crashes.** Actors are created with ``max_restarts=0`` and ``max_task_retries=0``: Ray never
   reruns a video silently. When an actor dies mid-video (a crash in native code, killed, out of
   memory, its node lost), the video is recorded as failed (``WorkerCrash``, naming the actor's
@@ -40,24 +42,15 @@ import os
 import re
 import signal
 import socket
-import sys
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
-from videocam.batch.engine import (
-    MODEL_SEED,
-    configure_worker_logging,
-    read_tail,
-    run_job,
-    thread_lock_for_tqdm,
-)
 from videocam.batch.job import (
     JobResult,
     describe_exit,
@@ -66,11 +59,21 @@ from videocam.batch.job import (
     worker_crash_result,
 )
 from videocam.batch.plan import Job
-from videocam.errors import ConfigError, ModelLoadError
+from videocam.batch.pool import Died, Event, Finished, Ready, Slot, run_pool
+from videocam.batch.worker import (
+    LOAD_FAILED,
+    OUT_NOT_SHARED,
+    BatchWorker,
+    capture_path,
+    load_error,
+    start_worker,
+    take_capture,
+)
+from videocam.errors import ConfigError
+from videocam.runtime.resources import available_cpus, threads_per_worker
 
 if TYPE_CHECKING:
     from videocam.config import AnalyzeConfig
-    from videocam.models import LoadedModel
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +88,6 @@ CONNECT_TIMEOUT_S = 5.0
 
 #: Object store of a local Ray: results are a few hundred bytes; keep shared memory small.
 _LOCAL_OBJECT_STORE_BYTES = 128 * 1024**2
-
-#: Deaths of actors outside a video (loading, idle) tolerated once one actor loaded the model.
-_MAX_IDLE_DEATHS = 3
 
 #: Seconds between "waiting for the cluster to place actors" messages.
 _PLACEMENT_NOTICE_S = 60.0
@@ -136,54 +136,25 @@ class RayBatchWorker:
         cwd: str,
         probe: tuple[str, str] | None = None,
     ) -> None:
-        import faulthandler
-
-        from videocam.errors import VideocamError
-
-        with suppress(ValueError):  # not the main thread: nothing to do
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's
-        with suppress(OSError):  # relative --model/--weights/--labels paths, as locally
-            os.chdir(cwd)
-        self._out_visible = probe is None or out_visible(*probe)
-        configure_worker_logging(log_level)
-        thread_lock_for_tqdm()
-        self._capture: BinaryIO | None = None
-        if capture_path is not None:
-            with suppress(OSError):
-                self._capture = open(capture_path, "w+b")  # noqa: SIM115
-                sys.stderr.flush()
-                os.dup2(self._capture.fileno(), 2)
-        faulthandler.enable()  # a native crash dumps the Python stack into the capture
-        self._config = config
-        self._loaded: LoadedModel | None = None
-        self._load_error: tuple[str, str, bool] | None = None
-        try:
-            import torch
-
-            from videocam.pipeline import load_configured_model
-
-            torch.set_num_threads(threads)
-            torch.manual_seed(MODEL_SEED)
-            self._loaded = load_configured_model(config)
-        except Exception as exc:
-            self._load_error = (type(exc).__name__, str(exc), isinstance(exc, VideocamError))
+        self._worker: BatchWorker | None = None
+        if probe is None or out_visible(*probe):  # else no model to load: OUT is not here
+            capture = None if capture_path is None else Path(capture_path)
+            self._worker = start_worker(config, threads, log_level, capture=capture, cwd=cwd)
 
     def ready(self) -> tuple[Any, ...]:
-        """``("ready", pid, host, ip)``, ``("out_not_shared", host)`` or
-        ``("load_failed", type, message, user_error)``."""
+        """``(READY, pid, host, ip)``, ``(OUT_NOT_SHARED, host)`` or
+        ``(LOAD_FAILED, type, message, user_error)``."""
         import ray
 
-        if not self._out_visible:
-            return ("out_not_shared", socket.gethostname())
-        if self._load_error is not None:
-            return ("load_failed", *self._load_error)
-        return ("ready", os.getpid(), socket.gethostname(), ray.util.get_node_ip_address())
+        if self._worker is None:
+            return (OUT_NOT_SHARED, socket.gethostname())
+        return self._worker.hello(socket.gethostname(), ray.util.get_node_ip_address())
 
     def run(self, job: Job) -> JobResult:
         """Analyse one video (never raises for the video's own failure)."""
-        if self._loaded is None:  # ready() said so; the driver sends no job then
+        if self._worker is None:  # ready() said so; the driver sends no job then
             raise RuntimeError("the model is not loaded")
-        return run_job(job, self._loaded, self._config, self._capture)
+        return self._worker.run(job)
 
 
 @cache
@@ -247,29 +218,20 @@ def check_reachable(
         ) from exc
 
 
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def actor_threads(workers: int | None = None, local: bool = False) -> int:
     """CPU cores each actor reserves and gives torch: ``OMP_NUM_THREADS`` when set; on a local
-    Ray with ``workers`` asked for, this machine's cores shared out (as the local engine does);
-    else 1 (one actor per core is the best use of a CPU node for models this size)."""
-    with suppress(KeyError, ValueError):
-        return max(1, int(os.environ["OMP_NUM_THREADS"]))
-    if local and workers:
-        return max(1, usable_cores() // workers)
-    return 1
+    Ray with ``workers`` asked for, this machine's usable cores shared out (as the local engine
+    does); else 1 (one actor per core is the best use of a CPU node for models this size)."""
+    if not (local and workers):
+        workers = available_cpus()  # one actor per core: 1 each, unless OMP_NUM_THREADS says
+    return threads_per_worker(workers)
 
 
 # -- the driver side ------------------------------------------------------------------------------
 
 
-@dataclass
-class _Actor:
+@dataclass(kw_only=True)
+class _Actor(Slot):
     handle: Any
     number: int
     capture: Path | None
@@ -277,9 +239,7 @@ class _Actor:
     pid: int | None = None
     host: str = ""
     ip: str = ""
-    job: Job | None = None
     task_ref: Any = None
-    job_started: float = 0.0
 
     def describe(self) -> str:
         where = " ".join(part for part in (self.host, f"({self.ip})" if self.ip else "") if part)
@@ -303,6 +263,8 @@ class RayEngine:
     """
 
     name = "ray"
+    noun = "Ray worker"
+    load_hint = "; is videocam installed on every node?"
 
     def __init__(
         self,
@@ -333,8 +295,9 @@ class RayEngine:
         self._run_id = uuid.uuid4().hex[:8]
         self._probe: Path | None = None
         self._numbers = 0
-        self._idle_deaths = 0
-        self._ever_ready = False
+        self._ray: Any = None
+        self._placed = False
+        self._waiting_since = 0.0
 
     # -- public --
 
@@ -354,13 +317,14 @@ class RayEngine:
         if not jobs:
             return
         connected_here = self._connect(ray)
-        actors: list[_Actor] = []
+        self._ray = ray
         try:
             self._plan_actors(ray, len(jobs))
             self._write_probe()
-            self._loop(ray, jobs, actors, on_result, on_start)
+            assert self.workers is not None
+            self._placed, self._waiting_since = False, time.monotonic()
+            run_pool(self, jobs, on_result, on_start, size=self.workers)
         finally:
-            self._stop(ray, actors)
             if self._probe is not None:
                 with suppress(OSError):
                     self._probe.unlink()
@@ -391,7 +355,7 @@ class RayEngine:
         }
         if self.address is None:
             wanted = (self.requested_workers or 0) * self.threads
-            num_cpus = max(usable_cores(), wanted)
+            num_cpus = max(available_cpus(), wanted)
             logger.info("starting a local Ray (%d CPUs)", num_cpus)
             ray.init(
                 address="local",
@@ -449,48 +413,14 @@ class RayEngine:
                 capacity,
             )
 
-    # -- the queue --
+    # -- the pool's backend (see videocam.batch.pool.Backend) --
 
-    def _loop(
-        self,
-        ray: Any,
-        jobs: Sequence[Job],
-        actors: list[_Actor],
-        on_result: Callable[[JobResult], None],
-        on_start: Callable[[Job], None] | None,
-    ) -> None:
-        assert self.workers is not None
-        pending = deque(jobs)
-        waiting_since = time.monotonic()
-        while pending or any(a.job is not None for a in actors):
-            busy = sum(a.job is not None for a in actors)
-            while len(actors) < min(self.workers, busy + len(pending)):
-                actors.append(self._start(ray))
-            for a in actors:
-                if a.ready_ref is None and a.job is None and pending:
-                    self._assign(a, pending, on_start)
-            refs = {a.ready_ref: a for a in actors if a.ready_ref is not None}
-            tasks = {a.task_ref: a for a in actors if a.job is not None}
-            done, _ = ray.wait([*refs, *tasks], num_returns=1, timeout=5.0)
-            for ref in done:
-                if ref in refs:
-                    self._handle_ready(ray, refs[ref], actors)
-                else:
-                    self._handle_result(ray, tasks[ref], actors, on_result)
-            if not self._ever_ready and time.monotonic() - waiting_since > _PLACEMENT_NOTICE_S:
-                logger.warning(
-                    "waiting for the Ray cluster to place the actors (%s each): "
-                    "check 'ray status' for free resources",
-                    "1 GPU" if self.use_gpus else f"{self.threads} CPU",
-                )
-                waiting_since = time.monotonic()
-
-    def _start(self, ray: Any) -> _Actor:
+    def start(self) -> _Actor:
         self._numbers += 1
         number = self._numbers
         capture = None
         if self.scratch_dir is not None:
-            capture = self.scratch_dir / f".stderr-ray-{self._run_id}-{number}.tmp-log"
+            capture = capture_path(self.scratch_dir, f"ray-{self._run_id}-{number}")
         env = {
             "OMP_NUM_THREADS": str(self.threads),
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
@@ -518,91 +448,76 @@ class RayEngine:
         logger.debug("started actor %d", number)
         return actor
 
-    def _handle_ready(self, ray: Any, a: _Actor, actors: list[_Actor]) -> None:
+    def assign(self, a: _Actor, job: Job) -> bool:
+        a.task_ref = a.handle.run.remote(job)
+        return True
+
+    def poll(self, actors: Sequence[_Actor], timeout: float) -> Iterator[Event[_Actor]]:
+        refs = {a.ready_ref: a for a in actors if a.ready_ref is not None}
+        tasks = {a.task_ref: a for a in actors if a.job is not None}
+        done, _ = self._ray.wait([*refs, *tasks], num_returns=1, timeout=timeout)
+        for ref in done:
+            if ref in refs:
+                yield self._ready(refs[ref])
+            else:
+                yield self._finished(tasks[ref])
+        if not self._placed and time.monotonic() - self._waiting_since > _PLACEMENT_NOTICE_S:
+            logger.warning(
+                "waiting for the Ray cluster to place the actors (%s each): "
+                "check 'ray status' for free resources",
+                "1 GPU" if self.use_gpus else f"{self.threads} CPU",
+            )
+            self._waiting_since = time.monotonic()
+
+    def _ready(self, a: _Actor) -> Event[_Actor]:
+        ray = self._ray
         try:
             message = ray.get(a.ready_ref)
         except ray.exceptions.RayError as exc:
-            actors.remove(a)
-            self._forget(ray, a)
-            detail = _first_line(exc)
-            if not self._ever_ready:
-                raise ModelLoadError(
-                    f"a Ray worker died while loading model {self.config.model!r} ({detail}); "
-                    "is videocam installed on every node?"
-                ) from exc
-            self._idle_deaths += 1
-            logger.warning("a Ray worker died while loading the model: %s", detail)
-            if self._idle_deaths > _MAX_IDLE_DEATHS:
-                raise RuntimeError(f"Ray workers keep dying ({detail})") from exc
-            return
-        if message[0] == "out_not_shared":
+            return Died(a, _first_line(exc), self._forget(a), exc)
+        if message[0] == OUT_NOT_SHARED:
             raise ConfigError(
                 f"{self.scratch_dir}: the output folder is not visible from Ray node "
                 f"{message[1]} at the same path; OUT must be on a filesystem every node mounts "
                 "at the same path (e.g. NFS)"
             )
-        if message[0] == "load_failed":
-            _, kind, text, user_error = message
-            raise ModelLoadError(text if user_error else f"cannot load the model: {kind}: {text}")
+        if message[0] == LOAD_FAILED:
+            raise load_error(message)
         _, a.pid, a.host, a.ip = message
         a.ready_ref = None
-        self._ever_ready = True
+        self._placed = True
         logger.debug("actor %d ready: %s", a.number, a.describe())
+        return Ready(a)
 
-    def _assign(
-        self, a: _Actor, pending: deque[Job], on_start: Callable[[Job], None] | None
-    ) -> None:
-        job = pending.popleft()
-        a.task_ref = a.handle.run.remote(job)
-        a.job, a.job_started = job, time.perf_counter()
-        if on_start is not None:
-            on_start(job)
-
-    def _handle_result(
-        self,
-        ray: Any,
-        a: _Actor,
-        actors: list[_Actor],
-        on_result: Callable[[JobResult], None],
-    ) -> None:
+    def _finished(self, a: _Actor) -> Event[_Actor]:
+        ray = self._ray
         job = a.job
         assert job is not None
-        seconds = time.perf_counter() - a.job_started
         try:
-            result = ray.get(a.task_ref)
+            return Finished(a, ray.get(a.task_ref))
         except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
             # The actor is gone (or unreachable: make sure it stops writing into OUT).
-            actors.remove(a)
-            a.job = None
-            details = self._forget(ray, a)
-            logger.debug("actor %s died on %s: %s", a.describe(), job.path, exc)
-            on_result(actor_crash_result(job, a.describe(), seconds, details, _ray_detail(exc)))
-            return
+            return Died(a, _first_line(exc), self._forget(a), exc)
         except ray.exceptions.RayError as exc:  # the call itself failed (e.g. unpicklable)
-            a.job = None
             cause = getattr(exc, "cause", None) or exc
+            seconds = time.perf_counter() - a.job_started
             result = failed_result(job, type(cause).__name__, str(cause), seconds)
             record_failure(job, [f"{result.error_type}: {result.error}"])
-        a.job = None
-        on_result(result)
+            return Finished(a, result)
 
-    # -- ending --
+    def crash_result(self, a: _Actor, job: Job, seconds: float, death: Died[_Actor]) -> JobResult:
+        detail = "" if death.cause is None else _ray_detail(death.cause)
+        return actor_crash_result(job, a.describe(), seconds, death.details, detail)
 
-    def _forget(self, ray: Any, a: _Actor) -> str:
+    def _forget(self, a: _Actor) -> str:
         """Kill an actor (if it still runs) and return its captured stderr."""
         with suppress(Exception):
-            ray.kill(a.handle, no_restart=True)
-        if a.capture is None:
-            return ""
-        text = read_tail(a.capture)
-        with suppress(OSError):
-            a.capture.unlink()
-        return text
+            self._ray.kill(a.handle, no_restart=True)
+        return take_capture(a.capture)
 
-    def _stop(self, ray: Any, actors: list[_Actor]) -> None:
+    def stop(self, actors: Sequence[_Actor], *, clean: bool) -> None:
         for a in actors:
-            self._forget(ray, a)
-        actors.clear()
+            self._forget(a)
 
 
 def _chain_text(exc: BaseException) -> str:

@@ -225,7 +225,7 @@ def run_batch(
     """
     from tqdm import tqdm
 
-    from videocam.pipeline import package_versions
+    from videocam.analysis import package_versions
 
     started = time.perf_counter()
     if workers is not None and workers < 1:
