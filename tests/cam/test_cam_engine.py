@@ -13,7 +13,7 @@ from videocam.cam import (
     cam_and_output,
     compute_cam,
     get_method,
-    resolve_layer,
+    target_layer,
 )
 from videocam.errors import LayerNotFoundError, VideocamError
 
@@ -98,15 +98,15 @@ def test_unknown_layer_names_close_and_available_layers(small_cnn) -> None:
     with pytest.raises(LayerNotFoundError, match=r"'features\.9'.*features\.\d.*top-level.*fc"):
         compute_cam(model, torch.randn(1, 3, 8, 8), "features.9", [0])
     with pytest.raises(LayerNotFoundError, match="top-level layers: features, pool"):
-        resolve_layer(model, "zzz")
+        target_layer(model, "zzz")
     with pytest.raises(LayerNotFoundError, match="not a submodule"):
-        resolve_layer(model, nn.Conv2d(1, 1, 1))
+        target_layer(model, nn.Conv2d(1, 1, 1))
 
 
 def test_layer_as_module_or_name(small_cnn) -> None:
     model = small_cnn(2)
     x = torch.randn(2, 3, 8, 8)
-    assert resolve_layer(model, model.features[3]) == ("features.3", model.features[3])
+    assert target_layer(model, model.features[3]) == ("features.3", model.features[3])
     torch.testing.assert_close(
         compute_cam(model, x, model.features[3], [0, 1]),
         compute_cam(model, x, "features.3", [0, 1]),

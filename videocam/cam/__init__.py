@@ -17,7 +17,7 @@ from videocam.cam.engine import (
     cam_and_output,
     cam_and_output_classes,
     compute_cam,
-    resolve_layer,
+    target_layer,
     upsample_cam,
 )
 from videocam.cam.methods import (
@@ -50,7 +50,7 @@ __all__ = [
     "gradcam_plus_plus",
     "hirescam",
     "layercam",
-    "resolve_layer",
+    "target_layer",
     "upsample_cam",
     "xgradcam",
 ]

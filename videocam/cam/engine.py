@@ -1,6 +1,6 @@
 """The CAM engine: one forward pass gives the class activation maps and the logits.
 
-Cost (DESIGN.md, decision 2): gradients are taken at the target layer only. Parameters are frozen
+Cost (about one plain forward; benchmarks/cam_overhead.py): gradients are taken at the target layer only. Parameters are frozen
 for the duration of the call, and the target layer's forward hook hands the rest of the model a
 fresh leaf in place of the layer's output, so nothing before the layer records a graph and
 ``torch.autograd.grad`` runs back through the head alone. No parameter ``.grad`` is ever written.
@@ -12,8 +12,7 @@ never modified. Device and dtype follow the model and its inputs; nothing is cop
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from videocam.cam.methods import CamMethod, get_method
+from videocam.cam.targets import Classes, TargetChoice, Targets, class_matrix
 from videocam.errors import CamError, LayerNotFoundError
-from videocam.models.layers import layer_name
-from videocam.models.layers import resolve_layer as find_layer
+from videocam.models.layers import ReshapeFn, layer_name, resolve_layer
 
 __all__ = [
     "CamOutput",
@@ -34,25 +33,9 @@ __all__ = [
     "cam_and_output",
     "cam_and_output_classes",
     "compute_cam",
-    "resolve_layer",
+    "target_layer",
     "upsample_cam",
 ]
-
-ReshapeFn = Callable[[Tensor, torch.Size], Tensor]
-"""``(layer output, model input shape) -> activations (N, C, *S)``.
-
-Gets the target layer's output (its first element when the layer returns a tuple, as
-torchvision's MViT blocks do) and the model input's shape; returns the activations with channels
-second, e.g. transformer tokens ``(N, L, C)`` -> ``(N, C, T, H, W)``, or channels-last
-``(N, T, H, W, C)`` -> ``(N, C, T, H, W)``. It is applied to the activations and to their
-gradients alike, so it must only rearrange (and may drop, e.g. a class token) elements.
-"""
-
-Targets = int | Sequence[int] | Tensor | Callable[[Tensor], Tensor] | None
-"""What to explain, per sample. See :func:`cam_and_output`."""
-
-Classes = Sequence[int] | Tensor | Callable[[Tensor], Tensor]
-"""Several classes to explain per sample. See :func:`cam_and_output_classes`."""
 
 #: Gradient elements computed at once by :func:`cam_and_output_classes` (128 MB of float32):
 #: the classes are processed in chunks of at most this many ``M x N x C x *S`` elements.
@@ -74,8 +57,8 @@ class CamOutput:
     output: Tensor
 
 
-def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
-    """Find the target layer inside ``model``.
+def target_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
+    """The target layer inside ``model`` and its canonical name (a name, or the module itself).
 
     Args:
         model: the model.
@@ -94,7 +77,7 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Mod
         raise LayerNotFoundError(
             f"layer: expected a dotted name or an nn.Module; got {type(layer).__name__}"
         )
-    module = find_layer(model, layer)
+    module = resolve_layer(model, layer)
     return layer_name(model, module), module
 
 
@@ -203,7 +186,7 @@ def cam_and_output(
         model, inputs, layer, method, autocast
     )
     with torch.inference_mode(False):  # indices get saved for backward: no inference tensors
-        choice = _TargetChoice.parse(targets, n_samples, inputs.device)
+        choice = TargetChoice.parse(targets, n_samples, inputs.device)
 
     if not cam_method.needs_gradients:
         with (
@@ -254,7 +237,7 @@ def _prepare(
     if not isinstance(inputs, Tensor) or inputs.ndim < 2 or inputs.shape[0] == 0:
         got = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
         raise CamError(f"inputs: expected a tensor of shape (N, C, ...) with N >= 1; got {got}")
-    layer_name, module = resolve_layer(model, layer)
+    layer_name, module = target_layer(model, layer)
     autocast_dtype = _autocast_dtype(autocast)
     autocast_context = torch.autocast(
         device_type=inputs.device.type,
@@ -321,7 +304,7 @@ def cam_and_output_classes(
                 f"classes: class indices need logits of shape (N, K); the model returned "
                 f"{tuple(output.shape)}"
             )
-        chosen = _class_matrix(classes, output)
+        chosen = class_matrix(classes, output)
         leaf = _single(captured, layer_name)
         activations = _reshaped(leaf.detach(), reshape, inputs.shape, layer_name)
         if not needs_gradients:
@@ -347,47 +330,6 @@ def cam_and_output_classes(
             parts.append(maps.unflatten(0, (m, n_samples)).transpose(0, 1))
         cams = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
     return CamOutput(cams=cams.detach(), output=output.detach().float())
-
-
-def _class_matrix(classes: Classes, output: Tensor) -> Tensor:
-    """``classes`` as a long tensor (N, M) on the output's device, range-checked."""
-    n_samples, n_logits = output.shape
-    chosen: Any = classes(output.detach()) if callable(classes) else classes
-    if isinstance(chosen, Tensor):
-        if chosen.dtype.is_floating_point or chosen.dtype == torch.bool or chosen.is_complex():
-            raise CamError(f"classes: expected integer class indices; got dtype {chosen.dtype}")
-        matrix = chosen.to(device=output.device, dtype=torch.long)
-        if matrix.device.type == "cpu" and matrix.numel():  # cheap here; no device sync
-            _check_nonnegative(int(matrix.min()))
-            if int(matrix.max()) >= n_logits:
-                raise CamError(
-                    f"classes: class index {int(matrix.max())} out of range for a model with "
-                    f"{n_logits} classes"
-                )
-    elif isinstance(chosen, Sequence) and not isinstance(chosen, (str, bytes)):
-        if not chosen or not all(_is_int(c) for c in chosen):
-            raise CamError(f"classes: expected class indices (ints); got {list(chosen)[:8]!r}")
-        values = [int(c) for c in chosen]
-        _check_nonnegative(min(values))
-        if max(values) >= n_logits:
-            raise CamError(
-                f"classes: class index {max(values)} out of range for a model with "
-                f"{n_logits} classes"
-            )
-        matrix = torch.tensor(values, dtype=torch.long, device=output.device)
-    else:
-        raise CamError(
-            "classes: expected a sequence of ints, an integer tensor (M,) or (N, M), or a "
-            f"callable on the logits; got {type(chosen).__name__}"
-        )
-    if matrix.ndim == 1:
-        matrix = matrix[None].expand(n_samples, -1)
-    if matrix.ndim != 2 or matrix.shape[0] != n_samples or matrix.shape[1] == 0:
-        raise CamError(
-            f"classes: expected shape (M,) or ({n_samples}, M) with M >= 1; "
-            f"got {tuple(matrix.shape)}"
-        )
-    return matrix
 
 
 def _batched_gradients(output: Tensor, leaf: Tensor, one_hot: Tensor) -> Tensor | None:
@@ -528,105 +470,3 @@ def _capture(module: nn.Module, *, as_leaf: bool) -> Iterator[list[Tensor]]:
         yield captured
     finally:
         handle.remove()
-
-
-@dataclass(frozen=True)
-class _TargetChoice:
-    """Parsed ``targets``: fixed class indices, a callable, or None (top class)."""
-
-    indices: Tensor | None = None
-    max_index: int | None = None  # known without a device sync when the indices came from Python
-    function: Callable[[Tensor], Tensor] | None = None
-
-    @classmethod
-    def parse(cls, targets: Targets, n_samples: int, device: torch.device) -> _TargetChoice:
-        if targets is None:
-            return cls()
-        if callable(targets):
-            return cls(function=targets)
-        if isinstance(targets, Tensor):
-            if targets.ndim == 0:
-                targets = targets.expand(n_samples)
-            if targets.ndim != 1 or targets.dtype.is_floating_point or targets.dtype == torch.bool:
-                raise CamError(
-                    "targets: expected a 1-D integer tensor of class indices; got shape "
-                    f"{tuple(targets.shape)} dtype {targets.dtype}"
-                )
-            _check_length(len(targets), n_samples)
-            max_index = None
-            if targets.device.type == "cpu":  # cheap to check here; no device sync
-                _check_nonnegative(int(targets.min()))
-                max_index = int(targets.max())
-            # clone(): the caller's tensor may be an inference tensor, which autograd cannot save
-            indices = targets.to(device=device, dtype=torch.long).clone()
-            return cls(indices=indices, max_index=max_index)
-        if isinstance(targets, numbers.Integral) and not isinstance(targets, bool):
-            values = [int(targets)] * n_samples
-        elif isinstance(targets, Sequence) and not isinstance(targets, (str, bytes)):
-            if not all(_is_int(t) for t in targets):
-                raise CamError(f"targets: expected class indices (ints); got {list(targets)[:8]!r}")
-            values = [int(t) for t in targets]
-            _check_length(len(values), n_samples)
-        else:
-            raise CamError(
-                "targets: expected None, an int, a sequence of ints, a 1-D integer tensor or a "
-                f"callable on the model output; got {type(targets).__name__}"
-            )
-        _check_nonnegative(min(values))
-        indices = torch.tensor(values, dtype=torch.long, device=device)
-        return cls(indices=indices, max_index=max(values))
-
-    def scores(self, output: Tensor) -> Tensor:
-        """Per-sample scores (N,) to differentiate, taken from ``output``."""
-        n_samples = output.shape[0]
-        if self.function is not None:
-            chosen = self.function(output)
-            if not isinstance(chosen, Tensor) or tuple(chosen.shape) != (n_samples,):
-                got = tuple(chosen.shape) if isinstance(chosen, Tensor) else type(chosen).__name__
-                raise CamError(
-                    f"targets: the callable must return a tensor of shape ({n_samples},); got {got}"
-                )
-            if chosen.dtype.is_floating_point:
-                if not chosen.requires_grad:
-                    raise CamError(
-                        "targets: the callable returned float scores that do not depend on the "
-                        "model output; return scores computed from it, or integer class indices"
-                    )
-                return chosen
-            if chosen.dtype == torch.bool or chosen.is_complex():
-                raise CamError(
-                    f"targets: the callable returned dtype {chosen.dtype}; expected float "
-                    "scores or integer class indices"
-                )
-            return _gather_logits(output, chosen.detach().long())
-        if self.indices is None:
-            return _gather_logits(output, output.detach().argmax(dim=1))
-        if self.max_index is not None and output.ndim == 2 and self.max_index >= output.shape[1]:
-            raise CamError(
-                f"targets: class index {self.max_index} out of range for a model with "
-                f"{output.shape[1]} classes"
-            )
-        return _gather_logits(output, self.indices)
-
-
-def _gather_logits(output: Tensor, indices: Tensor) -> Tensor:
-    if output.ndim != 2:
-        raise CamError(
-            f"targets: class indices need logits of shape (N, K); the model returned "
-            f"{tuple(output.shape)}; pass a callable that returns per-sample scores"
-        )
-    return output.gather(1, indices[:, None])[:, 0]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_length(length: int, n_samples: int) -> None:
-    if length != n_samples:
-        raise CamError(f"targets: expected one class index per sample ({n_samples}); got {length}")
-
-
-def _check_nonnegative(smallest: int) -> None:
-    if smallest < 0:
-        raise CamError(f"targets: class indices must be >= 0; got {smallest}")

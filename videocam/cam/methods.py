@@ -121,7 +121,8 @@ def eigencam(activations: Tensor, gradients: Tensor | None = None) -> Tensor:
     x = x - x.mean(dim=1, keepdim=True)
     if x.device.type == "cpu":
         # Small SVDs are orders of magnitude slower with several OpenMP threads than with one
-        # on a busy CPU (DESIGN.md: 98x512 took 1.5-2 s with 2 threads, 3-5 ms with 1).
+        # on a busy CPU (measured on 2 shared cores: 98x512 took 1.5-2 s with 2 threads, 3-5 ms
+        # with 1).
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:

@@ -30,9 +30,15 @@ __all__ = [
     "resolve_layer",
 ]
 
-#: Given the target layer's output (first element when it returns a tuple) and the model input's
-#: shape, return activations shaped (N, C, *S).
 ReshapeFn = Callable[[torch.Tensor, torch.Size], torch.Tensor]
+"""``(layer output, model input shape) -> activations (N, C, *S)``.
+
+Gets the target layer's output (its first element when the layer returns a tuple, as
+torchvision's MViT blocks do) and the model input's shape; returns the activations with channels
+second, e.g. transformer tokens ``(N, L, C)`` -> ``(N, C, T, H, W)``, or channels-last
+``(N, T, H, W, C)`` -> ``(N, C, T, H, W)``. The CAM engine applies it to the activations and to
+their gradients alike, so it must only rearrange (and may drop, e.g. a class token) elements.
+"""
 
 
 def resolve_layer(module: nn.Module, dotted: str, *, model_name: str | None = None) -> nn.Module:
