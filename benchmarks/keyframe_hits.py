@@ -24,8 +24,8 @@ SEED_START = 3_000_000
 
 
 def main() -> None:
+    from videocam.analysis import analyze
     from videocam.models import load_model
-    from videocam.pipeline import analyze
     from videocam.synthetic import EVENT_CLASSES, make_clip, random_event_spec
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -13,7 +13,8 @@ One run, one table per section, one JSON file (default ``benchmarks/results/run_
   ratios, so a burst of load on a shared machine hits both terms of a ratio. Peak resident
   memory of each case comes from one more ``analyze`` run in a fresh process.
 - **memory**: peak RSS of ``analyze`` on a 1-minute and an 8-minute video, each in a fresh
-  process, with and without rendering.
+  process, with and without rendering; and of ``evaluate --steps 2`` on the same lengths at
+  160x96.
 - **render**: frames/s of the render pass (the annotated clip at source resolution) against
   PyAV decoding and re-encoding the same video and nothing else: with the annotated clip's
   libx264 settings, and with PyAV's defaults; wall and CPU seconds, at least 5 interleaved
@@ -161,10 +162,11 @@ class _Contenders:
     def __init__(self, case: Case, device: Any, out_dir: Path) -> None:
         import torch
 
+        from videocam.analysis import window_plan
         from videocam.config import AnalyzeConfig
         from videocam.io import open_video
         from videocam.models import load_model
-        from videocam.pipeline import _auto_batch, window_plan
+        from videocam.runtime import auto_batch
 
         self.case = case
         self.device = device
@@ -175,7 +177,7 @@ class _Contenders:
             self.meta = source.meta
         self.n_frames = self.meta.n_frames
         self.plan = window_plan(self.loaded, AnalyzeConfig(), self.n_frames)
-        self.batch = _auto_batch(self.loaded, self.plan.shape[1])
+        self.batch = auto_batch(self.loaded, self.plan.shape[1])
         self.pgc_model: Any = None
         if case.pgc:
             # A user's model: trainable parameters (pytorch-grad-cam backpropagates into them).
@@ -367,19 +369,42 @@ def _throughput(
 def _memory(workdir: Path, quick: bool, device: Any) -> list[dict[str, Any]]:
     short_s, long_s = (10, 80) if quick else (60, 480)
     videos = {s: _make_video(workdir / f"memory_{s}s.mp4", s) for s in (short_s, long_s)}
-    rows = []
+    common = ["--quiet", "--model", "videocam_tiny", "--device", device.type]
+    cases: dict[str, Callable[[int], list[str]]] = {}
     for render in (False, True):
+        name = "analyze" + ("" if render else " --no-render")
+        cases[name] = lambda seconds, render=render: [
+            "analyze",
+            str(videos[seconds]),
+            "-o",
+            str(workdir / f"mem_{seconds}_{render}"),
+            *common,
+            *([] if render else ["--no-render"]),
+        ]
+    # evaluate on small frames (its per-frame state, not pixels, is what could grow).
+    small = {s: _make_video(workdir / f"memory_small_{s}s.mp4", s, (96, 160)) for s in videos}
+    manifests = {}
+    for seconds, video in small.items():
+        manifests[seconds] = workdir / f"manifest_{seconds}s.csv"
+        manifests[seconds].write_text(f"path\n{video}\n")
+    cases["evaluate --steps 2"] = lambda seconds: [
+        "evaluate",
+        str(manifests[seconds]),
+        "-o",
+        str(workdir / f"eval_{seconds}"),
+        "--steps",
+        "2",
+        *common,
+    ]
+    rows = []
+    for name, argv_of in cases.items():
         result = {}
-        for seconds, video in videos.items():
-            argv = ["analyze", str(video), "-o", str(workdir / f"mem_{seconds}_{render}")]
-            argv += ["--quiet", "--model", "videocam_tiny", "--device", device.type]
-            if not render:
-                argv.append("--no-render")
-            result[seconds] = _fresh_process(argv)
-            print(f"  memory {seconds} s render={render}: {result[seconds]}", flush=True)
+        for seconds in videos:
+            result[seconds] = _fresh_process(argv_of(seconds))
+            print(f"  memory {name} {seconds} s: {result[seconds]}", flush=True)
         rows.append(
             {
-                "case": "analyze" + ("" if render else " --no-render"),
+                "case": name,
                 "model": "videocam_tiny",
                 "short_s": short_s,
                 "long_s": long_s,
@@ -417,8 +442,8 @@ def _render(videos: list[Path], repeats: int, workdir: Path) -> list[dict[str, A
     """The render pass against PyAV transcodes of the same video: with the annotated clip's
     libx264 settings, and with PyAV's defaults (what ``add_stream("libx264")`` gives). Wall and
     CPU seconds (all threads) of each, interleaved, alternating order."""
-    from videocam.pipeline import analyze
-    from videocam.render.outputs import write_annotated_clip
+    from videocam.analysis import analyze
+    from videocam.analysis.outputs import write_annotated_clip
     from videocam.render.video import ENCODER_OPTIONS
 
     rows = []

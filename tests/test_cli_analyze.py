@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from videocam.analysis import FRAME_COLUMNS, KEYFRAME_COLUMNS, SEGMENT_COLUMNS
 from videocam.cli import main
-from videocam.pipeline import FRAME_COLUMNS, KEYFRAME_COLUMNS, SEGMENT_COLUMNS
 from videocam.synthetic import SyntheticClip, make_clip
 
 

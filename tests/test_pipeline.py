@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import videocam
+from videocam.analysis import FRAME_COLUMNS, KEYFRAME_COLUMNS, SEGMENT_COLUMNS, analyze
 from videocam.config import AnalyzeConfig, load_config_file
 from videocam.errors import ConfigError, VideoOpenError
 from videocam.io import open_video
-from videocam.pipeline import FRAME_COLUMNS, KEYFRAME_COLUMNS, SEGMENT_COLUMNS, analyze
 from videocam.synthetic import SyntheticClip, make_clip
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -27,7 +27,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> SyntheticClip:
 
 
 @pytest.fixture(scope="module")
-def random_tiny_analysis(clip: SyntheticClip) -> videocam.pipeline.Analysis:
+def random_tiny_analysis(clip: SyntheticClip) -> videocam.Analysis:
     torch.manual_seed(0)
     return analyze(clip.path, "videocam_tiny", weights="none", device="cpu", topk=3, min_gap=0.4)
 
@@ -176,7 +176,7 @@ def test_failed_render_leaves_nothing(random_tiny_analysis, tmp_path: Path, monk
 
 def test_size_change_is_decoded_right_and_reported(tmp_path: Path) -> None:
     """A joined stream that changes size: every frame analysed, a warning in summary.json."""
-    from videocam.synthetic import write_resolution_change
+    from support.media import write_resolution_change
 
     joined = write_resolution_change(tmp_path / "joined.ts", frames_per_part=20)
     analysis = analyze(joined, "videocam_tiny", render=False, device="cpu")

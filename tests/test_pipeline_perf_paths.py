@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-import videocam.pipeline as pipeline
+import videocam.analysis as analysis
+import videocam.runtime as runtime
 from videocam.cam import CamError, cam_and_output, cam_and_output_classes
 from videocam.config import AnalyzeConfig
 from videocam.errors import DecodeError
-from videocam.io import FrameBatch
+from videocam.io import FrameBatch, FrameSource
 from videocam.models import load_model
+from videocam.runtime import feed, resources, single_pass
 from videocam.synthetic import SyntheticClip, make_clip
 from videocam.temporal import (
     FrameAccumulator,
@@ -40,34 +42,27 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> SyntheticClip:
 
 
 def _failing_source(monkeypatch: pytest.MonkeyPatch, after_batches: int) -> None:
-    """Make every source opened by the pipeline fail with DecodeError mid-stream."""
-    real_open = pipeline.open_video
+    """Make every video source fail with DecodeError mid-stream."""
+    real_iter = FrameSource.iter_batches
 
-    def open_failing(path: Path, backend: str = "auto"):  # type: ignore[no-untyped-def]
-        source = real_open(path, backend)
-        real_iter = source.iter_batches
+    def iter_batches(self, *args, **kwargs) -> Iterator[FrameBatch]:  # type: ignore[no-untyped-def]
+        for n, batch in enumerate(real_iter(self, *args, **kwargs)):
+            if n == after_batches:
+                raise DecodeError(f"{self.path}: cannot decode frames: injected damage")
+            yield batch
 
-        def iter_batches(*args, **kwargs) -> Iterator[FrameBatch]:  # type: ignore[no-untyped-def]
-            for n, batch in enumerate(real_iter(*args, **kwargs)):
-                if n == after_batches:
-                    raise DecodeError(f"{path}: cannot decode frames: injected damage")
-                yield batch
-
-        source.iter_batches = iter_batches  # type: ignore[method-assign]
-        return source
-
-    monkeypatch.setattr(pipeline, "open_video", open_failing)
+    monkeypatch.setattr(FrameSource, "iter_batches", iter_batches)
 
 
 @pytest.mark.parametrize("background", [True, False])
 def test_decode_error_mid_stream_propagates_and_no_thread_is_left(
     clip: SyntheticClip, monkeypatch: pytest.MonkeyPatch, background: bool
 ) -> None:
-    monkeypatch.setattr(pipeline, "_background_decoding", lambda loaded: background)
+    monkeypatch.setattr(resources, "background_decoding", lambda device: background)
     _failing_source(monkeypatch, after_batches=1)  # 32 frames decode, then the error
     torch.manual_seed(0)
     with pytest.raises(DecodeError, match="injected damage"):
-        pipeline.analyze(clip.path, "videocam_tiny", weights="none", device="cpu", render=False)
+        analysis.analyze(clip.path, "videocam_tiny", weights="none", device="cpu", render=False)
     assert not _decode_threads()
 
 
@@ -85,11 +80,11 @@ def test_model_error_stops_the_decoder(
     import videocam.cam
 
     monkeypatch.setattr(videocam.cam, "cam_and_output_classes", failing_cam)
-    monkeypatch.setattr(pipeline, "_background_decoding", lambda loaded: True)
-    monkeypatch.setattr(pipeline, "_PREFETCH_BATCHES", 1)  # the producer blocks on a full queue
+    monkeypatch.setattr(resources, "background_decoding", lambda device: True)
+    monkeypatch.setattr(feed, "PREFETCH_BATCHES", 1)  # the producer blocks on a full queue
     torch.manual_seed(0)
     with pytest.raises(CamError, match="injected failure"):
-        pipeline.analyze(clip.path, "videocam_tiny", weights="none", device="cpu", render=False)
+        analysis.analyze(clip.path, "videocam_tiny", weights="none", device="cpu", render=False)
     assert calls["n"] == 2
     assert not _decode_threads()
 
@@ -102,12 +97,12 @@ def test_prefetch_hands_over_items_in_order_and_stops_early() -> None:
             produced.append(i)
             yield i
 
-    with pipeline._Prefetch(numbers, depth=2) as items:
+    with runtime.Prefetch(numbers, depth=2) as items:
         got = [next(items) for _ in range(5)]
     assert got == [0, 1, 2, 3, 4]
     assert len(produced) <= 5 + 2 + 1  # bounded read-ahead
     assert not _decode_threads()
-    with pipeline._Prefetch(lambda: iter(range(7)), depth=3) as items:
+    with runtime.Prefetch(lambda: iter(range(7)), depth=3) as items:
         assert list(items) == list(range(7))
     assert not _decode_threads()
 
@@ -117,7 +112,7 @@ def test_prefetch_reraises_the_producers_exception() -> None:
         yield 1
         raise DecodeError("bad frame 2")
 
-    with pipeline._Prefetch(broken, depth=1) as items:
+    with runtime.Prefetch(broken, depth=1) as items:
         assert next(items) == 1
         with pytest.raises(DecodeError, match="bad frame 2"):
             next(items)
@@ -134,7 +129,7 @@ def test_decoding_overlaps_the_consumer() -> None:
         ready.set()
         yield 2
 
-    with pipeline._Prefetch(slow_producer, depth=2) as items:
+    with runtime.Prefetch(slow_producer, depth=2) as items:
         assert next(items) == 0
         assert ready.wait(timeout=5)  # produced ahead without the consumer asking
         assert list(items) == [1, 2]
@@ -238,10 +233,10 @@ def test_pipeline_spills_and_matches_in_memory(
 ) -> None:
     loaded = load_model("videocam_tiny", device="cpu")
     config = AnalyzeConfig(render=False, device="cpu")
-    in_memory = pipeline.run_analysis(clip.path, loaded, config)
-    monkeypatch.setattr(pipeline, "_STORE_MEMORY_BYTES", 1)  # everything to the file
-    monkeypatch.setattr(pipeline, "_FUSE_CHUNK_BYTES", 1)  # one window at a time
-    spilled = pipeline.run_analysis(clip.path, loaded, config)
+    in_memory = analysis.run_analysis(clip.path, loaded, config)
+    monkeypatch.setattr(single_pass, "STORE_MEMORY_BYTES", 1)  # everything to the file
+    monkeypatch.setattr(single_pass, "FUSE_CHUNK_BYTES", 1)  # one window at a time
+    spilled = analysis.run_analysis(clip.path, loaded, config)
     np.testing.assert_array_equal(spilled.cams, in_memory.cams)
     np.testing.assert_array_equal(spilled.frames.target_score, in_memory.frames.target_score)
 
@@ -284,8 +279,8 @@ def test_several_classes_bad_input() -> None:
 
 def test_cpu_threads_are_bounded_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
     threads = torch.get_num_threads()
-    monkeypatch.setattr(pipeline, "_available_cpus", lambda: 1)
-    with pipeline._cpu_threads():
+    monkeypatch.setattr(resources, "available_cpus", lambda: 1)
+    with runtime.cpu_threads():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == threads
 
@@ -295,9 +290,9 @@ def test_background_decoding_gives_the_same_result_and_leaves_no_thread(
 ) -> None:
     loaded = load_model("videocam_tiny", device="cpu")
     config = AnalyzeConfig(render=False, device="cpu")
-    inline = pipeline.run_analysis(clip.path, loaded, config)
-    monkeypatch.setattr(pipeline, "_background_decoding", lambda loaded: True)
-    threaded = pipeline.run_analysis(clip.path, loaded, config)
+    inline = analysis.run_analysis(clip.path, loaded, config)
+    monkeypatch.setattr(resources, "background_decoding", lambda device: True)
+    threaded = analysis.run_analysis(clip.path, loaded, config)
     assert threaded.summary["execution"]["background_decoding"] is True
     assert inline.summary["execution"]["background_decoding"] is False  # 2 cores, torch on both
     np.testing.assert_array_equal(threaded.cams, inline.cams)
@@ -308,7 +303,7 @@ def test_background_decoding_gives_the_same_result_and_leaves_no_thread(
 def test_background_decoding_only_with_cores_to_spare(monkeypatch: pytest.MonkeyPatch) -> None:
     loaded = load_model("videocam_tiny", weights="none", device="cpu")
     threads = torch.get_num_threads()
-    monkeypatch.setattr(pipeline, "_available_cpus", lambda: threads)
-    assert not pipeline._background_decoding(loaded)
-    monkeypatch.setattr(pipeline, "_available_cpus", lambda: threads + 2)
-    assert pipeline._background_decoding(loaded)
+    monkeypatch.setattr(resources, "available_cpus", lambda: threads)
+    assert not runtime.background_decoding(loaded.device)
+    monkeypatch.setattr(resources, "available_cpus", lambda: threads + 2)
+    assert runtime.background_decoding(loaded.device)

@@ -14,19 +14,17 @@ import numpy as np
 import pytest
 import torch
 
-import videocam.pipeline as pipeline
-from videocam.cam import cam_and_output
-from videocam.config import AnalyzeConfig
-from videocam.io import open_video, sample_indices
-from videocam.models import LoadedModel, load_model
-from videocam.pipeline import (
-    _Runner,
+from videocam.analysis import (
     choose_auto_target,
-    model_input,
     resolve_class,
     run_analysis,
     window_plan,
 )
+from videocam.cam import cam_and_output
+from videocam.config import AnalyzeConfig
+from videocam.io import open_video, sample_indices
+from videocam.models import LoadedModel, load_model
+from videocam.runtime import SinglePass, auto_batch, model_input, resources
 from videocam.scoring import frame_attribution, scale_cams
 from videocam.synthetic import SyntheticClip, make_clip
 from videocam.temporal import WindowFuser
@@ -57,7 +55,7 @@ def _reference(
         indices = sample_indices(source.times_s, stride=config.frame_step)
         frames = source.read(indices, size=loaded.preprocess.size)
     plan = window_plan(loaded, config, len(indices))
-    batch = config.batch_size or pipeline._auto_batch(loaded)
+    batch = config.batch_size or auto_batch(loaded)
     batches = [plan[start : start + batch] for start in range(0, len(plan), batch)]
     if config.target == "auto":
         total = None
@@ -99,8 +97,8 @@ def _single_pass(
     with open_video(video) as source:
         indices = sample_indices(source.times_s, stride=config.frame_step)
         plan = window_plan(loaded, config, len(indices))
-        batch = config.batch_size or pipeline._auto_batch(loaded)
-        runner = _Runner(loaded, config, source, indices, plan, batch, False)
+        batch = config.batch_size or auto_batch(loaded)
+        runner = SinglePass(loaded, source, indices, plan, method=config.method, batch=batch)
         explicit = None if config.target == "auto" else resolve_class(config.target, loaded)
         result = runner.run(explicit)
         try:
@@ -133,7 +131,7 @@ def test_bundled_model_matches_two_passes(tiny, clip: SyntheticClip, method, tar
 def test_r3d_matches_two_passes_with_and_without_recomputing(
     r3d, clip: SyntheticClip, monkeypatch: pytest.MonkeyPatch, candidates: int
 ) -> None:
-    monkeypatch.setattr(pipeline, "AUTO_CANDIDATES", candidates)
+    monkeypatch.setattr(resources, "AUTO_CANDIDATES", candidates)
     # Every other frame, 8-frame windows: 30 frames, 6 windows of 112x112.
     config = AnalyzeConfig(
         model="r3d_18", weights="none", clip_len=8, frame_step=2, render=False, device="cpu"
@@ -159,7 +157,7 @@ def test_missed_candidates_are_recomputed(
         event_start=56,
         event_len=20,
     )
-    monkeypatch.setattr(pipeline, "AUTO_CANDIDATES", 1)
+    monkeypatch.setattr(resources, "AUTO_CANDIDATES", 1)
     # Candidates are chosen per batch: small batches, so the early ones see no event.
     config = AnalyzeConfig(render=False, device="cpu", batch_size=2)
     ref_target, ref_maps, ref_scores = _reference(late.path, tiny, config)

@@ -38,15 +38,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from videocam.analysis import Analysis, analyze
     from videocam.cam import compute_cam
     from videocam.io import open_video
-    from videocam.pipeline import Analysis, analyze
 
 _LAZY = {
     "open_video": ("videocam.io", "open_video"),
     "compute_cam": ("videocam.cam", "compute_cam"),
-    "analyze": ("videocam.pipeline", "analyze"),
-    "Analysis": ("videocam.pipeline", "Analysis"),
+    "analyze": ("videocam.analysis", "analyze"),
+    "Analysis": ("videocam.analysis", "Analysis"),
 }
 
 

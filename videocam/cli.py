@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from videocam import __version__
+from videocam.config import DEVICES
 from videocam.errors import ConfigError, VideocamError
+from videocam.io import BACKEND_CHOICES
 
 if TYPE_CHECKING:
+    from videocam.analysis import Analysis
     from videocam.config import AnalyzeConfig
-    from videocam.pipeline import Analysis
 
 logger = logging.getLogger("videocam")
 
@@ -44,7 +46,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
-    """The options analyze / evaluate / batch share (CONTRACT.md). Defaults live in
+    """The options analyze / evaluate / batch share (docs/contract.md). Defaults live in
     :class:`videocam.config.AnalyzeConfig`; None here means "not given" so that a --config file
     fills it and a flag wins over both."""
     g = parser.add_argument_group("model")
@@ -61,7 +63,7 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--mean", nargs=3, type=float, metavar=("R", "G", "B"))
     g.add_argument("--std", nargs=3, type=float, metavar=("R", "G", "B"))
     g.add_argument("--labels", metavar="FILE", help="class names, one per line")
-    g.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    g.add_argument("--device", choices=DEVICES)
     g.add_argument("--autocast", action="store_true", default=None, help="bf16/fp16 forward")
     g.add_argument("--batch-size", type=int, help="windows (or frames) per forward")
     t = parser.add_argument_group("time")
@@ -71,7 +73,7 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--sample-fps", type=float, metavar="FPS", help="analyse frames at this rate")
     t.add_argument("--start", dest="start_s", type=float, metavar="SECONDS")
     t.add_argument("--end", dest="end_s", type=float, metavar="SECONDS")
-    t.add_argument("--backend", choices=["auto", "decord", "pyav"], help="decoder")
+    t.add_argument("--backend", choices=BACKEND_CHOICES, help="decoder")
     e = parser.add_argument_group("explanation")
     e.add_argument("--target", help="auto, a class index, or a class name")
     e.add_argument("--method", help="gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam")
@@ -144,7 +146,7 @@ def check_out_dir(out: str) -> None:
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
-    from videocam.pipeline import analyze
+    from videocam.analysis import analyze
 
     check_out_dir(args.out)
     config = analysis_config(args)
@@ -210,8 +212,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    from videocam.analysis import load_configured_model
     from videocam.evaluate import evaluate_manifest, read_manifest, save_evaluation
-    from videocam.pipeline import load_configured_model
 
     if args.steps < 1 or args.random_seeds < 1:
         raise ConfigError("--steps and --random-seeds must be >= 1")
@@ -346,7 +348,7 @@ def _run_models(args: argparse.Namespace) -> int:
 def _add_info(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("info", help="print a video's metadata as JSON")
     parser.add_argument("video", help="video file")
-    parser.add_argument("--backend", default="auto", choices=["auto", "decord", "pyav"])
+    parser.add_argument("--backend", default="auto", choices=BACKEND_CHOICES)
     _add_common(parser)
     parser.set_defaults(run=_run_info)
 

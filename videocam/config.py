@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from videocam.errors import ConfigError
+from videocam.io import BACKEND_CHOICES
 
 DEVICES = ("auto", "cpu", "cuda")
-BACKENDS = ("auto", "decord", "pyav")
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,8 @@ def _validate(config: AnalyzeConfig) -> None:
         raise bad("method", f"must be one of {', '.join(METHODS)}")
     if config.device not in DEVICES:
         raise bad("device", f"must be one of {', '.join(DEVICES)}")
-    if config.backend not in BACKENDS:
-        raise bad("backend", f"must be one of {', '.join(BACKENDS)}")
+    if config.backend not in BACKEND_CHOICES:
+        raise bad("backend", f"must be one of {', '.join(BACKEND_CHOICES)}")
     for name in ("clip_len", "stride", "batch_size"):
         value = getattr(config, name)
         if value is not None and value < 1:

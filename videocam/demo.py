@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from videocam.pipeline import Analysis, analyze
+from videocam.analysis import Analysis, analyze
 from videocam.synthetic import ClipSpec, SyntheticClip, make_clip
 
 #: The demo clip: 8 s at 25 fps, one "move_right" event from 3.0 s to 4.6 s.

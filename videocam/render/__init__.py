@@ -1,4 +1,4 @@
-"""Rendering: what a reviewer looks at, and the writers of every output file.
+"""Rendering: what a reviewer looks at (clip, plot, images) and the atomic file writers.
 
 - :mod:`~videocam.render.files`: atomic writers (CSV, JSON, ``.npy``) and the output folder.
 - :mod:`~videocam.render.overlay`: colormap lookup tables, bilinear map resizing, heatmap
@@ -6,7 +6,10 @@
 - :mod:`~videocam.render.video`: the annotated clip (heatmap + timeline strip, H.264).
 - :mod:`~videocam.render.timeline`: the timeline plot (matplotlib).
 - :mod:`~videocam.render.keyframes`: the keyframe images and their thumbnails.
-- :mod:`~videocam.render.outputs`: ``save_analysis``, which writes every file of an analysis.
+- :mod:`~videocam.render.curves`: the deletion / insertion curves of ``videocam evaluate``.
+
+The renderers take plain arrays, tables and paths; which files an analysis writes, and under
+which names, is decided above them (:mod:`videocam.analysis.outputs`).
 
 matplotlib, PIL and PyAV are imported inside the functions that use them.
 """

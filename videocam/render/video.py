@@ -1,6 +1,6 @@
 """The annotated clip: the source with its heatmap blended in, above a timeline strip.
 
-This is pass 2 of the pipeline (DESIGN.md, decision 1): it decodes the source sequentially at the
+This is the render pass, the second of an analysis (docs/architecture.md): it decodes the source sequentially at the
 output size as Y'CbCr 4:2:0 planes, blends each frame's low-resolution CAM into them (upsampled
 bilinearly, then one 64K-entry lookup per sample that holds colormap and opacity together),
 appends a timeline strip (attribution over the whole video, keyframe ticks, a playhead, the class
@@ -373,7 +373,7 @@ def render_annotated_clip(
     _check_inputs(frame_indices, cams, attribution, target_score, alpha, render_size)
     lut = colormap_lut(colormap)
 
-    # Pass 2 streams with PyAV (DESIGN.md, decision 1): it hands out the decoder's Y'CbCr
+    # The render pass streams with PyAV: it hands out the decoder's Y'CbCr
     # planes, and stays flat in memory next to libx264 (decord held ~1 GB resident here).
     source = PyAVSource(Path(video))
     with source:

@@ -9,13 +9,16 @@ from videocam.scoring.frames import (
     scale_cams,
     select_keyframes,
 )
+from videocam.scoring.video import VideoScores, score_video
 
 __all__ = [
     "Segment",
+    "VideoScores",
     "cam_box",
     "find_segments",
     "frame_attribution",
     "resize_bilinear",
     "scale_cams",
+    "score_video",
     "select_keyframes",
 ]

@@ -1,0 +1,287 @@
+"""The analysis of one video, composed: open, sample, the single pass, score, result.
+
+Pass 1 (here) streams frames resized in the decoder to the model's input size, runs every
+window through the model once (:class:`~videocam.runtime.SinglePass`) and keeps only
+low-resolution maps and numbers; rendering (``Analysis.save``) is a second, sequential pass at
+output resolution (:mod:`videocam.analysis.outputs`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from videocam.analysis.result import (
+    Analysis,
+    RenderOptions,
+    frame_table,
+    keyframe_table,
+    segment_table,
+)
+from videocam.analysis.summary import Windows, analysis_warnings, build_summary
+from videocam.analysis.targets import choose_auto_target, resolve_class
+from videocam.config import AnalyzeConfig
+from videocam.errors import VideoOpenError
+from videocam.io import FrameSource, decode_reproducibly, sample_indices, stand_ins
+from videocam.render.keyframes import keyframe_image_name
+from videocam.runtime import SinglePass, auto_batch, cpu_threads
+from videocam.scoring import score_video
+from videocam.temporal import RowStore, plan_windows
+
+if TYPE_CHECKING:
+    from videocam.models import LoadedModel
+    from videocam.runtime import Explained
+
+logger = logging.getLogger(__name__)
+
+
+def analyze(
+    video: str | Path,
+    model: str | LoadedModel = "videocam_tiny",
+    *,
+    progress: bool = False,
+    **options: Any,
+) -> Analysis:
+    """Analyse one video: per-frame attribution, keyframes, segments, maps.
+
+    Args:
+        video: the video file.
+        model: a model name (see ``videocam models``), a custom builder spec, or a model already
+            loaded with :func:`videocam.models.load_model` (then the model options are ignored).
+        progress: show progress bars (tqdm, on stderr).
+        **options: any field of :class:`videocam.config.AnalyzeConfig` (``method``,
+            ``target``, ``topk``, ``min_gap``, ``clip_len``, ``stride``, ``device``...).
+
+    Returns:
+        An :class:`Analysis`; call ``.save(out_dir)`` to write the files.
+    """
+    model_name = model if isinstance(model, str) else model.name
+    config = AnalyzeConfig.from_mapping({**options, "model": model_name})
+    loaded = load_configured_model(config) if isinstance(model, str) else model
+    return run_analysis(Path(video), loaded, config, progress=progress)
+
+
+def load_configured_model(config: AnalyzeConfig) -> LoadedModel:
+    """Load the model the config names (model, weights, layer, preprocessing, device)."""
+    from videocam.models import load_model
+
+    return load_model(
+        config.model,
+        weights=config.weights,
+        layer=config.layer,
+        frame_model=config.frame_model,
+        input_size=config.input_size,
+        mean=config.mean,
+        std=config.std,
+        labels=config.labels,
+        device=config.device,
+    )
+
+
+def sampled_indices(source: FrameSource, config: AnalyzeConfig) -> np.ndarray:
+    """The frames ``config`` asks for (its step, sampling rate and time range), in order."""
+    return sample_indices(
+        source.times_s,
+        stride=config.frame_step,
+        fps=config.sample_fps,
+        start_s=config.start_s,
+        end_s=config.end_s,
+    )
+
+
+def window_stride(loaded: LoadedModel, config: AnalyzeConfig, clip_len: int) -> int:
+    """Frames between window starts: 1 for frame models, else ``--stride`` or half a window."""
+    if loaded.kind == "frame":
+        return 1
+    return config.stride or max(1, clip_len // 2)
+
+
+def window_plan(loaded: LoadedModel, config: AnalyzeConfig, n_frames: int) -> np.ndarray:
+    """Window positions for ``n_frames`` sampled frames: (n_windows, T); T = 1 for frame models."""
+    if loaded.kind == "frame":
+        return np.arange(n_frames, dtype=np.int64)[:, None]
+    clip_len = config.clip_len or loaded.clip_len or 16
+    return plan_windows(n_frames, clip_len, window_stride(loaded, config, clip_len))
+
+
+@dataclass
+class PassFrames:
+    """The frames an analysis's single pass fed the model, for re-scoring the same windows.
+
+    Attributes:
+        store: uint8 rows (H, W, 3) at the model's input size, one per sampled position
+            (undecodable frames stood in for, as the model saw them).
+        plan: int64, shape (n_windows, T): the windows' positions.
+        row_of_position: int64, shape (n_positions,): the ``frames`` row (decoded frames only)
+            whose frame each position holds.
+        neutral: uint8, shape (H, W, 3): the decoded frames' temporal mean.
+    """
+
+    store: RowStore
+    plan: np.ndarray
+    row_of_position: np.ndarray
+    neutral: np.ndarray = field(repr=False)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> PassFrames:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def run_analysis(
+    video: Path, loaded: LoadedModel, config: AnalyzeConfig, *, progress: bool = False
+) -> Analysis:
+    """The analysis with the model already loaded (batch mode reuses one model)."""
+    analysis, _ = _run(video, loaded, config, progress=progress, keep_frames=False)
+    return analysis
+
+
+def run_analysis_keeping_frames(
+    video: Path, loaded: LoadedModel, config: AnalyzeConfig, *, progress: bool = False
+) -> tuple[Analysis, PassFrames]:
+    """:func:`run_analysis`, and the frames its pass fed the model (the caller closes them)."""
+    analysis, frames = _run(video, loaded, config, progress=progress, keep_frames=True)
+    assert frames is not None
+    return analysis, frames
+
+
+def _run(
+    video: Path, loaded: LoadedModel, config: AnalyzeConfig, *, progress: bool, keep_frames: bool
+) -> tuple[Analysis, PassFrames | None]:
+    # The decoding policy may run the analysis again with another decoder (damaged data).
+    return decode_reproducibly(
+        video,
+        config.backend,
+        lambda source: _analyse(source, loaded, config, progress=progress, keep=keep_frames),
+    )
+
+
+def _analyse(
+    source: FrameSource, loaded: LoadedModel, config: AnalyzeConfig, *, progress: bool, keep: bool
+) -> tuple[Analysis, PassFrames | None]:
+    """Sample, the single pass, score, result: one video, already open."""
+    started = time.perf_counter()
+    indices = sampled_indices(source, config)
+    if len(indices) == 0:
+        raise VideoOpenError(
+            f"{source.path}: no frames in the requested time range "
+            f"[{config.start_s}, {config.end_s}) s (video lasts {source.meta.duration_s:.2f} s)"
+        )
+    plan = window_plan(loaded, config, len(indices))
+    batch = config.batch_size or auto_batch(loaded, plan.shape[1], config.method)
+    explicit = None if config.target == "auto" else resolve_class(config.target, loaded)
+    single = SinglePass(
+        loaded,
+        source,
+        indices,
+        plan,
+        method=config.method,
+        batch=batch,
+        autocast=config.autocast,
+        progress=progress,
+        keep_frames=keep,
+    )
+    with cpu_threads() as threads:
+        explained = single.explain(explicit, lambda probs: choose_auto_target(probs, loaded)[0])
+    windows = Windows(
+        n_windows=len(plan),
+        clip_len=plan.shape[1],
+        stride=window_stride(loaded, config, plan.shape[1]),
+        batch_size=batch,
+        background_decoding=single.background_decoding,
+        torch_threads=threads,
+    )
+    # Undecodable frames were stood in for inside the windows; they get no row: frames.csv
+    # lists decoded frames only, with their own indices and times.
+    decoded = ~np.isin(indices, np.asarray(source.skipped_indices, dtype=np.int64))
+    kept = _pass_frames(explained, plan, indices, decoded, source) if keep else None
+    analysis = _result(
+        source, loaded, config, explained, windows, indices, decoded, explicit is None, started
+    )
+    return analysis, kept
+
+
+def _result(
+    source: FrameSource,
+    loaded: LoadedModel,
+    config: AnalyzeConfig,
+    explained: Explained,
+    windows: Windows,
+    indices: np.ndarray,
+    decoded: np.ndarray,
+    auto: bool,
+    started: float,
+) -> Analysis:
+    """Score the decoded frames of the pass and assemble the result."""
+    meta = source.meta
+    indices = indices[decoded]
+    times = source.times_s[indices]
+    scores = score_video(
+        explained.maps[decoded],
+        times,
+        (meta.height, meta.width),
+        topk=config.topk,
+        min_gap_s=config.min_gap,
+        keyframe_floor=config.keyframe_floor,
+        box_threshold=config.box_threshold,
+    )
+    decode = source.decode_report()
+    warnings = analysis_warnings(meta, decode, loaded, explained.layer_shape, windows.clip_len)
+    for message in warnings:
+        logger.warning("%s: %s", meta.path, message)
+    timings = {**explained.seconds, "cam_s": sum(explained.seconds.values())}
+    timings["analysis_s"] = time.perf_counter() - started
+    summary = build_summary(
+        meta=meta,
+        loaded=loaded,
+        config=config,
+        explained=explained,
+        auto=auto,
+        windows=windows,
+        n_frames=len(indices),
+        decode=decode,
+        decoder=source.decoder,
+        cam_scale=scores.cam_scale,
+        timings_s=timings,
+        warnings=warnings,
+    )
+    image_name = keyframe_image_name if config.render else None
+    return Analysis(
+        frames=frame_table(indices, times, scores, explained.target_score[decoded]),
+        keyframes=keyframe_table(indices, times, scores, image_name),
+        segments=segment_table(indices, times, scores),
+        cams=scores.cams.astype(np.float16),
+        meta=meta,
+        summary=summary,
+        class_probs=explained.class_probs,
+        render_options=RenderOptions.from_config(config),
+    )
+
+
+def _pass_frames(
+    explained: Explained,
+    plan: np.ndarray,
+    indices: np.ndarray,
+    decoded: np.ndarray,
+    source: FrameSource,
+) -> PassFrames:
+    """The kept frames of the pass, with their mapping to rows and the neutral frame."""
+    kept = explained.frames
+    assert kept is not None and kept.total is not None
+    row = np.cumsum(decoded) - 1
+    row_of_position = row[stand_ins(indices, source.skipped_indices)]
+    # The mean of the decoded frames: stand-ins repeat a decoded frame, take them out again.
+    total = kept.total.copy()
+    for position in np.flatnonzero(~decoded).tolist():
+        total -= kept.store.read(position, position + 1)[0]
+    neutral = (total / max(1, int(decoded.sum()))).round().astype(np.uint8)
+    return PassFrames(kept.store, plan, row_of_position.astype(np.int64), neutral)

@@ -1,0 +1,184 @@
+"""The result of analysing one video and the output contract it is written by: file names,
+table columns, the tables themselves, and the render options.
+
+Imports nothing from :mod:`videocam.render`: the renderers are handed plain arrays and these
+names by :mod:`videocam.analysis.outputs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from videocam.io import VideoMeta
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from videocam.config import AnalyzeConfig
+    from videocam.scoring import VideoScores
+
+FRAME_COLUMNS = ["frame_index", "time_s", "attribution", "target_score", "is_keyframe"]
+KEYFRAME_COLUMNS = ["rank", "frame_index", "time_s", "attribution", "x0", "y0", "x1", "y1", "image"]
+SEGMENT_COLUMNS = ["start_frame", "end_frame", "start_s", "end_s", "peak_frame", "attribution"]
+
+#: The files of an output folder.
+FRAMES_CSV = "frames.csv"
+KEYFRAMES_CSV = "keyframes.csv"
+SEGMENTS_CSV = "segments.csv"
+CAMS_NPY = "cams.npy"
+SUMMARY_JSON = "summary.json"
+ANNOTATED_MP4 = "annotated.mp4"
+TIMELINE_PNG = "timeline.png"
+#: Names of the keyframe images (``keyframes/rank01_frame000123.jpg``) are the keyframe
+#: renderer's: :func:`videocam.render.keyframe_image_name`.
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How the rendered outputs look (annotated clip, timeline, keyframe images).
+
+    Attributes:
+        render: write them at all (``--no-render`` writes tables, maps and summary only).
+        render_size: (H, W) of the annotated clip; None = the source's own size.
+        colormap: matplotlib colormap of the heatmaps.
+        alpha: heatmap opacity where attribution is highest.
+        backend: decoder of the keyframe images.
+    """
+
+    render: bool = True
+    render_size: tuple[int, int] | None = None
+    colormap: str = "jet"
+    alpha: float = 0.5
+    backend: str = "auto"
+
+    @classmethod
+    def from_config(cls, config: AnalyzeConfig) -> RenderOptions:
+        return cls(
+            render=config.render,
+            render_size=config.render_size,
+            colormap=config.colormap,
+            alpha=config.alpha,
+            backend=config.backend,
+        )
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The result of analysing one video.
+
+    Attributes:
+        frames: one row per analysed frame (``FRAME_COLUMNS``).
+        keyframes: one row per keyframe, strongest first (``KEYFRAME_COLUMNS``).
+        segments: intervals of high attribution (``SEGMENT_COLUMNS``).
+        cams: float16, shape (n_frames, h, w), in [0, 1]: each analysed frame's map at model
+            resolution, scaled by one factor for the whole video.
+        meta: the source video's metadata.
+        summary: what summary.json holds (model, layer, method, target, config, timings...).
+        class_probs: float32, shape (K,): each class's probability averaged over the windows.
+        render_options: how ``save`` renders.
+    """
+
+    frames: pd.DataFrame
+    keyframes: pd.DataFrame
+    segments: pd.DataFrame
+    cams: np.ndarray = field(repr=False)
+    meta: VideoMeta
+    summary: dict[str, Any] = field(repr=False)
+    class_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)
+    render_options: RenderOptions = field(default_factory=RenderOptions)
+
+    @property
+    def target(self) -> tuple[int, str]:
+        """(index, name) of the explained class."""
+        return int(self.summary["target"]["index"]), str(self.summary["target"]["name"])
+
+    def save(
+        self, out_dir: str | Path, *, render: bool | None = None, progress: bool = False
+    ) -> Path:
+        """Write every output file into ``out_dir`` (each one atomically).
+
+        Args:
+            out_dir: output folder, created if needed.
+            render: write annotated.mp4, timeline.png and keyframes/; default:
+                ``render_options.render``.
+            progress: show a progress bar while rendering.
+        """
+        from videocam.analysis.outputs import save_analysis
+
+        if render is None:
+            render = self.render_options.render
+        return save_analysis(self, Path(out_dir), render=render, progress=progress)
+
+
+def frame_table(
+    indices: np.ndarray, times_s: np.ndarray, scores: VideoScores, target_score: np.ndarray
+) -> pd.DataFrame:
+    """frames.csv: one row per analysed frame (``FRAME_COLUMNS``)."""
+    import pandas as pd
+
+    is_key = np.zeros(len(indices), dtype=bool)
+    is_key[scores.keyframes] = True
+    return pd.DataFrame(
+        {
+            "frame_index": indices.astype(np.int64),
+            "time_s": times_s,
+            "attribution": scores.attribution,
+            "target_score": target_score,
+            "is_keyframe": is_key,
+        },
+        columns=FRAME_COLUMNS,
+    )
+
+
+def keyframe_table(
+    indices: np.ndarray,
+    times_s: np.ndarray,
+    scores: VideoScores,
+    image_name: Callable[[int, int], str] | None = None,
+) -> pd.DataFrame:
+    """keyframes.csv: one row per keyframe, strongest first (``KEYFRAME_COLUMNS``); ``image``
+    is ``image_name(rank, frame_index)``, or empty when nothing is rendered (None)."""
+    import pandas as pd
+
+    rows = []
+    for rank, (p, box) in enumerate(
+        zip(scores.keyframes.tolist(), scores.boxes, strict=True), start=1
+    ):
+        frame_index = int(indices[p])
+        rows.append(
+            {
+                "rank": rank,
+                "frame_index": frame_index,
+                "time_s": float(times_s[p]),
+                "attribution": float(scores.attribution[p]),
+                "x0": box[0],
+                "y0": box[1],
+                "x1": box[2],
+                "y1": box[3],
+                "image": image_name(rank, frame_index) if image_name else "",
+            }
+        )
+    return pd.DataFrame(rows, columns=KEYFRAME_COLUMNS)
+
+
+def segment_table(indices: np.ndarray, times_s: np.ndarray, scores: VideoScores) -> pd.DataFrame:
+    """segments.csv: one row per interval of high attribution (``SEGMENT_COLUMNS``)."""
+    import pandas as pd
+
+    rows = [
+        {
+            "start_frame": int(indices[s.start]),
+            "end_frame": int(indices[s.end]),
+            "start_s": float(times_s[s.start]),
+            "end_s": float(times_s[s.end]),
+            "peak_frame": int(indices[s.peak]),
+            "attribution": s.attribution,
+        }
+        for s in scores.segments
+    ]
+    return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)

@@ -1,0 +1,370 @@
+"""The single pass: every window of a video through the model once, the maps of the target
+(or of the candidate classes while it is unknown) kept, and fused into per-frame maps.
+
+Each batch of windows goes through :func:`~videocam.cam.cam_and_output_classes`, which runs the
+forward once and takes, in one batched backward through the head, the maps of M classes: the
+explicit target, or, with the target unknown until the end (``auto``), the
+:data:`~videocam.runtime.resources.AUTO_CANDIDATES` classes with the highest mean probability
+so far (all of them for models with few classes). :meth:`SinglePass.explain` then picks each
+window's map of the video-level target; the rare window whose candidates missed it is decoded
+and explained again, so the maps are exactly those of a forward-only scan followed by a CAM
+pass with the chosen target, at the cost of one pass.
+
+Memory does not grow with the video beyond the per-frame maps: per-window results past a bound
+spill to an anonymous temporary file (:class:`~videocam.temporal.RowStore`), and so do the
+decoded frames when the caller keeps them (``keep_frames``, for perturbation re-scoring).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from videocam.io import FrameSource, stand_ins
+from videocam.runtime import resources
+from videocam.runtime.feed import HostCopies, model_input, window_inputs
+from videocam.temporal import FrameAccumulator, RowStore
+
+if TYPE_CHECKING:
+    import torch
+
+    from videocam.models import LoadedModel
+
+#: Bytes of per-window results (each store) held in memory before spilling to a temporary file.
+STORE_MEMORY_BYTES = 16 * 2**20
+#: Bytes of kept decoded frames held in memory before spilling to a temporary file.
+FRAME_MEMORY_BYTES = 16 * 2**20
+#: Bytes of kept window maps read back at once when fusing.
+FUSE_CHUNK_BYTES = 8 * 2**20
+
+
+@dataclass
+class KeptFrames:
+    """The decoded frames the pass fed the model, kept for a later pass over the same windows.
+
+    Attributes:
+        store: uint8 rows (H, W, 3), one per sampled position, stand-ins included (position
+            ``p`` holds the frame the model saw there).
+        total: float64 (H, W, 3): the sum of the stored rows.
+    """
+
+    store: RowStore
+    total: np.ndarray | None = None
+
+    def add(self, chunk: np.ndarray) -> None:
+        self.store.append(chunk)
+        chunk_sum = chunk.sum(axis=0, dtype=np.float64)
+        self.total = chunk_sum if self.total is None else self.total + chunk_sum
+
+    def close(self) -> None:
+        self.store.close()
+
+
+@dataclass(frozen=True)
+class Explained:
+    """What the single pass gives for one video and one target.
+
+    Attributes:
+        target: the explained class.
+        maps: float32, shape (n_positions, h, w), >= 0: each sampled position's fused map at
+            the layer's spatial resolution (raw scale).
+        target_score: float, shape (n_positions,): the target's probability, averaged over the
+            windows covering each position.
+        class_probs: float32, shape (K,): mean class probability over the windows.
+        layer_shape: the layer's map shape per window (t', h, w); t' = 1 for frame models.
+        candidates_per_window: classes whose maps each window kept while the target was
+            unknown; None for an explicit target.
+        n_recomputed: windows decoded and explained again (their candidates missed the target).
+        seconds: ``model_pass_s`` (the pass) and ``fuse_s`` (picking and fusing the maps).
+        frames: the decoded frames, when kept (the caller closes them).
+    """
+
+    target: int
+    maps: np.ndarray = field(repr=False)
+    target_score: np.ndarray = field(repr=False)
+    class_probs: np.ndarray = field(repr=False)
+    layer_shape: tuple[int, ...]
+    candidates_per_window: int | None
+    n_recomputed: int
+    seconds: dict[str, float]
+    frames: KeptFrames | None = field(default=None, repr=False)
+
+
+@dataclass
+class _PassResult:
+    """What the pass keeps per window until the target is known (stores in window order).
+
+    Attributes:
+        probs: float32 rows (K,): each window's class probabilities.
+        classes: int64 rows (M,): the classes whose maps were kept for each window.
+        maps: float32 rows (M, *S): those maps, at the layer's resolution (S includes t').
+        mean_probs: float32 (K,): mean class probability over windows.
+        class_free: the method ignores the class (eigencam): ``maps[:, 0]`` serves every class.
+    """
+
+    probs: RowStore
+    classes: RowStore
+    maps: RowStore
+    mean_probs: np.ndarray
+    class_free: bool
+
+    def close(self) -> None:
+        for store in (self.probs, self.classes, self.maps):
+            store.close()
+
+
+class SinglePass:
+    """Runs the model once over every window of ``plan`` and fuses the maps per frame.
+
+    Args:
+        loaded: the model, on its device.
+        source: the open video.
+        indices: int64, shape (n_positions,): the sampled source frames, increasing.
+        plan: int64, shape (n_windows, T): positions of each window (T = 1 for frame models).
+        method: the CAM method (see :data:`videocam.cam.METHODS`).
+        batch: windows (or frames) per forward.
+        autocast: run the model in reduced precision (CAM arithmetic stays float32).
+        progress: show a progress bar.
+        keep_frames: keep the decoded frames (:attr:`Explained.frames`).
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        source: FrameSource,
+        indices: np.ndarray,
+        plan: np.ndarray,
+        *,
+        method: str,
+        batch: int,
+        autocast: bool = False,
+        progress: bool = False,
+        keep_frames: bool = False,
+    ) -> None:
+        self.loaded = loaded
+        self.source = source
+        self.indices = indices
+        self.plan = plan
+        self.method = method
+        self.batch = batch
+        self.autocast = autocast
+        self.progress = progress
+        self.keep_frames = keep_frames
+        self.n_recomputed = 0
+        self.background_decoding = resources.background_decoding(loaded.device)
+
+    def explain(self, target: int | None, choose: Callable[[np.ndarray], int]) -> Explained:
+        """The pass, the target, and the fused maps of that target.
+
+        Args:
+            target: the class to explain, or None to decide after the pass.
+            choose: with ``target`` None, the video-level class from the mean class
+                probabilities (float32 (K,)).
+        """
+        kept = self._frame_keeper() if self.keep_frames else None
+        try:
+            started = time.perf_counter()
+            result = self.run(target, tap=None if kept is None else kept.add)
+            try:
+                passed = time.perf_counter()
+                chosen = target if target is not None else choose(result.mean_probs)
+                maps, scores, layer_shape = self.fuse(result, chosen)
+            finally:
+                result.close()
+        except BaseException:
+            if kept is not None:
+                kept.close()
+            raise
+        return Explained(
+            target=chosen,
+            maps=maps,
+            target_score=scores,
+            class_probs=result.mean_probs,
+            layer_shape=layer_shape,
+            candidates_per_window=None if target is not None else int(result.classes.row_shape[0]),
+            n_recomputed=self.n_recomputed,
+            seconds={
+                "model_pass_s": passed - started,
+                "fuse_s": time.perf_counter() - passed,
+            },
+            frames=kept,
+        )
+
+    def _frame_keeper(self) -> KeptFrames:
+        height, width = self.loaded.preprocess.size
+        store = RowStore(
+            (height, width, 3),
+            np.uint8,
+            capacity=len(self.indices),
+            memory_bytes=FRAME_MEMORY_BYTES,
+        )
+        return KeptFrames(store)
+
+    # -- the pass -------------------------------------------------------------------------------
+
+    def run(
+        self, target: int | None, *, tap: Callable[[np.ndarray], None] | None = None
+    ) -> _PassResult:
+        """Every window through the model once: probabilities and maps of the candidate classes.
+
+        Args:
+            target: the class to explain, or None for ``auto`` (decided after the pass).
+            tap: called with each decoded chunk of frames (see :func:`window_inputs`).
+        """
+        import torch
+
+        from videocam.cam import cam_and_output_classes, get_method
+
+        loaded = self.loaded
+        class_free = not get_method(self.method).needs_gradients
+        background = loaded.background_class
+        total: torch.Tensor | None = None
+        count = 0
+        stores: list[RowStore] = []
+        copies = HostCopies(loaded.device)
+        chosen: torch.Tensor | None = None
+
+        def candidates(output: torch.Tensor) -> torch.Tensor:
+            # Top classes by mean probability so far (this batch included), on the device.
+            nonlocal chosen
+            probs = torch.softmax(output.float(), dim=1).sum(0)
+            score = probs if total is None else total + probs
+            n_classes = score.shape[0]
+            if background is not None and 0 <= background < n_classes and n_classes > 1:
+                score = score.clone()
+                score[background] = -1.0
+                n_classes -= 1
+            chosen = score.topk(min(resources.AUTO_CANDIDATES, n_classes)).indices
+            return chosen
+
+        def store(*arrays: np.ndarray) -> None:
+            if not stores:
+                stores.extend(
+                    RowStore(
+                        a.shape[1:],
+                        a.dtype,
+                        capacity=len(self.plan),
+                        memory_bytes=STORE_MEMORY_BYTES,
+                    )
+                    for a in arrays
+                )
+            for kept, values in zip(stores, arrays, strict=True):
+                kept.append(values)
+
+        batches = window_inputs(
+            loaded,
+            self.source,
+            self.indices,
+            self.plan,
+            self.batch,
+            background=self.background_decoding,
+            progress=self.progress,
+            tap=tap,
+        )
+        fixed = class_free or target is not None
+        try:
+            for rows, inputs in batches:
+                result = cam_and_output_classes(
+                    loaded.module,
+                    inputs,
+                    loaded.layer,
+                    [target or 0] if fixed else candidates,
+                    self.method,
+                    reshape=loaded.reshape,
+                    autocast=self.autocast,
+                )
+                probs = torch.softmax(result.output, dim=1)
+                batch_total = probs.sum(0)
+                total = batch_total if total is None else total + batch_total
+                count += len(rows)
+                if fixed or chosen is None:
+                    classes = torch.full((len(rows), 1), target or 0, dtype=torch.long)
+                else:
+                    classes = chosen.expand(len(rows), -1)
+                cams = result.cams[:, :1] if class_free else result.cams
+                for ready in copies.push(rows, probs, classes, cams):
+                    store(*ready[1:])  # batches arrive in window order
+            for ready in copies.flush():
+                store(*ready[1:])
+        except BaseException:
+            for kept in stores:
+                kept.close()
+            raise
+        finally:
+            batches.close()
+        assert total is not None
+        return _PassResult(
+            probs=stores[0],
+            classes=stores[1],
+            maps=stores[2],
+            mean_probs=(total / count).cpu().numpy(),
+            class_free=class_free,
+        )
+
+    # -- from windows to frames ----------------------------------------------------------------
+
+    def fuse(
+        self, result: _PassResult, target: int
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        """Per-frame maps and target scores of ``target`` from the kept window results.
+
+        Returns:
+            (maps float32 (n_frames, h, w), target score (n_frames,), the layer's map shape).
+        """
+        n_windows = len(self.plan)
+        if len(result.maps) != n_windows:
+            raise RuntimeError(f"kept {len(result.maps)} windows of {n_windows}")
+        map_shape = result.maps.row_shape[1:]
+        if self.loaded.kind == "frame":
+            map_shape = (1, *map_shape)  # one time step per "window"
+        accumulator = FrameAccumulator(len(self.indices), map_shape[1:], 1)
+        chunk = max(1, FUSE_CHUNK_BYTES // max(1, result.maps.row_bytes))
+        for start in range(0, n_windows, chunk):
+            stop = min(start + chunk, n_windows)
+            maps = result.maps.read(start, stop)
+            if result.class_free:
+                picked = maps[:, 0]
+            else:
+                hit = result.classes.read(start, stop) == target
+                picked = maps[np.arange(stop - start), hit.argmax(axis=1)]
+                missed = np.flatnonzero(~hit.any(axis=1))
+                if len(missed):
+                    picked[missed] = self._recompute(start + missed, target)
+            scores = result.probs.read(start, stop)[:, target : target + 1]
+            accumulator.add(self.plan[start:stop], picked.reshape(stop - start, *map_shape), scores)
+        maps, scores = accumulator.result()
+        return maps, scores[:, 0], tuple(map_shape)
+
+    def _recompute(self, rows: np.ndarray, target: int) -> np.ndarray:
+        """Maps of ``target`` for windows whose candidates missed it: decoded and run again.
+
+        Returns:
+            float32, shape (len(rows), *S) as kept by the pass.
+        """
+        from videocam.cam import cam_and_output_classes
+
+        loaded = self.loaded
+        # The frames the pass used: undecodable ones replaced by the same stand-ins.
+        decodable = self.indices[stand_ins(self.indices, self.source.skipped_indices)]
+        out = []
+        for start in range(0, len(rows), self.batch):
+            batch_rows = rows[start : start + self.batch]
+            positions = np.unique(self.plan[batch_rows])
+            frames = self.source.read(decodable[positions], size=loaded.preprocess.size)
+            block = frames[np.searchsorted(positions, self.plan[batch_rows])]
+            result = cam_and_output_classes(
+                loaded.module,
+                model_input(loaded, block),
+                loaded.layer,
+                [target],
+                self.method,
+                reshape=loaded.reshape,
+                autocast=self.autocast,
+            )
+            out.append(result.cams[:, 0].float().cpu().numpy())
+        self.n_recomputed += len(rows)
+        return np.concatenate(out)
