@@ -90,6 +90,7 @@ def clip_specs(n: int) -> list[Any]:
 
 
 def main() -> None:
+    from videocam.analysis import run_analysis, run_analysis_keeping_frames
     from videocam.cam import METHODS
     from videocam.config import AnalyzeConfig
     from videocam.evaluate import (
@@ -98,9 +99,7 @@ def main() -> None:
         normalised_auc,
         order_by_attribution,
     )
-    from videocam.io import open_video
     from videocam.models import load_model
-    from videocam.pipeline import run_analysis, window_plan
     from videocam.scoring import resize_bilinear, select_keyframes
     from videocam.synthetic import make_clip, render_clip
 
@@ -129,13 +128,11 @@ def main() -> None:
             boxes = clip.truth.boxes
             times = clip.times_s
             n = spec.n_frames
-            with open_video(clip.path) as source:
-                frames = np.concatenate(
-                    [b.frames for b in source.iter_batches(size=loaded.preprocess.size)]
-                )
             config = base.replace(target=label)
-            plan = window_plan(loaded, config, n)
-            scorer = TargetScorer(loaded, frames, plan, label, config)
+            # The frames the analysis fed the model, for re-scoring (the same for every method).
+            first, frames = run_analysis_keeping_frames(clip.path, loaded, config)
+            batch = first.summary["windows"]["batch_size"]
+            scorer = TargetScorer(loaded, frames, label, batch=batch)
             reference = scorer(np.ones(n, dtype=bool))
             rng = np.random.default_rng(0)
             clip_random = [
@@ -181,6 +178,7 @@ def main() -> None:
                 f"clip {i + 1}/{n_clips}: {spec.event}, random deletion AUC {random_aucs[-1]:.3f}",
                 flush=True,
             )
+            frames.close()
 
     rows = []
     for name, stats in per_method.items():

@@ -48,16 +48,26 @@ def insertion_curve(order: np.ndarray, score: ScoreFn, steps: int = 10) -> np.nd
     return _curve(order, score, steps, inserting=True)
 
 
+def curve_masks(order: np.ndarray, steps: int = 10, *, inserting: bool) -> np.ndarray:
+    """The kept-frame masks of a deletion (or insertion) curve, one per :func:`step_counts`.
+
+    Returns:
+        bool, shape (steps + 1, n): row ``i`` keeps every frame but the first
+        ``step_counts(n, steps)[i]`` of ``order`` (deletion), or only those (insertion).
+    """
+    n = len(order)
+    counts = step_counts(n, steps)
+    masks = np.full((len(counts), n), not inserting)
+    for row, count in enumerate(counts):
+        masks[row, order[:count]] = inserting
+    return masks
+
+
 def _curve(order: np.ndarray, score: ScoreFn, steps: int, *, inserting: bool) -> np.ndarray:
     """The score as the first frames of ``order`` flip from removed to kept (inserting) or
     from kept to removed, at each of :func:`step_counts`."""
-    n = len(order)
-    out = []
-    for count in step_counts(n, steps):
-        kept = np.full(n, not inserting)
-        kept[order[:count]] = inserting
-        out.append(score(kept))
-    return np.asarray(out, dtype=np.float64)
+    masks = curve_masks(order, steps, inserting=inserting)
+    return np.asarray([score(kept) for kept in masks], dtype=np.float64)
 
 
 def normalised_auc(curve: np.ndarray, reference: float) -> float:

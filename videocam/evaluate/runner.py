@@ -18,31 +18,29 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from videocam.analysis import (
+    auto_class,
+    class_name,
+    package_versions,
+    resolve_class,
+    run_analysis_keeping_frames,
+)
 from videocam.config import AnalyzeConfig
 from videocam.errors import VideocamError
 from videocam.evaluate.metrics import (
-    deletion_curve,
-    insertion_curve,
+    curve_masks,
     keyframe_hit_rate,
     normalised_auc,
     order_by_attribution,
     segment_iou,
 )
-from videocam.io import open_video
+from videocam.evaluate.rescoring import score_masks
 from videocam.manifest import ManifestEntry, read_manifest
-from videocam.pipeline import (
-    choose_auto_target,
-    class_name,
-    resolve_class,
-    run_analysis,
-    sampled_indices,
-    window_plan,
-    window_probabilities,
-)
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from videocam.analysis import Analysis, PassFrames
     from videocam.models import LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -80,36 +78,44 @@ class Evaluation:
 
 
 class TargetScorer:
-    """The target's mean window probability on a video with some frames made neutral."""
+    """The target's mean window probability on a video with some frames made neutral.
+
+    Masks are over the analysis's frames (``frames.csv`` rows); scores are remembered by mask,
+    and :meth:`score_all` scores many masks in one sweep over the windows.
+    """
 
     def __init__(
         self,
         loaded: LoadedModel,
-        frames: np.ndarray,
-        plan: np.ndarray,
+        frames: PassFrames,
         target: int,
-        config: AnalyzeConfig,
+        *,
+        batch: int,
+        autocast: bool = False,
     ) -> None:
-        self.loaded, self.frames, self.plan, self.target = loaded, frames, plan, target
-        self.config = config
-        # The neutral frame: the video's temporal mean (no content of its own, same statistics).
-        self.neutral = frames.mean(axis=0).round().astype(np.uint8)
+        self.loaded, self.frames, self.target = loaded, frames, target
+        self.batch, self.autocast = batch, autocast
         self._memo: dict[bytes, float] = {}
 
-    def __call__(self, kept: np.ndarray) -> float:
-        key = np.packbits(kept).tobytes()
-        if key not in self._memo:
-            frames = self.frames.copy()
-            frames[~kept] = self.neutral
-            probs = window_probabilities(
+    def score_all(self, masks: np.ndarray) -> np.ndarray:
+        """Scores of bool masks (n_masks, n_rows), float64 (n_masks,)."""
+        masks = np.asarray(masks, dtype=bool)
+        keys = [np.packbits(kept).tobytes() for kept in masks]
+        todo = {key: kept for key, kept in zip(keys, masks, strict=True) if key not in self._memo}
+        if todo:
+            scores = score_masks(
                 self.loaded,
-                frames,
-                self.plan,
-                batch_size=self.config.batch_size,
-                autocast=self.config.autocast,
+                self.frames,
+                self.target,
+                np.stack(list(todo.values())),
+                batch=self.batch,
+                autocast=self.autocast,
             )
-            self._memo[key] = float(probs[:, self.target].mean())
-        return self._memo[key]
+            self._memo.update(zip(todo, scores.tolist(), strict=True))
+        return np.asarray([self._memo[key] for key in keys], dtype=np.float64)
+
+    def __call__(self, kept: np.ndarray) -> float:
+        return float(self.score_all(np.asarray(kept, dtype=bool)[None])[0])
 
 
 def evaluate_video(
@@ -121,44 +127,67 @@ def evaluate_video(
     random_seeds: int = 3,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Metrics of one video (see the module docstring) and its curves (relative to the
-    untouched score): ``deletion``, ``insertion``, ``deletion_random``, ``insertion_random``."""
-    started = time.perf_counter()
-    with open_video(entry.path, config.backend) as source:
-        indices = sampled_indices(source, config)
-        batches = list(source.iter_batches(indices, size=loaded.preprocess.size))
-        # Undecodable frames are left out of the batches (and of analysis.frames below).
-        indices = np.concatenate([b.indices for b in batches])
-        frames = np.concatenate([b.frames for b in batches])
-    plan = window_plan(loaded, config, len(indices))
-    probs = window_probabilities(
-        loaded, frames, plan, batch_size=config.batch_size, autocast=config.autocast
-    )
-    predicted, _ = choose_auto_target(probs.mean(axis=0), loaded)
-    label = resolve_class(_as_target(entry.label), loaded) if entry.label is not None else None
-    target = label if label is not None else predicted
-    analysis = run_analysis(entry.path, loaded, config.replace(target=target, render=False))
+    untouched score): ``deletion``, ``insertion``, ``deletion_random``, ``insertion_random``.
 
-    scorer = TargetScorer(loaded, frames, plan, target, config)
-    reference = scorer(np.ones(len(frames), dtype=bool))
-    order = order_by_attribution(analysis.frames.attribution.to_numpy())
-    curves = {
-        "deletion": deletion_curve(order, scorer, steps),
-        "insertion": insertion_curve(order, scorer, steps),
-    }
-    rng = np.random.default_rng(0)
-    random_orders = [rng.permutation(len(frames)) for _ in range(random_seeds)]
-    curves["deletion_random"] = np.mean(
-        [deletion_curve(o, scorer, steps) for o in random_orders], axis=0
-    )
-    curves["insertion_random"] = np.mean(
-        [insertion_curve(o, scorer, steps) for o in random_orders], axis=0
-    )
+    One pass of the analysis (the label as the target when given, else ``auto``) gives the
+    maps, the prediction and the frames; the curves re-score those frames in one sweep.
+    """
+    started = time.perf_counter()
+    label = resolve_class(_as_target(entry.label), loaded) if entry.label is not None else None
+    run = config.replace(target="auto" if label is None else label, render=False)
+    analysis, frames = run_analysis_keeping_frames(entry.path, loaded, run)
+    with frames:
+        predicted = auto_class(analysis.class_probs, loaded)
+        target = analysis.target[0]
+        n_frames = len(analysis.frames)
+        order = order_by_attribution(analysis.frames.attribution.to_numpy())
+        rng = np.random.default_rng(0)
+        orders = {"": [order], "_random": [rng.permutation(n_frames) for _ in range(random_seeds)]}
+        masks = {
+            f"{kind}{suffix}": [curve_masks(o, steps, inserting=kind == "insertion") for o in group]
+            for suffix, group in orders.items()
+            for kind in ("deletion", "insertion")
+        }
+        scorer = TargetScorer(
+            loaded,
+            frames,
+            target,
+            batch=analysis.summary["windows"]["batch_size"],
+            autocast=config.autocast,
+        )
+        every_mask = [m for group in masks.values() for m in group]
+        everything = np.concatenate([np.ones((1, n_frames), bool), *every_mask])
+        scorer.score_all(everything)  # one sweep over the windows for every curve
+        reference = scorer(np.ones(n_frames, dtype=bool))
+        curves = {
+            name: np.mean([scorer.score_all(m) for m in group], axis=0)
+            for name, group in masks.items()
+        }
+    row = _metrics_row(entry, loaded, analysis, label, predicted, curves, reference)
+    row["n_frames"] = n_frames
+    row["seconds"] = round(time.perf_counter() - started, 3)
+    row["status"] = "ok"
+    row["error"] = ""
+    relative = {k: v / reference if reference > 0 else v for k, v in curves.items()}
+    return row, relative
+
+
+def _metrics_row(
+    entry: ManifestEntry,
+    loaded: LoadedModel,
+    analysis: Analysis,
+    label: int | None,
+    predicted: int,
+    curves: dict[str, np.ndarray],
+    reference: float,
+) -> dict[str, Any]:
+    """One metrics.csv row, but for its bookkeeping columns."""
     row: dict[str, Any] = {
         "path": str(entry.path),
         "label": class_name(loaded, label) if label is not None else "",
         "predicted": class_name(loaded, predicted),
         "correct": (label == predicted) if label is not None else None,
-        "target": class_name(loaded, target),
+        "target": class_name(loaded, analysis.target[0]),
     }
     for curve_name, column in _AUC_COLUMNS.items():
         row[column] = normalised_auc(curves[curve_name], reference)
@@ -172,12 +201,7 @@ def evaluate_video(
             entry.event_start_s,
             entry.event_end_s,
         )
-    row["n_frames"] = len(frames)
-    row["seconds"] = round(time.perf_counter() - started, 3)
-    row["status"] = "ok"
-    row["error"] = ""
-    relative = {k: v / reference if reference > 0 else v for k, v in curves.items()}
-    return row, relative
+    return row
 
 
 _AUC_COLUMNS = {
@@ -242,8 +266,6 @@ def _summary(
     curves: dict[str, np.ndarray],
 ) -> dict[str, Any]:
     import pandas as pd
-
-    from videocam.pipeline import package_versions
 
     ok = metrics[metrics.status == "ok"]
     labelled = ok[ok.label.astype(str) != ""]
