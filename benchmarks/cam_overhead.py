@@ -1,4 +1,4 @@
-"""How much does a CAM cost over plain inference? (DESIGN.md, decision 2: goal <= 1.1x)
+"""How much does a CAM cost over plain inference? (The goal: at most 1.1x.)
 
 Times, on the same batch and in one run: the forward pass alone (``torch.inference_mode``),
 ``videocam.compute_cam`` (Grad-CAM, gradients at the target layer only), and pytorch-grad-cam's

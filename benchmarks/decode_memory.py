@@ -2,8 +2,8 @@
 
 Each measurement runs in a fresh process (so peaks don't mix) that streams every frame through
 ``FrameSource.iter_batches`` and reports its own peak RSS. For comparison it also measures the
-naive use of decord that DESIGN.md warns about (native-size ``get_batch`` chunks), which grows
-with video length.
+naive use of decord (native-size ``get_batch`` chunks), which grows with video length on real
+footage (decord issues #197/#208).
 
     python benchmarks/decode_memory.py            # 640x360 @ 25 fps, 1 and 8 minutes
     python benchmarks/decode_memory.py --quick    # 10 s and 80 s, same ratio

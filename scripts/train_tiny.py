@@ -18,7 +18,7 @@ resized in the decoder, no crop); windows are 16 consecutive frames, normalised 
 Deterministic: one process, seeded numpy/torch, deterministic torch algorithms; the same seed and
 thread count give the same weights, bit for bit.
 
-Targets are soft (DESIGN.md, decision 6): a window that sees no event is labelled mostly
+Targets are soft: a window that sees no event is labelled mostly
 background with the rest spread *evenly* over the event classes, and a window that overlaps the
 event by ``o`` frames gets event mass ``o / min(16, event_len)``. Background windows thus stay
 unconfident among the event classes, so that on a long video with one short event the mean window
@@ -519,7 +519,7 @@ def pointing_game(
 def fused_pointing_game(
     model: torch.nn.Module, clips: Sequence[Clip], stride: int = 8
 ) -> dict[str, float | int]:
-    """The pointing game on per-frame maps fused as the pipeline does (DESIGN decision 4).
+    """The pointing game on per-frame maps fused as the analysis does (mean over covering windows).
 
     For each long clip: the ``--target auto`` class, Grad-CAM of every pipeline window, each
     frame's map the mean over the windows covering it; scored on the event frames. Also the share

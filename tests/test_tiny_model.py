@@ -127,7 +127,7 @@ def _decode(trainer: ModuleType, path: Path, spec: ClipSpec):  # -> trainer.Clip
 def test_auto_target_finds_a_short_event_in_a_long_clip(
     trainer: ModuleType, model: torch.nn.Module, tmp_path: Path, event: str
 ) -> None:
-    """DESIGN decision 6: a 24-frame event in 128 frames, through make_clip as the demo does."""
+    """Short events in long videos: a 24-frame event in 128 frames, made as the demo does."""
     torch.set_num_threads(2)
     spec = ClipSpec(n_frames=128, size=(128, 160), seed=TEST_SEED + 100, event=event, event_len=24)
     decoded = _decode(trainer, tmp_path / "long.mp4", spec)
