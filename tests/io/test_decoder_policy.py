@@ -4,6 +4,7 @@ decode_reproducibly (the same frames on every run where decord fails on damaged 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +21,10 @@ from videocam.io import (
 )
 from videocam.io import policy as policy_module
 from videocam.io.decord_backend import DecordSource, _DecordFailure, _DecordUnsuitable
-from videocam.synthetic import ClipSpec, SyntheticClip, make_clip, read_barcode
+from videocam.synthetic import SyntheticClip, read_barcode
 
-from support.media import corrupt_packets, truncate, video_packets, write_resolution_change
+from support.media import truncate, video_packets, write_resolution_change
 
-DAMAGE_SPEC = ClipSpec(n_frames=60, size=(64, 96), seed=5, event="move_right", barcode=True)
 #: Non-key frames (keyframes every 12) whose packets are damaged: late enough that decord opens
 #: the file and decodes its first frames, then fails part-way through a full read.
 LATE_DAMAGE = (44, 45)
@@ -36,15 +36,8 @@ GIF_REASON = (
 
 
 @pytest.fixture(scope="module")
-def undamaged(video_dir: Path) -> SyntheticClip:
-    return make_clip(video_dir / "policy_undamaged.mp4", DAMAGE_SPEC)
-
-
-@pytest.fixture(scope="module")
-def late_damage(undamaged: SyntheticClip, video_dir: Path) -> Path:
-    keyframes = [index for index, _, _, key in video_packets(undamaged.path) if key]
-    assert keyframes == [0, 12, 24, 36, 48]
-    return corrupt_packets(undamaged.path, video_dir / "late_damage.mp4", LATE_DAMAGE)
+def late_damage(damaged_copy: Callable[[Path, tuple[int, ...]], Path], video_dir: Path) -> Path:
+    return damaged_copy(video_dir / "late_damage.mp4", LATE_DAMAGE)
 
 
 @pytest.fixture(scope="module")
@@ -297,10 +290,10 @@ def test_decode_reproducibly_restarts_even_when_work_swallows_the_error(
 
 
 def test_decode_reproducibly_clean_clip_runs_once_with_decord(
-    undamaged: SyntheticClip,
+    clean_clip: SyntheticClip,
 ) -> None:
     work = Work()
-    indices, frames, skipped = decode_reproducibly(undamaged.path, "auto", work)
+    indices, frames, skipped = decode_reproducibly(clean_clip.path, "auto", work)
     assert work.decoders == [DecoderChoice("auto", "decord", None)]
     assert work.finished == [True]
     assert work.sources[0].closed
@@ -330,12 +323,12 @@ def test_decode_reproducibly_work_errors_propagate(
     which: str,
     fail_on_call: int,
     n_calls: int,
-    undamaged: SyntheticClip,
+    clean_clip: SyntheticClip,
     late_damage: Path,
 ) -> None:
     """An error of ``work`` comes out unchanged, and every source is closed (the last case
     fails in the PyAV attempt after the restart)."""
-    path = late_damage if fail_on_call == 2 else undamaged.path
+    path = late_damage if fail_on_call == 2 else clean_clip.path
     work = Work(fail_on_call=fail_on_call)
     with pytest.raises(Boom) as info:
         decode_reproducibly(path, which, work)

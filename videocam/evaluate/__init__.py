@@ -1,10 +1,13 @@
-"""Evaluation of a classifier and its explanations over many videos (``videocam evaluate``)."""
+"""Evaluation of a classifier and its explanations over many videos (``videocam evaluate``):
+the metrics (:mod:`.metrics`), perturbation re-scoring (:mod:`.rescoring`) and the run over a
+manifest (:mod:`.runner`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from videocam.evaluate.metrics import (
+    curve_masks,
     deletion_curve,
     insertion_curve,
     keyframe_hit_rate,
@@ -12,21 +15,22 @@ from videocam.evaluate.metrics import (
     order_by_attribution,
     segment_iou,
 )
+from videocam.evaluate.rescoring import score_masks
 from videocam.evaluate.runner import (
     METRIC_COLUMNS,
     Evaluation,
-    ManifestEntry,
     TargetScorer,
     evaluate_manifest,
     evaluate_video,
-    read_manifest,
 )
+from videocam.manifest import ManifestEntry, read_manifest
 
 __all__ = [
     "METRIC_COLUMNS",
     "Evaluation",
     "ManifestEntry",
     "TargetScorer",
+    "curve_masks",
     "deletion_curve",
     "evaluate_manifest",
     "evaluate_video",
@@ -36,6 +40,7 @@ __all__ = [
     "order_by_attribution",
     "read_manifest",
     "save_evaluation",
+    "score_masks",
     "segment_iou",
 ]
 
