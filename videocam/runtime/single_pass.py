@@ -117,6 +117,72 @@ class _PassResult:
             store.close()
 
 
+class _ClassTotals:
+    """Class probabilities summed over the windows so far, and the candidate classes they give.
+
+    Args:
+        background: a class the model declares as background (never a candidate), or None.
+    """
+
+    def __init__(self, background: int | None) -> None:
+        self.background = background
+        self.total: torch.Tensor | None = None
+        self.count = 0
+        #: The candidates chosen for the latest batch (on the device).
+        self.chosen: torch.Tensor | None = None
+
+    def candidates(self, output: torch.Tensor) -> torch.Tensor:
+        """Top classes by mean probability so far (this batch included), on the device."""
+        import torch
+
+        probs = torch.softmax(output.float(), dim=1).sum(0)
+        score = probs if self.total is None else self.total + probs
+        n_classes = score.shape[0]
+        background = self.background
+        if background is not None and 0 <= background < n_classes and n_classes > 1:
+            score = score.clone()
+            score[background] = -1.0
+            n_classes -= 1
+        self.chosen = score.topk(min(resources.AUTO_CANDIDATES, n_classes)).indices
+        return self.chosen
+
+    def add(self, probs: torch.Tensor) -> None:
+        """Count a batch's probabilities (b, K)."""
+        batch_total = probs.sum(0)
+        self.total = batch_total if self.total is None else self.total + batch_total
+        self.count += len(probs)
+
+    def mean(self) -> np.ndarray:
+        """float32 (K,): the mean over every window counted."""
+        if self.total is None:
+            raise RuntimeError("no window was run")
+        return (self.total / self.count).cpu().numpy()
+
+
+class _WindowStores:
+    """One :class:`RowStore` per per-window array (probabilities, classes, maps), made at the
+    first batch, when their shapes are known."""
+
+    def __init__(self, n_windows: int) -> None:
+        self.n_windows = n_windows
+        self.stores: list[RowStore] = []
+
+    def append(self, *arrays: np.ndarray) -> None:
+        if not self.stores:
+            self.stores = [
+                RowStore(
+                    a.shape[1:], a.dtype, capacity=self.n_windows, memory_bytes=STORE_MEMORY_BYTES
+                )
+                for a in arrays
+            ]
+        for store, values in zip(self.stores, arrays, strict=True):
+            store.append(values)
+
+    def close(self) -> None:
+        for store in self.stores:
+            store.close()
+
+
 class SinglePass:
     """Runs the model once over every window of ``plan`` and fuses the maps per frame.
 
@@ -221,40 +287,10 @@ class SinglePass:
 
         loaded = self.loaded
         class_free = not get_method(self.method).needs_gradients
-        background = loaded.background_class
-        total: torch.Tensor | None = None
-        count = 0
-        stores: list[RowStore] = []
+        fixed = class_free or target is not None
+        probs_so_far = _ClassTotals(loaded.background_class)
+        stores = _WindowStores(len(self.plan))
         copies = HostCopies(loaded.device)
-        chosen: torch.Tensor | None = None
-
-        def candidates(output: torch.Tensor) -> torch.Tensor:
-            # Top classes by mean probability so far (this batch included), on the device.
-            nonlocal chosen
-            probs = torch.softmax(output.float(), dim=1).sum(0)
-            score = probs if total is None else total + probs
-            n_classes = score.shape[0]
-            if background is not None and 0 <= background < n_classes and n_classes > 1:
-                score = score.clone()
-                score[background] = -1.0
-                n_classes -= 1
-            chosen = score.topk(min(resources.AUTO_CANDIDATES, n_classes)).indices
-            return chosen
-
-        def store(*arrays: np.ndarray) -> None:
-            if not stores:
-                stores.extend(
-                    RowStore(
-                        a.shape[1:],
-                        a.dtype,
-                        capacity=len(self.plan),
-                        memory_bytes=STORE_MEMORY_BYTES,
-                    )
-                    for a in arrays
-                )
-            for kept, values in zip(stores, arrays, strict=True):
-                kept.append(values)
-
         batches = window_inputs(
             loaded,
             self.source,
@@ -265,43 +301,39 @@ class SinglePass:
             progress=self.progress,
             tap=tap,
         )
-        fixed = class_free or target is not None
         try:
             for rows, inputs in batches:
                 result = cam_and_output_classes(
                     loaded.module,
                     inputs,
                     loaded.layer,
-                    [target or 0] if fixed else candidates,
+                    [target or 0] if fixed else probs_so_far.candidates,
                     self.method,
                     reshape=loaded.reshape,
                     autocast=self.autocast,
                 )
                 probs = torch.softmax(result.output, dim=1)
-                batch_total = probs.sum(0)
-                total = batch_total if total is None else total + batch_total
-                count += len(rows)
-                if fixed or chosen is None:
+                probs_so_far.add(probs)
+                if fixed or probs_so_far.chosen is None:
                     classes = torch.full((len(rows), 1), target or 0, dtype=torch.long)
                 else:
-                    classes = chosen.expand(len(rows), -1)
+                    classes = probs_so_far.chosen.expand(len(rows), -1)
                 cams = result.cams[:, :1] if class_free else result.cams
                 for ready in copies.push(rows, probs, classes, cams):
-                    store(*ready[1:])  # batches arrive in window order
+                    stores.append(*ready[1:])  # batches arrive in window order
             for ready in copies.flush():
-                store(*ready[1:])
+                stores.append(*ready[1:])
         except BaseException:
-            for kept in stores:
-                kept.close()
+            stores.close()
             raise
         finally:
             batches.close()
-        assert total is not None
+        probs_store, classes_store, maps_store = stores.stores
         return _PassResult(
-            probs=stores[0],
-            classes=stores[1],
-            maps=stores[2],
-            mean_probs=(total / count).cpu().numpy(),
+            probs=probs_store,
+            classes=classes_store,
+            maps=maps_store,
+            mean_probs=probs_so_far.mean(),
             class_free=class_free,
         )
 
