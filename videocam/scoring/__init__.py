@@ -4,6 +4,7 @@ from videocam._interp import resize_bilinear
 from videocam.scoring.boxes import cam_box
 from videocam.scoring.frames import (
     Segment,
+    evidence_mask,
     find_segments,
     frame_attribution,
     scale_cams,
@@ -15,6 +16,7 @@ __all__ = [
     "Segment",
     "VideoScores",
     "cam_box",
+    "evidence_mask",
     "find_segments",
     "frame_attribution",
     "resize_bilinear",
