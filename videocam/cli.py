@@ -83,7 +83,21 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         "--keyframe-floor",
         type=float,
         metavar="FRACTION",
-        help="keyframes need this fraction of the top frame's attribution (default 0.2)",
+        help="keyframes need this fraction of the strongest eligible frame's attribution "
+        "(default 0.2)",
+    )
+    e.add_argument(
+        "--evidence-floor",
+        type=float,
+        metavar="FRACTION",
+        help="keyframes and segments only where the target score reaches this fraction of the "
+        "video's highest target score (default 0.25; 0 = everywhere)",
+    )
+    e.add_argument(
+        "--tracks",
+        metavar="K|A,B,...",
+        help="also write tracks.csv: the K most probable classes, or the classes named "
+        "(names or indices), each on one attribution scale",
     )
     e.add_argument("--box-threshold", type=float, help="fraction of the map maximum for boxes")
     r = parser.add_argument_group("output")
@@ -167,6 +181,18 @@ def _report(analysis: Analysis, out: Path) -> None:
             f"  keyframe {row.rank}: frame {row.frame_index} at {row.time_s:.2f} s, "
             f"attribution {row.attribution:.3f}"
         )
+    found = analysis.summary.get("keyframes", {})
+    if found and found["found"] < found["requested"]:
+        floor, peak = found["evidence_floor"], found["peak_target_score"]
+        lines.append(
+            f"  {found['found']} of the {found['requested']} keyframes asked for: "
+            f"{found['why_fewer']} (frames with evidence: {found['frames_with_evidence']}, "
+            f"where the target score reaches {floor:g} x its peak {peak:.3g})"
+        )
+    tracks = analysis.summary.get("tracks")
+    if tracks:
+        followed = ", ".join(f"{c['name']} ({c['index']})" for c in tracks["classes"])
+        lines.append(f"tracks: {followed}")
     lines.append(f"outputs in {out}:")
     for path in sorted(out.rglob("*")):
         if path.is_file():

@@ -39,8 +39,12 @@ class AnalyzeConfig:
         method: CAM method.
         topk: number of keyframes.
         min_gap: least time between two keyframes, seconds.
-        keyframe_floor: keyframes need at least this fraction of the strongest frame's
-            attribution (0 = always k keyframes).
+        keyframe_floor: keyframes need at least this fraction of the strongest eligible
+            frame's attribution (0 = no attribution floor).
+        evidence_floor: keyframes and segments are made of frames whose target score is at
+            least this fraction of the video's highest target score (0 = every frame).
+        tracks: also follow other classes (``tracks.csv``): the K most probable classes of the
+            video (an int), or classes by name or index (a tuple); None = no tracks.
         device: ``auto``, ``cpu`` or ``cuda``.
         autocast: run the model in bfloat16/float16 autocast (CAM arithmetic stays float32).
         batch_size: windows (video models) or frames (frame models) per forward; None = auto.
@@ -71,6 +75,8 @@ class AnalyzeConfig:
     topk: int = 5
     min_gap: float = 1.0
     keyframe_floor: float = 0.2
+    evidence_floor: float = 0.25
+    tracks: int | tuple[int | str, ...] | None = None
     device: str = "auto"
     autocast: bool = False
     batch_size: int | None = None
@@ -115,7 +121,16 @@ class AnalyzeConfig:
 _PAIRS = {"input_size", "render_size"}
 _TRIPLES = {"mean", "std"}
 _INTS = {"clip_len", "stride", "frame_step", "topk", "batch_size"}
-_FLOATS = {"sample_fps", "start_s", "end_s", "min_gap", "keyframe_floor", "box_threshold", "alpha"}
+_FLOATS = {
+    "sample_fps",
+    "start_s",
+    "end_s",
+    "min_gap",
+    "keyframe_floor",
+    "evidence_floor",
+    "box_threshold",
+    "alpha",
+}
 _BOOLS = {"frame_model", "autocast", "render"}
 
 
@@ -142,6 +157,8 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             if isinstance(value, bool):
                 return value
             raise ValueError("needs true or false")
+        if name == "tracks":
+            return _tracks(value)
         if name == "target":
             if isinstance(value, bool):
                 raise ValueError("needs auto, a class index or a class name")
@@ -154,6 +171,35 @@ def _coerce(name: str, value: Any, where: str) -> Any:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: option {name}={value!r}: {exc}") from exc
     return value
+
+
+def _class_ref(value: Any) -> int | str:
+    """A class given by index or name (``"3"`` is index 3)."""
+    if isinstance(value, bool):
+        raise ValueError("needs class names or indices")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not text:
+        raise ValueError("an empty class name")
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _tracks(value: Any) -> int | tuple[int | str, ...]:
+    """``--tracks``: K (the K most probable classes) or classes ``A,B,...`` (names or indices,
+    a comma-separated string or a list)."""
+    if isinstance(value, bool):
+        raise ValueError("needs a number of classes or class names")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        items: list[Any] = text.split(",")
+    else:
+        items = list(value)
+    return tuple(_class_ref(item) for item in items)
 
 
 def _validate(config: AnalyzeConfig) -> None:
@@ -184,6 +230,15 @@ def _validate(config: AnalyzeConfig) -> None:
         raise bad("end_s", f"must be after start_s={config.start_s}")
     if not 0 <= config.keyframe_floor <= 1:
         raise bad("keyframe_floor", "must be in [0, 1]")
+    if not 0 <= config.evidence_floor <= 1:
+        raise bad("evidence_floor", "must be in [0, 1]")
+    if isinstance(config.tracks, int) and config.tracks < 1:
+        raise bad("tracks", "needs at least 1 class")
+    if isinstance(config.tracks, tuple):
+        if not config.tracks:
+            raise bad("tracks", "needs at least 1 class")
+        if any(isinstance(t, int) and t < 0 for t in config.tracks):
+            raise bad("tracks", "a class index must be >= 0")
     if not 0 < config.box_threshold <= 1:
         raise bad("box_threshold", "must be in (0, 1]")
     if not 0 <= config.alpha <= 1:

@@ -16,6 +16,7 @@ from videocam.analysis.result import (
     FRAME_COLUMNS,
     KEYFRAME_COLUMNS,
     SEGMENT_COLUMNS,
+    TRACK_COLUMNS,
     Analysis,
     RenderOptions,
 )
@@ -24,6 +25,7 @@ from videocam.analysis.targets import (
     auto_class,
     choose_auto_target,
     class_name,
+    ranked_classes,
     resolve_class,
     top_classes,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "FRAME_COLUMNS",
     "KEYFRAME_COLUMNS",
     "SEGMENT_COLUMNS",
+    "TRACK_COLUMNS",
     "Analysis",
     "PassFrames",
     "RenderOptions",
@@ -41,6 +44,7 @@ __all__ = [
     "class_name",
     "load_configured_model",
     "package_versions",
+    "ranked_classes",
     "resolve_class",
     "run_analysis",
     "run_analysis_keeping_frames",

@@ -22,9 +22,15 @@ from videocam.analysis.result import (
     frame_table,
     keyframe_table,
     segment_table,
+    track_table,
 )
 from videocam.analysis.summary import Windows, analysis_warnings, build_summary
-from videocam.analysis.targets import choose_auto_target, resolve_class
+from videocam.analysis.targets import (
+    choose_auto_target,
+    class_name,
+    ranked_classes,
+    resolve_class,
+)
 from videocam.config import AnalyzeConfig
 from videocam.errors import VideoOpenError
 from videocam.io import FrameSource, decode_reproducibly, sample_indices, stand_ins
@@ -190,8 +196,15 @@ def _analyse(
         progress=progress,
         keep_frames=keep,
     )
+    named, top = _tracks_asked(config, loaded)
     with cpu_threads() as threads:
-        explained = single.explain(explicit, lambda probs: choose_auto_target(probs, loaded)[0])
+        explained = single.explain(
+            explicit,
+            lambda probs: choose_auto_target(probs, loaded)[0],
+            tracks=named,
+            top_tracks=top,
+            rank=lambda probs: ranked_classes(probs, loaded),
+        )
     windows = Windows(
         n_windows=len(plan),
         clip_len=plan.shape[1],
@@ -225,15 +238,19 @@ def _result(
     meta = source.meta
     indices = indices[decoded]
     times = source.times_s[indices]
+    target_score = explained.target_score[decoded]
     scores = score_video(
         explained.maps[decoded],
         times,
+        target_score,
         (meta.height, meta.width),
         topk=config.topk,
         min_gap_s=config.min_gap,
         keyframe_floor=config.keyframe_floor,
+        evidence_floor=config.evidence_floor,
         box_threshold=config.box_threshold,
     )
+    tracks, track_scale = _track_curves(explained, decoded)
     decode = source.decode_report()
     warnings = analysis_warnings(meta, decode, loaded, explained.layer_shape, windows.clip_len)
     for message in warnings:
@@ -250,13 +267,19 @@ def _result(
         n_frames=len(indices),
         decode=decode,
         decoder=source.decoder,
-        cam_scale=scores.cam_scale,
+        scores=scores,
+        target_score=target_score,
+        track_scale=track_scale,
         timings_s=timings,
         warnings=warnings,
     )
     image_name = keyframe_image_name if config.render else None
+    track_rows = None
+    if config.tracks is not None:
+        names = [(c.class_index, class_name(loaded, c.class_index)) for c in explained.tracks]
+        track_rows = track_table(indices, times, names, *tracks)
     return Analysis(
-        frames=frame_table(indices, times, scores, explained.target_score[decoded]),
+        frames=frame_table(indices, times, scores, target_score),
         keyframes=keyframe_table(indices, times, scores, image_name),
         segments=segment_table(indices, times, scores),
         cams=scores.cams.astype(np.float16),
@@ -264,7 +287,28 @@ def _result(
         summary=summary,
         class_probs=explained.class_probs,
         render_options=RenderOptions.from_config(config),
+        tracks=track_rows,
     )
+
+
+def _tracks_asked(config: AnalyzeConfig, loaded: LoadedModel) -> tuple[list[int], int]:
+    """``--tracks``: (classes named, how many of the most probable classes to add)."""
+    if config.tracks is None:
+        return [], 0
+    if isinstance(config.tracks, int):
+        return [], config.tracks
+    return [resolve_class(t, loaded) for t in config.tracks], 0
+
+
+def _track_curves(
+    explained: Explained, decoded: np.ndarray
+) -> tuple[tuple[list[np.ndarray], list[np.ndarray]], float]:
+    """Each track's attribution and score over the decoded frames, attribution on one scale
+    shared by every track (their maps' common maximum), and that scale."""
+    peaks = [float(t.map_max[decoded].max()) for t in explained.tracks if decoded.any()]
+    scale = max(peaks, default=0.0) or 1.0
+    attribution = [t.map_mean[decoded] / scale for t in explained.tracks]
+    return (attribution, [t.target_score[decoded] for t in explained.tracks]), scale
 
 
 def _pass_frames(

@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from videocam.analysis.result import (
     ANNOTATED_MP4,
     CAMS_NPY,
@@ -23,6 +25,7 @@ from videocam.analysis.result import (
     SEGMENTS_CSV,
     SUMMARY_JSON,
     TIMELINE_PNG,
+    TRACKS_CSV,
     Analysis,
 )
 from videocam.render.files import ensure_output_dir, write_csv, write_json, write_npy
@@ -63,6 +66,8 @@ def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -
     write_csv(frames, out / FRAMES_CSV)
     write_csv(keyframes, out / KEYFRAMES_CSV)
     write_csv(analysis.segments, out / SEGMENTS_CSV)
+    if analysis.tracks is not None:
+        write_csv(analysis.tracks, out / TRACKS_CSV)
     write_npy(analysis.cams, out / CAMS_NPY)
     if render:
         started = time.perf_counter()
@@ -85,6 +90,8 @@ def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -
             keyframes=images.for_timeline(),
             segments=list(zip(analysis.segments.start_s, analysis.segments.end_s, strict=True)),
             title=f"{analysis.meta.path.name}: {name} ({summary['method']})",
+            tracks=_track_lanes(analysis),
+            evidence_floor=summary.get("keyframes", {}).get("evidence_floor"),
         )
         write_annotated_clip(analysis, out / ANNOTATED_MP4, progress=progress)
         timings["render_s"] = round(time.perf_counter() - started, 4)
@@ -92,6 +99,16 @@ def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     summary["outputs"] = sorted(written | {SUMMARY_JSON})
     write_json(summary, out / SUMMARY_JSON)
+
+
+def _track_lanes(analysis: Analysis) -> list[tuple[str, np.ndarray]]:
+    """(class name, attribution per analysed frame) of each followed class, in order."""
+    if analysis.tracks is None:
+        return []
+    return [
+        (str(rows.class_name.iloc[0]), rows.attribution.to_numpy())
+        for _, rows in analysis.tracks.groupby("class_index", sort=False)
+    ]
 
 
 def write_annotated_clip(analysis: Analysis, path: Path, *, progress: bool = False) -> Path:

@@ -25,11 +25,20 @@ if TYPE_CHECKING:
 FRAME_COLUMNS = ["frame_index", "time_s", "attribution", "target_score", "is_keyframe"]
 KEYFRAME_COLUMNS = ["rank", "frame_index", "time_s", "attribution", "x0", "y0", "x1", "y1", "image"]
 SEGMENT_COLUMNS = ["start_frame", "end_frame", "start_s", "end_s", "peak_frame", "attribution"]
+TRACK_COLUMNS = [
+    "frame_index",
+    "time_s",
+    "class_index",
+    "class_name",
+    "attribution",
+    "target_score",
+]
 
 #: The files of an output folder.
 FRAMES_CSV = "frames.csv"
 KEYFRAMES_CSV = "keyframes.csv"
 SEGMENTS_CSV = "segments.csv"
+TRACKS_CSV = "tracks.csv"
 CAMS_NPY = "cams.npy"
 SUMMARY_JSON = "summary.json"
 ANNOTATED_MP4 = "annotated.mp4"
@@ -81,6 +90,8 @@ class Analysis:
         summary: what summary.json holds (model, layer, method, target, config, timings...).
         class_probs: float32, shape (K,): each class's probability averaged over the windows.
         render_options: how ``save`` renders.
+        tracks: with ``tracks``, one row per analysed frame and followed class
+            (``TRACK_COLUMNS``); None without.
     """
 
     frames: pd.DataFrame
@@ -91,6 +102,7 @@ class Analysis:
     summary: dict[str, Any] = field(repr=False)
     class_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)
     render_options: RenderOptions = field(default_factory=RenderOptions)
+    tracks: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def target(self) -> tuple[int, str]:
@@ -182,3 +194,33 @@ def segment_table(indices: np.ndarray, times_s: np.ndarray, scores: VideoScores)
         for s in scores.segments
     ]
     return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
+
+
+def track_table(
+    indices: np.ndarray,
+    times_s: np.ndarray,
+    classes: list[tuple[int, str]],
+    attribution: list[np.ndarray],
+    target_score: list[np.ndarray],
+) -> pd.DataFrame:
+    """tracks.csv: one row per analysed frame and followed class (``TRACK_COLUMNS``), class by
+    class in the order followed, frames in order.
+
+    Args:
+        classes: (index, name) of each followed class.
+        attribution, target_score: float, shape (n,) each, per class.
+    """
+    import pandas as pd
+
+    n = len(indices)
+    return pd.DataFrame(
+        {
+            "frame_index": np.tile(indices.astype(np.int64), len(classes)),
+            "time_s": np.tile(times_s, len(classes)),
+            "class_index": np.repeat([c for c, _ in classes], n).astype(np.int64),
+            "class_name": np.repeat([name for _, name in classes], n).astype(object),
+            "attribution": np.concatenate(attribution) if classes else np.zeros(0),
+            "target_score": np.concatenate(target_score) if classes else np.zeros(0),
+        },
+        columns=TRACK_COLUMNS,
+    )

@@ -10,17 +10,34 @@ from typing import TYPE_CHECKING, Any
 from videocam.analysis.targets import class_name, top_classes
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from videocam.config import AnalyzeConfig
     from videocam.io import DecoderChoice, DecodeReport, VideoMeta
     from videocam.models import LoadedModel
     from videocam.runtime import Explained
+    from videocam.scoring import VideoScores
 
 ATTRIBUTION_DEFINITION = (
     "mean over map positions of the frame's CAM after dividing all frames' maps by "
     "their common maximum (one factor for the whole video)"
 )
 SEGMENTS_DEFINITION = (
-    "runs at or above median + 0.25 (peak - median) that reach median + 0.5 (peak - median)"
+    "runs of frames with evidence at or above median + 0.25 (peak - median) that reach "
+    "median + 0.5 (peak - median); median over all frames, peak over the frames with evidence"
+)
+EVIDENCE_DEFINITION = (
+    "a frame has evidence when its target score is at least evidence_floor x the video's "
+    "highest target score; only such frames are keyframes or inside segments"
+)
+KEYFRAMES_DEFINITION = (
+    "frames with evidence in decreasing attribution, at least min_gap seconds apart, at least "
+    "keyframe_floor x the strongest such frame's attribution, at most topk"
+)
+TRACKS_DEFINITION = (
+    "per followed class: the mean of its fused map divided by the maximum of every followed "
+    "class's maps (one scale for all tracks and the whole video); target_score is that "
+    "class's probability averaged as in frames.csv"
 )
 #: Packages whose versions summary.json records.
 VERSIONED_PACKAGES = ("videocam", "torch", "torchvision", "decord", "av", "numpy", "pandas")
@@ -98,7 +115,9 @@ def build_summary(
     n_frames: int,
     decode: DecodeReport,
     decoder: DecoderChoice,
-    cam_scale: float,
+    scores: VideoScores,
+    target_score: np.ndarray,
+    track_scale: float,
     timings_s: dict[str, float],
     warnings: list[str],
 ) -> dict[str, Any]:
@@ -116,7 +135,7 @@ def build_summary(
             "candidates_per_window": explained.candidates_per_window,
             "windows_recomputed": explained.n_recomputed,
         }
-    return {
+    summary: dict[str, Any] = {
         "video": meta.to_dict(),
         "model": {
             "name": loaded.name,
@@ -145,11 +164,50 @@ def build_summary(
             "background_decoding": windows.background_decoding,
             "torch_threads": windows.torch_threads,
         },
-        "cam_scale": cam_scale,
+        "cam_scale": scores.cam_scale,
+        "keyframes": _keyframe_report(config, scores, target_score),
         "attribution_definition": ATTRIBUTION_DEFINITION,
+        "evidence_definition": EVIDENCE_DEFINITION,
+        "keyframes_definition": KEYFRAMES_DEFINITION,
         "segments_definition": SEGMENTS_DEFINITION,
         "config": config.to_dict(),
         "versions": package_versions(),
         "timings_s": {k: round(v, 4) for k, v in timings_s.items()},
         "warnings": warnings,
     }
+    if explained.tracks:
+        summary["tracks"] = {
+            "classes": [
+                {
+                    "index": t.class_index,
+                    "name": class_name(loaded, t.class_index),
+                    "mean_prob": float(explained.class_probs[t.class_index]),
+                }
+                for t in explained.tracks
+            ],
+            "scale": track_scale,
+            "definition": TRACKS_DEFINITION,
+        }
+    return summary
+
+
+def _keyframe_report(
+    config: AnalyzeConfig, scores: VideoScores, target_score: np.ndarray
+) -> dict[str, Any]:
+    """How many keyframes were asked for and found, and what limited them."""
+    found = len(scores.keyframes)
+    report: dict[str, Any] = {
+        "requested": config.topk,
+        "found": found,
+        "frames_with_evidence": int(scores.evidence.sum()),
+        "evidence_floor": config.evidence_floor,
+        "peak_target_score": float(target_score.max()) if len(target_score) else 0.0,
+    }
+    if found < config.topk:
+        report["why_fewer"] = (
+            "no frame has evidence (the target's score is 0 throughout)"
+            if not scores.evidence.any()
+            else f"only {found} frame(s) with evidence reach {config.keyframe_floor:g} x the "
+            f"strongest one's attribution at least {config.min_gap:g} s apart"
+        )
+    return report

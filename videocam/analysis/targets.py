@@ -36,12 +36,19 @@ def top_classes(class_probs: np.ndarray, loaded: LoadedModel) -> list[dict[str, 
     ]
 
 
+def ranked_classes(class_probs: np.ndarray, loaded: LoadedModel) -> list[int]:
+    """Classes from the most to the least probable over the video (mean window probability,
+    ties: the lower index), a declared background class left out (unless it is the only
+    class)."""
+    ranked = np.argsort(-class_probs, kind="stable").tolist()
+    skipped = loaded.background_class
+    return [int(c) for c in ranked if c != skipped or len(ranked) == 1]
+
+
 def auto_class(class_probs: np.ndarray, loaded: LoadedModel) -> int:
     """The video-level class: top mean window probability, skipping a declared background
     class (unless it is the only class)."""
-    ranked = np.argsort(-class_probs, kind="stable")
-    skipped = loaded.background_class
-    return next(int(c) for c in ranked if c != skipped or len(ranked) == 1)
+    return ranked_classes(class_probs, loaded)[0]
 
 
 def choose_auto_target(mean_probs: np.ndarray, loaded: LoadedModel) -> tuple[int, dict[str, Any]]:

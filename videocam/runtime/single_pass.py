@@ -18,7 +18,7 @@ decoded frames when the caller keeps them (``keep_frames``, for perturbation re-
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -65,6 +65,25 @@ class KeptFrames:
 
 
 @dataclass(frozen=True)
+class TrackCurves:
+    """One class followed over the video (``--tracks``), from the same pass as the target.
+
+    Attributes:
+        class_index: the class.
+        map_mean: float64, shape (n_positions,): the mean of each position's fused map of this
+            class, on the maps' raw scale (divide by one scale shared by all tracks).
+        map_max: float32, shape (n_positions,): the maximum of each position's map.
+        target_score: float, shape (n_positions,): the class's probability, averaged over the
+            windows covering each position.
+    """
+
+    class_index: int
+    map_mean: np.ndarray = field(repr=False)
+    map_max: np.ndarray = field(repr=False)
+    target_score: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Explained:
     """What the single pass gives for one video and one target.
 
@@ -81,6 +100,7 @@ class Explained:
         n_recomputed: windows decoded and explained again (their candidates missed the target).
         seconds: ``model_pass_s`` (the pass) and ``fuse_s`` (picking and fusing the maps).
         frames: the decoded frames, when kept (the caller closes them).
+        tracks: the classes followed besides the target, in the order asked.
     """
 
     target: int
@@ -92,6 +112,7 @@ class Explained:
     n_recomputed: int
     seconds: dict[str, float]
     frames: KeptFrames | None = field(default=None, repr=False)
+    tracks: list[TrackCurves] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -117,19 +138,37 @@ class _PassResult:
             store.close()
 
 
+def _curves(class_index: int, maps: np.ndarray, scores: np.ndarray) -> TrackCurves:
+    """A class's per-position curves from its fused maps (n, h, w) and scores (n,)."""
+    flat = maps.reshape(len(maps), -1)
+    return TrackCurves(
+        class_index=int(class_index),
+        map_mean=flat.mean(axis=1, dtype=np.float64),
+        map_max=flat.max(axis=1) if flat.shape[1] else np.zeros(len(maps), np.float32),
+        target_score=scores,
+    )
+
+
 class _ClassTotals:
     """Class probabilities summed over the windows so far, and the candidate classes they give.
 
     Args:
-        background: a class the model declares as background (never a candidate), or None.
+        background: a class the model declares as background (never a candidate unless it is
+            in ``always``), or None.
+        always: classes every window keeps (an explicit target, named tracks), first.
+        top: keep at least ``len(always) + top`` candidates (classes ranked after the pass;
+            :data:`~videocam.runtime.resources.AUTO_CANDIDATES` otherwise).
     """
 
-    def __init__(self, background: int | None) -> None:
+    def __init__(self, background: int | None, always: Sequence[int] = (), top: int = 0) -> None:
         self.background = background
+        self.always = list(always)
+        self.top = top
         self.total: torch.Tensor | None = None
         self.count = 0
         #: The candidates chosen for the latest batch (on the device).
         self.chosen: torch.Tensor | None = None
+        self._always: torch.Tensor | None = None
 
     def candidates(self, output: torch.Tensor) -> torch.Tensor:
         """Top classes by mean probability so far (this batch included), on the device."""
@@ -138,12 +177,21 @@ class _ClassTotals:
         probs = torch.softmax(output.float(), dim=1).sum(0)
         score = probs if self.total is None else self.total + probs
         n_classes = score.shape[0]
+        size = min(n_classes, max(resources.AUTO_CANDIDATES, len(self.always) + self.top))
+        excluded = list(self.always)
         background = self.background
         if background is not None and 0 <= background < n_classes and n_classes > 1:
+            excluded.append(background)
+        if excluded:
             score = score.clone()
-            score[background] = -1.0
-            n_classes -= 1
-        self.chosen = score.topk(min(resources.AUTO_CANDIDATES, n_classes)).indices
+            score[excluded] = -1.0
+        others = max(0, min(size - len(self.always), n_classes - len(set(excluded))))
+        top = score.topk(others).indices
+        if self.always:
+            if self._always is None:
+                self._always = torch.tensor(self.always, dtype=torch.long).to(top.device)
+            top = torch.cat([self._always, top])
+        self.chosen = top
         return self.chosen
 
     def add(self, probs: torch.Tensor) -> None:
@@ -223,22 +271,48 @@ class SinglePass:
         self.n_recomputed = 0
         self.background_decoding = resources.background_decoding(loaded.device)
 
-    def explain(self, target: int | None, choose: Callable[[np.ndarray], int]) -> Explained:
-        """The pass, the target, and the fused maps of that target.
+    def explain(
+        self,
+        target: int | None,
+        choose: Callable[[np.ndarray], int],
+        *,
+        tracks: Sequence[int] = (),
+        top_tracks: int = 0,
+        rank: Callable[[np.ndarray], Sequence[int]] | None = None,
+    ) -> Explained:
+        """The pass, the target, and the fused maps of that target (and of the tracks).
 
         Args:
             target: the class to explain, or None to decide after the pass.
             choose: with ``target`` None, the video-level class from the mean class
                 probabilities (float32 (K,)).
+            tracks: classes to follow besides the target, known before the pass.
+            top_tracks: also follow the first ``top_tracks`` classes of ``rank(mean class
+                probabilities)``, known after the pass.
+            rank: classes from the most to the least probable (needed with ``top_tracks``).
         """
+        if top_tracks and rank is None:
+            raise ValueError("top_tracks needs rank")
         kept = self._frame_keeper() if self.keep_frames else None
         try:
             started = time.perf_counter()
-            result = self.run(target, tap=None if kept is None else kept.add)
+            result = self.run(
+                target, tap=None if kept is None else kept.add, always=tracks, top=top_tracks
+            )
             try:
                 passed = time.perf_counter()
                 chosen = target if target is not None else choose(result.mean_probs)
                 maps, scores, layer_shape = self.fuse(result, chosen)
+                followed = list(dict.fromkeys(tracks))
+                if top_tracks and rank is not None:
+                    ranked = [c for c in rank(result.mean_probs) if c not in followed]
+                    followed += ranked[:top_tracks]
+                curves = [
+                    _curves(c, maps, scores)
+                    if c == chosen
+                    else _curves(c, *self.fuse(result, c)[:2])
+                    for c in followed
+                ]
             finally:
                 result.close()
         except BaseException:
@@ -258,6 +332,7 @@ class SinglePass:
                 "fuse_s": time.perf_counter() - passed,
             },
             frames=kept,
+            tracks=curves,
         )
 
     def _frame_keeper(self) -> KeptFrames:
@@ -273,13 +348,24 @@ class SinglePass:
     # -- the pass -------------------------------------------------------------------------------
 
     def run(
-        self, target: int | None, *, tap: Callable[[np.ndarray], None] | None = None
+        self,
+        target: int | None,
+        *,
+        tap: Callable[[np.ndarray], None] | None = None,
+        always: Sequence[int] = (),
+        top: int = 0,
     ) -> _PassResult:
-        """Every window through the model once: probabilities and maps of the candidate classes.
+        """Every window through the model once: probabilities and maps of the kept classes.
+
+        The classes each window keeps: the target and ``always`` when they are all known (and
+        ``top`` is 0); else the candidates (see :class:`_ClassTotals`), which include them.
+        Methods that ignore the class keep one map, which serves every class.
 
         Args:
             target: the class to explain, or None for ``auto`` (decided after the pass).
             tap: called with each decoded chunk of frames (see :func:`window_inputs`).
+            always: classes every window keeps besides the target.
+            top: keep enough candidates for ``top`` classes ranked after the pass.
         """
         import torch
 
@@ -287,8 +373,14 @@ class SinglePass:
 
         loaded = self.loaded
         class_free = not get_method(self.method).needs_gradients
-        fixed = class_free or target is not None
-        probs_so_far = _ClassTotals(loaded.background_class)
+        known = list(dict.fromkeys([*([] if target is None else [target]), *always]))
+        fixed: list[int] | None = None
+        if class_free:
+            fixed = [0]
+        elif target is not None and not top:
+            fixed = known
+        fixed_classes = None if fixed is None else torch.tensor(fixed, dtype=torch.long)
+        probs_so_far = _ClassTotals(loaded.background_class, known, top)
         stores = _WindowStores(len(self.plan))
         copies = HostCopies(loaded.device)
         batches = window_inputs(
@@ -307,16 +399,17 @@ class SinglePass:
                     loaded.module,
                     inputs,
                     loaded.layer,
-                    [target or 0] if fixed else probs_so_far.candidates,
+                    probs_so_far.candidates if fixed is None else fixed,
                     self.method,
                     reshape=loaded.reshape,
                     autocast=self.autocast,
                 )
                 probs = torch.softmax(result.output, dim=1)
                 probs_so_far.add(probs)
-                if fixed or probs_so_far.chosen is None:
-                    classes = torch.full((len(rows), 1), target or 0, dtype=torch.long)
+                if fixed_classes is not None:
+                    classes = fixed_classes.expand(len(rows), -1)
                 else:
+                    assert probs_so_far.chosen is not None
                     classes = probs_so_far.chosen.expand(len(rows), -1)
                 cams = result.cams[:, :1] if class_free else result.cams
                 for ready in copies.push(rows, probs, classes, cams):
