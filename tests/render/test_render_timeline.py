@@ -54,3 +54,38 @@ def test_timeline_length_mismatch(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="differ in length"):
         render_timeline(tmp_path / "a.png", **series, keyframes=[], segments=[], title="t")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_timeline_score_panel_on_its_own_scale_and_track_lanes(tmp_path: Path) -> None:
+    from videocam.render.timeline import nice_ceiling
+
+    assert [nice_ceiling(v) for v in (0.021 * 1.1, 0.0004, 0.3, 0.9, 0.0)] == [
+        0.025,
+        0.0005,
+        0.5,
+        1.0,
+        1.0,
+    ]
+    series = _series()
+    series["target_score"] = 0.02 * series["attribution"]  # an ImageNet-scale probability
+    lanes = [("grow", series["attribution"]), ("shrink", 0.3 * series["attribution"])]
+    path = render_timeline(
+        tmp_path / "t.png",
+        **series,
+        keyframes=[],
+        segments=[],
+        title="t",
+        tracks=lanes,
+        evidence_floor=0.25,
+    )
+    with Image.open(path) as image:
+        assert image.size == (1200, 600 + 2 * 90)  # one lane per track
+    with pytest.raises(ValueError, match="track 'grow' has 3 frames"):
+        render_timeline(
+            tmp_path / "u.png",
+            **series,
+            keyframes=[],
+            segments=[],
+            title="t",
+            tracks=[("grow", np.zeros(3))],
+        )

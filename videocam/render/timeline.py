@@ -1,4 +1,5 @@
-"""The timeline plot: attribution and target score over time, keyframes and their thumbnails.
+"""The timeline plot: attribution and target score over time, keyframes and their thumbnails,
+and one lane per followed class.
 
 Drawn with matplotlib's object API (``Figure`` + ``FigureCanvasAgg``): no pyplot, no global
 backend switch, nothing at import time.
@@ -21,6 +22,7 @@ _ATTR_COLOR = "#d1495b"
 _SCORE_COLOR = "#2e86ab"
 _KEY_COLOR = "#e09f3e"
 _SEGMENT_COLOR = "#f4d35e"
+_TRACK_COLORS = ("#3a86ff", "#8338ec", "#ff006e", "#2a9d8f", "#6c757d", "#e76f51")
 
 
 def render_timeline(
@@ -32,14 +34,19 @@ def render_timeline(
     keyframes: Sequence[tuple[float, np.ndarray | None]],
     segments: Sequence[tuple[float, float]],
     title: str,
-    figsize: tuple[float, float] = (12.0, 6.0),
+    tracks: Sequence[tuple[str, np.ndarray]] = (),
+    evidence_floor: float | None = None,
+    figsize: tuple[float, float] | None = None,
     dpi: int = 100,
 ) -> Path:
     """Write the timeline PNG (atomically).
 
-    Two stacked panels share the time axis: attribution (top) and the target score (bottom,
-    0 to 1). Segments are shaded in both; keyframes are dashed vertical lines numbered by rank.
-    Under them, a row of keyframe thumbnails in time order, labelled with rank and time.
+    Stacked panels share the time axis: attribution (top), the target score on its own scale
+    (0 to a round value above its peak, stated on the axis: a class whose probability peaks at
+    0.02 stays readable), with the evidence floor dashed, and one lane per followed class
+    (their attributions on one scale). Segments are shaded in the first two; keyframes are
+    dashed vertical lines numbered by rank. Under them, a row of keyframe thumbnails in time
+    order, labelled with rank and time.
 
     Args:
         path: the PNG to write.
@@ -50,7 +57,10 @@ def render_timeline(
             (h, w, 3) or None.
         segments: ``(start_s, end_s)`` intervals of high attribution.
         title: the figure title (video name, model, class...).
-        figsize: inches; with ``dpi`` gives the pixel size (default 1200 x 600).
+        tracks: ``(class name, attribution (n,))`` per followed class, on one scale.
+        evidence_floor: draw ``evidence_floor`` x the peak target score as a dashed line.
+        figsize: inches; with ``dpi`` gives the pixel size (default 1200 x 600, 90 pixels
+            taller per track).
         dpi: dots per inch.
 
     Returns:
@@ -72,19 +82,26 @@ def render_timeline(
             f"{len(times)}, {len(attr)}, {len(score)}"
         )
 
+    for name, curve in tracks:
+        if len(curve) != len(times):
+            raise ValueError(f"track {name!r} has {len(curve)} frames, times_s {len(times)}")
+    if figsize is None:
+        figsize = (12.0, 6.0 + 0.9 * len(tracks))
     fig = Figure(figsize=figsize, dpi=dpi)
     FigureCanvasAgg(fig)
     has_thumbs = any(thumb is not None for _, thumb in keyframes)
     outer: Any = None
     panels: Any
+    ratios = [3.0, 1.6] + [0.8] * len(tracks)
     if has_thumbs:
-        outer = fig.add_gridspec(2, 1, height_ratios=[4.6, 2.0], hspace=0.32)
-        panels = outer[0].subgridspec(2, 1, height_ratios=[3.0, 1.6], hspace=0.12)
+        outer = fig.add_gridspec(2, 1, height_ratios=[4.6 + 0.8 * len(tracks), 2.0], hspace=0.32)
+        panels = outer[0].subgridspec(len(ratios), 1, height_ratios=ratios, hspace=0.12)
     else:
-        panels = fig.add_gridspec(2, 1, height_ratios=[3.0, 1.6], hspace=0.12)
+        panels = fig.add_gridspec(len(ratios), 1, height_ratios=ratios, hspace=0.12)
     ax_attr = fig.add_subplot(panels[0])
     ax_score = fig.add_subplot(panels[1], sharex=ax_attr)
-    fig.text(0.07, 0.975, title, fontsize=12, ha="left", va="top")
+    lanes = [fig.add_subplot(panels[2 + k], sharex=ax_attr) for k in range(len(tracks))]
+    fig.text(0.09, 0.975, title, fontsize=12, ha="left", va="top")
 
     if len(times):
         ax_attr.fill_between(times, attr, color=_ATTR_COLOR, alpha=0.25, linewidth=0)
@@ -96,16 +113,25 @@ def render_timeline(
         ax_attr.set_ylim(0.0, top * 1.18 if top > 0 else 1.0)
     else:
         ax_attr.text(0.5, 0.5, "no analysed frames", transform=ax_attr.transAxes, ha="center")
-    ax_score.set_ylim(-0.02, 1.02)
+    peak = float(np.nanmax(score)) if np.isfinite(score).any() else 0.0
+    ceiling = nice_ceiling(peak * 1.1)
+    ax_score.set_ylim(0.0, ceiling)
     ax_attr.set_ylabel("attribution")
-    ax_score.set_ylabel("target score")
-    ax_score.set_xlabel("time (s)")
-    ax_attr.tick_params(labelbottom=False)
-    for ax in (ax_attr, ax_score):
+    ax_score.set_ylabel(f"target score\n(0 to {ceiling:g})")
+    if evidence_floor and peak > 0:
+        ax_score.axhline(evidence_floor * peak, color="#888888", linestyle=":", linewidth=1.0)
+    _draw_lanes(lanes, times, tracks)
+    if lanes:
+        lanes[0].set_ylabel("tracks\n(one scale)")
+    (lanes[-1] if lanes else ax_score).set_xlabel("time (s)")
+    for ax in (ax_attr, ax_score, *lanes[:-1]) if lanes else (ax_attr,):
+        ax.tick_params(labelbottom=False)
+    for ax in (ax_attr, ax_score, *lanes):
         ax.grid(True, color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
+    for ax in (ax_attr, ax_score):
         for start_s, end_s in segments:
             ax.axvspan(float(start_s), float(end_s), color=_SEGMENT_COLOR, alpha=0.3, linewidth=0)
         for time_s, _ in keyframes:
@@ -128,6 +154,8 @@ def render_timeline(
         _patch(_ATTR_COLOR, "attribution"),
         _line(_KEY_COLOR, "keyframe"),
     ]
+    if evidence_floor and peak > 0:
+        legend.append(_line("#888888", "evidence floor", linestyle=":"))
     if len(segments):
         legend.append(_patch(_SEGMENT_COLOR, "segment", alpha=0.3))
     fig.legend(
@@ -140,7 +168,8 @@ def render_timeline(
     )
     if has_thumbs:
         _thumbnail_row(fig, outer[1], keyframes)
-    fig.subplots_adjust(left=0.07, right=0.98, top=0.88, bottom=0.03 if has_thumbs else 0.09)
+    fig.align_ylabels([ax_attr, ax_score, *lanes])
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.88, bottom=0.03 if has_thumbs else 0.09)
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     return path
@@ -152,10 +181,37 @@ def _patch(color: str, label: str, alpha: float = 0.6) -> Any:
     return Patch(facecolor=color, alpha=alpha, label=label)
 
 
-def _line(color: str, label: str) -> Any:
+def _line(color: str, label: str, linestyle: Any = "--") -> Any:
     from matplotlib.lines import Line2D
 
-    return Line2D([0], [0], color=color, linestyle="--", label=label)
+    return Line2D([0], [0], color=color, linestyle=linestyle, label=label)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k at or above ``value`` (1.0 for 0 and above 0.5:
+    probabilities stop at 1)."""
+    if not np.isfinite(value) or value <= 0 or value > 0.5:
+        return 1.0
+    exponent = np.floor(np.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        candidate = step * 10.0**exponent
+        if candidate >= value * (1 - 1e-9):
+            return float(f"{candidate:.6g}")
+    return 1.0
+
+
+def _draw_lanes(lanes: list[Any], times: np.ndarray, tracks: Sequence[tuple[str, Any]]) -> None:
+    """One small panel per followed class, all on the same attribution scale."""
+    curves = [np.asarray(curve, dtype=np.float64) for _, curve in tracks]
+    top = max((float(np.nanmax(c)) for c in curves if len(c)), default=0.0)
+    for k, (ax, (name, _), curve) in enumerate(zip(lanes, tracks, curves, strict=True)):
+        color = _TRACK_COLORS[k % len(_TRACK_COLORS)]
+        if len(times):
+            ax.fill_between(times, curve, color=color, alpha=0.35, linewidth=0)
+            ax.plot(times, curve, color=color, linewidth=1.0)
+        ax.set_ylim(0.0, top * 1.1 if top > 0 else 1.0)
+        ax.set_yticks([])
+        ax.text(0.005, 0.92, name, transform=ax.transAxes, ha="left", va="top", fontsize=8)
 
 
 def _thumbnail_row(
