@@ -6,7 +6,8 @@ into them (upsampled bilinearly, then one 64K-entry lookup per sample that holds
 opacity together), appends a timeline strip (attribution over the whole video, keyframe ticks, a
 playhead, the class name and the current target score) and encodes H.264 with PyAV in a
 background thread. No RGB round trip: a typical H.264 source reaches the encoder without a
-colour conversion. Memory stays flat: a few frames in flight at a time. """
+colour conversion. Memory stays flat: a few frames in flight at a time.
+"""
 
 from __future__ import annotations
 
