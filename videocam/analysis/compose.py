@@ -183,7 +183,7 @@ def _analyse(
             f"[{config.start_s}, {config.end_s}) s (video lasts {source.meta.duration_s:.2f} s)"
         )
     plan = window_plan(loaded, config, len(indices))
-    batch = config.batch_size or auto_batch(loaded, plan.shape[1], config.method)
+    batch = config.batch_size or auto_batch(loaded, plan.shape[1], config.method, config.autocast)
     explicit = None if config.target == "auto" else resolve_class(config.target, loaded)
     single = SinglePass(
         loaded,
@@ -212,6 +212,7 @@ def _analyse(
         batch_size=batch,
         background_decoding=single.background_decoding,
         torch_threads=threads,
+        oom_splits=single.oom_splits,
     )
     # Undecodable frames were stood in for inside the windows; they get no row: frames.csv
     # lists decoded frames only, with their own indices and times.

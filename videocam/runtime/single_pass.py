@@ -17,6 +17,7 @@ decoded frames when the caller keeps them (``keep_frames``, for perturbation re-
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,10 @@ from videocam.temporal import FrameAccumulator, RowStore
 if TYPE_CHECKING:
     import torch
 
+    from videocam.cam.targets import ClassIndices
     from videocam.models import LoadedModel
+
+logger = logging.getLogger(__name__)
 
 #: Bytes of per-window results (each store) held in memory before spilling to a temporary file.
 STORE_MEMORY_BYTES = 16 * 2**20
@@ -169,30 +173,37 @@ class _ClassTotals:
         #: The candidates chosen for the latest batch (on the device).
         self.chosen: torch.Tensor | None = None
         self._always: torch.Tensor | None = None
+        self._excluded: torch.Tensor | None = None  # bool (K,): never a free candidate
+        self._n_excluded = 0
 
-    def candidates(self, output: torch.Tensor) -> torch.Tensor:
-        """Top classes by mean probability so far (this batch included), on the device."""
+    def candidates(self, output: torch.Tensor) -> ClassIndices:
+        """Top classes by mean probability so far (this batch included), on the device: the
+        ``always`` classes first. No host synchronisation (the masks are made once)."""
         import torch
+
+        from videocam.cam.targets import ClassIndices
 
         probs = torch.softmax(output.float(), dim=1).sum(0)
         score = probs if self.total is None else self.total + probs
         n_classes = score.shape[0]
+        if self._excluded is None:
+            excluded = list(self.always)
+            background = self.background
+            if background is not None and 0 <= background < n_classes and n_classes > 1:
+                excluded.append(background)
+            mask = torch.zeros(n_classes, dtype=torch.bool)
+            mask[excluded] = True
+            self._excluded = mask.to(score.device)
+            self._n_excluded = int(mask.sum())
+            if self.always:
+                self._always = ClassIndices.on(score.device, self.always, n_classes).tensor
         size = min(n_classes, max(resources.AUTO_CANDIDATES, len(self.always) + self.top))
-        excluded = list(self.always)
-        background = self.background
-        if background is not None and 0 <= background < n_classes and n_classes > 1:
-            excluded.append(background)
-        if excluded:
-            score = score.clone()
-            score[excluded] = -1.0
-        others = max(0, min(size - len(self.always), n_classes - len(set(excluded))))
-        top = score.topk(others).indices
-        if self.always:
-            if self._always is None:
-                self._always = torch.tensor(self.always, dtype=torch.long).to(top.device)
+        others = max(0, min(size - len(self.always), n_classes - self._n_excluded))
+        top = score.masked_fill(self._excluded, -1.0).topk(others).indices
+        if self._always is not None:
             top = torch.cat([self._always, top])
         self.chosen = top
-        return self.chosen
+        return ClassIndices(top)
 
     def add(self, probs: torch.Tensor) -> None:
         """Count a batch's probabilities (b, K)."""
@@ -269,6 +280,10 @@ class SinglePass:
         self.progress = progress
         self.keep_frames = keep_frames
         self.n_recomputed = 0
+        #: Windows per forward: ``batch``, halved after each out-of-memory error.
+        self.chunk = batch
+        #: Out-of-memory errors the pass recovered from.
+        self.oom_splits = 0
         self.background_decoding = resources.background_decoding(loaded.device)
 
     def explain(
@@ -335,6 +350,23 @@ class SinglePass:
             tracks=curves,
         )
 
+    def _shrink_chunk(self, error: BaseException) -> None:
+        """After an out-of-memory error: free the allocator's cache and halve the windows per
+        forward for the rest of the pass (the failed batch runs again in halves); ``error``
+        again when one window does not fit."""
+        import torch
+
+        if self.chunk == 1:
+            raise error
+        if self.loaded.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.chunk = max(1, self.chunk // 2)
+        self.oom_splits += 1
+        device = self.loaded.device
+        logger.warning(
+            "out of memory on %s: %d windows per forward from now on", device, self.chunk
+        )
+
     def _frame_keeper(self) -> KeptFrames:
         height, width = self.loaded.preprocess.size
         store = RowStore(
@@ -369,7 +401,7 @@ class SinglePass:
         """
         import torch
 
-        from videocam.cam import cam_and_output_classes, get_method
+        from videocam.cam import ClassIndices, cam_and_output_classes, get_method
 
         loaded = self.loaded
         class_free = not get_method(self.method).needs_gradients
@@ -379,7 +411,8 @@ class SinglePass:
             fixed = [0]
         elif target is not None and not top:
             fixed = known
-        fixed_classes = None if fixed is None else torch.tensor(fixed, dtype=torch.long)
+        # Built once on the device: no host synchronisation per batch.
+        fixed_classes = None if fixed is None else ClassIndices.on(loaded.device, fixed)
         probs_so_far = _ClassTotals(loaded.background_class, known, top)
         stores = _WindowStores(len(self.plan))
         copies = HostCopies(loaded.device)
@@ -394,26 +427,35 @@ class SinglePass:
             tap=tap,
         )
         try:
-            for rows, inputs in batches:
-                result = cam_and_output_classes(
-                    loaded.module,
-                    inputs,
-                    loaded.layer,
-                    probs_so_far.candidates if fixed is None else fixed,
-                    self.method,
-                    reshape=loaded.reshape,
-                    autocast=self.autocast,
-                )
-                probs = torch.softmax(result.output, dim=1)
-                probs_so_far.add(probs)
-                if fixed_classes is not None:
-                    classes = fixed_classes.expand(len(rows), -1)
-                else:
-                    assert probs_so_far.chosen is not None
-                    classes = probs_so_far.chosen.expand(len(rows), -1)
-                cams = result.cams[:, :1] if class_free else result.cams
-                for ready in copies.push(rows, probs, classes, cams):
-                    stores.append(*ready[1:])  # batches arrive in window order
+            for batch_rows, batch_inputs in batches:
+                start = 0
+                while start < len(batch_rows):  # a batch is split only after an out-of-memory
+                    rows = batch_rows[start : start + self.chunk]
+                    inputs = batch_inputs[start : start + self.chunk]
+                    try:
+                        result = cam_and_output_classes(
+                            loaded.module,
+                            inputs,
+                            loaded.layer,
+                            probs_so_far.candidates if fixed_classes is None else fixed_classes,
+                            self.method,
+                            reshape=loaded.reshape,
+                            autocast=self.autocast,
+                        )
+                    except torch.OutOfMemoryError as error:
+                        self._shrink_chunk(error)
+                        continue
+                    start += len(rows)
+                    probs = torch.softmax(result.output, dim=1)
+                    probs_so_far.add(probs)
+                    if fixed_classes is not None:
+                        classes = fixed_classes.tensor.expand(len(rows), -1)
+                    else:
+                        assert probs_so_far.chosen is not None
+                        classes = probs_so_far.chosen.expand(len(rows), -1)
+                    cams = result.cams[:, :1] if class_free else result.cams
+                    for ready in copies.push(rows, probs, classes, cams):
+                        stores.append(*ready[1:])  # batches arrive in window order
             for ready in copies.flush():
                 stores.append(*ready[1:])
         except BaseException:
@@ -476,8 +518,8 @@ class SinglePass:
         # The frames the pass used: undecodable ones replaced by the same stand-ins.
         decodable = self.indices[stand_ins(self.indices, self.source.skipped_indices)]
         out = []
-        for start in range(0, len(rows), self.batch):
-            batch_rows = rows[start : start + self.batch]
+        for start in range(0, len(rows), self.chunk):
+            batch_rows = rows[start : start + self.chunk]
             positions = np.unique(self.plan[batch_rows])
             frames = self.source.read(decodable[positions], size=loaded.preprocess.size)
             block = frames[np.searchsorted(positions, self.plan[batch_rows])]
