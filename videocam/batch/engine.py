@@ -41,7 +41,12 @@ from videocam.batch.worker import (
     start_worker,
     take_capture,
 )
-from videocam.runtime.resources import threads_per_worker
+from videocam.runtime.resources import (
+    least_loaded_gpu,
+    threads_per_worker,
+    visible_gpus,
+    worker_gpu_env,
+)
 
 if TYPE_CHECKING:
     from videocam.config import AnalyzeConfig
@@ -71,13 +76,16 @@ def worker_main(
     log_level: int,
     parent_pid: int,
     scratch_dir: Path | None,
+    env: dict[str, str] | None = None,
 ) -> None:
     """A worker process's life: start (:func:`~videocam.batch.worker.start_worker`), then
     analyse the jobs the parent sends.
 
+    ``env`` is set first, before torch is imported here (its GPU: ``CUDA_VISIBLE_DEVICES``).
     Messages to the parent: ``(READY, pid)``, ``(LOAD_FAILED, type, message, user_error)`` and
     ``(RESULT, JobResult)``. A ``None`` job or a closed pipe ends the loop.
     """
+    os.environ.update(env or {})
     capture = None if scratch_dir is None else capture_path(scratch_dir, str(os.getpid()))
     worker = start_worker(config, threads, log_level, parent_pid=parent_pid, capture=capture)
     try:
@@ -103,6 +111,7 @@ def worker_main(
 class _Worker(Slot):
     process: BaseProcess
     conn: Connection
+    gpu: str | None = None
     messages: deque[Any] = field(default_factory=deque)
 
     def describe(self) -> str:
@@ -143,6 +152,9 @@ class LocalEngine:
         self.log_level = log_level
         self.scratch_dir = scratch_dir
         self._context = multiprocessing.get_context("spawn")
+        #: GPUs the workers spread over (one each, round-robin); none with ``--device cpu``.
+        self.gpus = [] if config.device == "cpu" else visible_gpus()
+        self._gpu_load: dict[str, int] = {}
 
     def run(
         self,
@@ -161,6 +173,12 @@ class LocalEngine:
     # -- the pool's backend (see videocam.batch.pool.Backend) --
 
     def start(self) -> _Worker:
+        gpu, env = None, None
+        if self.gpus:
+            gpu = least_loaded_gpu(self.gpus, self._gpu_load)
+            self._gpu_load[gpu] = self._gpu_load.get(gpu, 0) + 1
+            sharing = -(-self.workers // len(self.gpus))  # workers per GPU at most
+            env = worker_gpu_env(gpu, sharing)
         parent_conn, child_conn = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=worker_main,
@@ -171,14 +189,21 @@ class LocalEngine:
                 self.log_level,
                 os.getpid(),
                 self.scratch_dir,
+                env,
             ),
             name="videocam-batch-worker",
             daemon=True,
         )
         process.start()
         child_conn.close()  # the parent keeps its end only: EOF when the worker dies
-        logger.debug("started worker %s", process.pid)
-        return _Worker(process=process, conn=parent_conn)
+        logger.debug("started worker %s%s", process.pid, f" on GPU {gpu}" if gpu else "")
+        return _Worker(process=process, conn=parent_conn, gpu=gpu)
+
+    def _release(self, w: _Worker) -> None:
+        """The worker is gone: its GPU has room for the next."""
+        if w.gpu is not None:
+            self._gpu_load[w.gpu] = max(0, self._gpu_load.get(w.gpu, 0) - 1)
+            w.gpu = None
 
     def assign(self, w: _Worker, job: Job) -> bool:
         try:
@@ -197,6 +222,7 @@ class LocalEngine:
             if not w.process.is_alive():
                 w.process.join()
                 w.conn.close()
+                self._release(w)
                 yield Died(w, describe_exit(w.process.exitcode), self._take_stderr(w))
 
     def _messages(self, w: _Worker) -> Iterator[Event[_Worker]]:
@@ -238,4 +264,5 @@ class LocalEngine:
                 w.process.kill()
                 w.process.join(timeout=5.0)
             w.conn.close()
+            self._release(w)
             self._take_stderr(w)

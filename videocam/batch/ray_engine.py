@@ -218,6 +218,17 @@ def check_reachable(
         ) from exc
 
 
+def gpu_actor_threads(nodes: Sequence[dict[str, Any]]) -> int:
+    """Cores per GPU actor: the fewest CPUs per GPU over the live nodes that have GPUs (so an
+    actor fits on any of them), at least 1."""
+    shares = [
+        int(n.get("Resources", {}).get("CPU", 0)) // int(n["Resources"]["GPU"])
+        for n in nodes
+        if n.get("Alive") and n.get("Resources", {}).get("GPU", 0) >= 1
+    ]
+    return max(1, min(shares, default=1))
+
+
 def actor_threads(workers: int | None = None, local: bool = False) -> int:
     """CPU cores each actor reserves and gives torch: ``OMP_NUM_THREADS`` when set; on a local
     Ray with ``workers`` asked for, this machine's usable cores shared out (as the local engine
@@ -284,6 +295,7 @@ class RayEngine:
         self.address = address if address is not None else (os.environ.get("RAY_ADDRESS") or None)
         self._source = "--ray-address" if address is not None else "RAY_ADDRESS"
         sharing = min(workers, max_workers) if workers and max_workers else workers
+        self._threads_given = threads is not None or "OMP_NUM_THREADS" in os.environ
         self.threads = threads or actor_threads(sharing, local=self.address is None)
         self.log_level = log_level
         self.scratch_dir = scratch_dir
@@ -390,6 +402,10 @@ class RayEngine:
         if device == "cuda" and gpus == 0:
             raise ConfigError("--device cuda: the Ray cluster has no GPU")
         self.use_gpus = gpus > 0 and device != "cpu"
+        if self.use_gpus and not self._threads_given:
+            # A GPU actor decodes, pins, fuses and renders for a whole GPU: it gets the cores
+            # of a node shared out among that node's GPUs, not one core.
+            self.threads = gpu_actor_threads(ray.nodes())
         capacity = gpus if self.use_gpus else cpus // self.threads
         workers = self.requested_workers or max(1, capacity)
         if self.max_workers is not None:
