@@ -300,6 +300,13 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
         "$RAY_ADDRESS, else a local Ray for this run. OUT must be on a filesystem every node "
         "mounts at the same path",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="kill a video's worker after this long and list the video as Timeout in "
+        "failures.csv (--resume retries it); default: no limit",
+    )
     _add_analysis_options(parser)
     _add_common(parser)
     parser.set_defaults(run=_run_batch)
@@ -320,6 +327,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         progress=_progress(args),
         log_level=logging.DEBUG if args.debug else logging.INFO,
+        timeout_s=args.timeout,
     )
     if not args.quiet:
         failed = report.failures
