@@ -121,12 +121,13 @@ class FrameClock:
         """Source frame ``index`` as a whole frame count at ``rate`` (default the video's).
 
         At the video's own constant rate this is ``index`` itself (``n_frames`` for the end);
-        otherwise the presentation time times ``rate``, rounded to the nearest frame.
+        otherwise the presentation time times ``rate``, rounded to the nearest frame (halves
+        up).
         """
         index = int(index)
         if self.constant_rate and (rate is None or rate == self.fps):
             return min(index, self.n_frames)
-        return round(self.time_of(index) * float(self.fps if rate is None else rate))
+        return math.floor(self.time_of(index) * float(self.fps if rate is None else rate) + 0.5)
 
 
 @dataclass(frozen=True)
