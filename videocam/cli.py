@@ -380,8 +380,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "-o",
         "--out",
         metavar="FILE",
-        help="file to write (default: inside RESULT, keyframes.otio|edl|vtt); for edl and "
-        "vtt of a batch OUT, a folder (one SUB.edl|vtt per video)",
+        help="file to write (default: inside RESULT, keyframes.otio|edl|vtt; an existing "
+        "folder: that name inside it); for edl and vtt of a batch OUT, a folder (one "
+        "SUB.edl|vtt per video)",
     )
     _add_common(parser)
     parser.set_defaults(run=_run_export)

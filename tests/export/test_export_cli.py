@@ -37,6 +37,13 @@ def test_output_file_and_quiet(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out == ""
 
 
+def test_output_to_an_existing_folder_uses_the_default_name(tmp_path: Path) -> None:
+    write_result(tmp_path / "r")
+    (tmp_path / "elsewhere").mkdir()
+    assert main(["export", "vtt", str(tmp_path / "r"), "-o", str(tmp_path / "elsewhere")]) == 0
+    assert (tmp_path / "elsewhere" / "keyframes.vtt").is_file()
+
+
 def test_missing_file_exit_2_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_result(tmp_path)
     (tmp_path / "keyframes.csv").unlink()

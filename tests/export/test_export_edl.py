@@ -129,6 +129,24 @@ def test_variable_rate_uses_presentation_times_at_the_nearest_smpte_rate(tmp_pat
     ]
 
 
+@pytest.mark.parametrize(
+    ("fps", "fcm", "last"),
+    [
+        ("24000/1001", "NON-DROP FRAME", "00:00:04:04"),
+        ("24", "NON-DROP FRAME", "00:00:04:04"),
+        ("48000/1001", "NON-DROP FRAME", "00:00:02:04"),
+        ("50", "NON-DROP FRAME", "00:00:02:00"),
+        ("60000/1001", "DROP FRAME", "00:00:01;40"),
+        ("60", "NON-DROP FRAME", "00:00:01:40"),
+    ],
+)
+def test_other_smpte_rates(tmp_path: Path, fps: str, fcm: str, last: str) -> None:
+    write_result(tmp_path, fps=fps, n_frames=100, keyframes=[(10, 0.5)], segments=[])
+    lines = edl_text(read_result(tmp_path)).splitlines()
+    assert lines[1] == f"FCM: {fcm}"
+    assert lines[3].endswith(last)  # 100 frames
+
+
 @pytest.mark.parametrize("fps", ["15", "10", "25/2", "120"])
 def test_rates_without_smpte_timecode_are_refused_in_one_line(tmp_path: Path, fps: str) -> None:
     write_result(tmp_path, fps=fps, n_frames=100, keyframes=[(10, 0.5)], segments=[])

@@ -3,9 +3,10 @@ command line says (``videocam export otio|edl|vtt RESULT [-o FILE]``).
 
 Where the files go:
 
-- an ``analyze`` folder: one file, ``RESULT/keyframes.{otio,edl,vtt}`` or ``FILE``;
+- an ``analyze`` folder: one file, ``RESULT/keyframes.{otio,edl,vtt}`` or ``FILE`` (an
+  existing folder ``FILE`` gets the default name inside);
 - a ``batch`` OUT, ``otio``: one timeline with one track per video, ``OUT/keyframes.otio`` or
-  ``FILE``;
+  ``FILE`` (likewise);
 - a ``batch`` OUT, ``edl`` and ``vtt``: one file per video (an EDL holds one track, and a
   chapters track belongs to one video), ``OUT/SUB/keyframes.{edl,vtt}``, or
   ``FOLDER/SUB.{edl,vtt}`` when ``-o FOLDER`` is given.
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from videocam.errors import ConfigError, VideocamError
+from videocam.export.deps import MissingExtraError
 from videocam.export.result import ResultSet, VideoResult, read_results
 from videocam.render.files import atomic_write, ensure_output_dir
 
@@ -93,6 +95,9 @@ def export_result(
     results = read_results(result)
     report = ExportReport(format=fmt, results=results)
     target = None if out is None else Path(out)
+    one_file = fmt == "otio" or not results.is_batch
+    if one_file and target is not None and target.is_dir():
+        target = target / DEFAULT_NAMES[fmt]  # -o an existing folder: the default name there
     if fmt == "otio":
         from videocam.export.otio import otio_json
 
@@ -115,9 +120,9 @@ def export_result(
     for video in results.videos:
         try:
             text = build(video)
+        except MissingExtraError:
+            raise  # fails every video alike
         except VideocamError as exc:
-            if isinstance(exc, ConfigError) and "pip install" in str(exc):
-                raise  # a missing dependency fails every video alike
             report.failed.append((video.name, str(exc)))
             logger.warning("%s: not exported: %s", video.name, exc)
             continue
