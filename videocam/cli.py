@@ -28,6 +28,7 @@ logger = logging.getLogger("videocam")
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
+EXIT_SOME_FAILED = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -376,6 +377,70 @@ def _run_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: ``videocam export FORMAT`` (videocam.export.FORMATS; listed here so that building the parser
+#: imports nothing heavy).
+EXPORT_FORMATS = ("otio", "edl", "vtt")
+
+_EXPORT_DESCRIPTION = """\
+Write the keyframes and segments of RESULT for other tools:
+  otio  an OpenTimelineIO timeline: the source video as a clip, a marker per keyframe (rank,
+        class, attribution, target score), a ranged marker per segment, in frames at the
+        video's own rate
+  edl   a CMX 3600 EDL: the source cut at the segments, keyframes and segments as locators
+        (SMPTE rates: 23.976, 24, 25, 29.97 drop-frame, 30, 48, 50, 59.94, 60)
+  vtt   WebVTT chapters for HTML5 players: a chapter at every keyframe, segment start and
+        segment end, each until the next
+
+RESULT is an analyze output folder or a batch OUT; only frames.csv, keyframes.csv,
+segments.csv and summary.json are read, so older results export without re-analysis.
+Default output: RESULT/keyframes.otio, RESULT/keyframes.edl, RESULT/keyframes.vtt.
+A batch OUT: otio writes one timeline with one track per video (OUT/keyframes.otio or FILE);
+edl and vtt write one file per video (OUT/SUB/keyframes.edl, or FOLDER/SUB.edl with
+-o FOLDER). Exit 3 when some videos of a batch could not be exported (each named on stderr).
+otio and edl need OpenTimelineIO: pip install 'videocam[interchange]'.
+"""
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "export",
+        help="keyframes and segments as OpenTimelineIO, CMX 3600 EDL or WebVTT chapters",
+        description=_EXPORT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("format", choices=EXPORT_FORMATS, help="otio, edl or vtt")
+    parser.add_argument("result", help="an analyze output folder or a batch OUT")
+    parser.add_argument(
+        "-o",
+        "--out",
+        metavar="FILE",
+        help="file to write (default: inside RESULT, keyframes.otio|edl|vtt; an existing "
+        "folder: that name inside it); for edl and vtt of a batch OUT, a folder (one "
+        "SUB.edl|vtt per video)",
+    )
+    _add_common(parser)
+    parser.set_defaults(run=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    """Exit code 0, or 3 when some videos of a batch OUT could not be exported."""
+    from videocam.export import export_result
+
+    report = export_result(args.format, args.result, args.out)
+    if not args.quiet:
+        results = report.results
+        lines = [f"wrote {path}" for path in report.written]
+        if results.is_batch:
+            lines.append(
+                f"{len(results.videos)} videos with a result, {len(report.failed)} not exported"
+            )
+        if results.missing:
+            listed = ", ".join(f"{sub} ({status})" for sub, status in results.missing)
+            lines.append(f"left out, no result: {listed}")
+        sys.stdout.write("\n".join(lines) + "\n")
+    return EXIT_SOME_FAILED if report.failed else EXIT_OK
+
+
 # -- subcommands -------------------------------------------------------------------------------
 
 
@@ -403,6 +468,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_batch,
     _add_models,
     _add_info,
+    _add_export,
 ]
 
 

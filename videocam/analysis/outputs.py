@@ -28,6 +28,7 @@ from videocam.analysis.result import (
     TRACKS_CSV,
     Analysis,
 )
+from videocam.render.chapters import Chapter, FrameClock, analysis_chapters
 from videocam.render.files import ensure_output_dir, write_csv, write_json, write_npy
 
 
@@ -111,9 +112,25 @@ def _track_lanes(analysis: Analysis) -> list[tuple[str, np.ndarray]]:
     ]
 
 
+def annotated_clip_chapters(analysis: Analysis) -> list[Chapter]:
+    """The chapters of the annotated clip: at the keyframes, the segments' starts and ends
+    (:func:`videocam.render.chapters.analysis_chapters`, the same as ``videocam export vtt``)."""
+    meta = analysis.meta
+    clock = FrameClock.from_frames(
+        analysis.frames, fps=meta.fps, n_frames=meta.n_frames, duration_s=meta.duration_s
+    )
+    return analysis_chapters(
+        analysis.frames,
+        analysis.keyframes,
+        analysis.segments,
+        clock=clock,
+        label=analysis.target[1],
+    )
+
+
 def write_annotated_clip(analysis: Analysis, path: Path, *, progress: bool = False) -> Path:
-    """The annotated clip of ``analysis`` (its video, maps, scores, keyframes and render
-    options) at ``path``; see :func:`videocam.render.video.render_annotated_clip`."""
+    """The annotated clip of ``analysis`` (its video, maps, scores, keyframes, chapters and
+    render options) at ``path``; see :func:`videocam.render.video.render_annotated_clip`."""
     from videocam.render.video import render_annotated_clip
 
     frames = analysis.frames
@@ -130,5 +147,6 @@ def write_annotated_clip(analysis: Analysis, path: Path, *, progress: bool = Fal
         render_size=options.render_size,
         colormap=options.colormap,
         alpha=options.alpha,
+        chapters=annotated_clip_chapters(analysis),
         progress=progress,
     )
