@@ -141,10 +141,12 @@ def open_container(path: Path) -> Any:
     """Open ``path`` with PyAV and check it has a real video stream.
 
     Returns:
-        The open container (the caller closes it).
+        The open container (the caller closes it); its first video stream has a decoder
+        context, so every caller may use ``streams.video[0].codec_context``.
 
     Raises:
-        VideoOpenError: FFmpeg cannot open it, it is text, or it has no video stream.
+        VideoOpenError: FFmpeg cannot open it, it is text, it has no video stream, or no
+            decoder for it.
     """
     import av
 
@@ -161,6 +163,13 @@ def open_container(path: Path) -> Any:
             kinds = sorted({s.type for s in container.streams})
             found = f" (it holds {', '.join(kinds)})" if kinds else ""
             raise VideoOpenError(f"{path}: no video stream{found}")
+        if container.streams.video[0].codec_context is None:
+            # FFmpeg found a video stream but no decoder for it: its codec parameters are
+            # missing (a damaged header or index) or the codec is unknown to this build.
+            raise VideoOpenError(
+                f"{path}: cannot open video: its video stream has no codec FFmpeg can decode "
+                "(a damaged header or index, or an unsupported codec)"
+            )
     except BaseException:
         container.close()
         raise
@@ -256,3 +265,45 @@ def find_size_change(path: Path) -> str | None:
                         f"{size[0]}x{size[1]}{at}"
                     )
     return None
+
+
+def scan_packets(container: Any, stream: Any, size: int) -> tuple[list[int], int]:
+    """Presentation times of every frame of ``stream`` (demuxed, not decoded), and the number
+    of packets read whole; ``size`` is the file's size in bytes.
+
+    A packet that the file ends in the middle of comes back short and flagged corrupt.
+    """
+    pts: set[int] = set()
+    n_complete = 0
+    for packet in container.demux(stream):
+        if packet.size == 0 and packet.pos is None:
+            continue  # the flush packet at the end (empty packets in the file do count)
+        if packet.pts is not None:
+            pts.add(int(packet.pts))
+        at_end = packet.pos is not None and packet.pos >= 0 and packet.pos + packet.size >= size
+        if not (packet.is_corrupt and at_end):
+            n_complete += 1
+    return sorted(pts), n_complete
+
+
+def demuxed_frames(path: Path) -> int:
+    """How many frames PyAV's demuxer finds in the first video stream (distinct presentation
+    times, as :class:`~videocam.io.pyav_backend.PyAVSource` counts them), once per file
+    version.
+
+    Raises:
+        VideoOpenError: as :func:`open_container`.
+    """
+    return _demuxed_frames_of_file(str(path), *_file_key(path))
+
+
+@lru_cache(maxsize=64)
+def _demuxed_frames_of_file(path: str, size: int, mtime_ns: int) -> int:
+    import av
+
+    with open_container(Path(path)) as container:
+        try:
+            pts, _ = scan_packets(container, container.streams.video[0], size)
+        except av.FFmpegError as exc:
+            raise VideoOpenError(f"{path}: cannot read video: {ffmpeg_reason(exc)}") from exc
+    return len(pts)

@@ -27,6 +27,7 @@ from videocam.io.probe import (
     first_frame,
     normalise_rotation,
     open_container,
+    scan_packets,
     stream_fps,
 )
 
@@ -123,22 +124,8 @@ class PyAVSource(FrameSource):
         return self._container
 
     def _scan_packets(self, container: Any) -> tuple[list[int], int]:
-        """Presentation times of every frame, and the number of packets read whole.
-
-        A packet that the file ends in the middle of comes back short and flagged corrupt.
-        """
-        size = self.path.stat().st_size
-        pts: set[int] = set()
-        n_complete = 0
-        for packet in container.demux(self._stream):
-            if packet.size == 0 and packet.pos is None:
-                continue  # the flush packet at the end (empty packets in the file do count)
-            if packet.pts is not None:
-                pts.add(int(packet.pts))
-            at_end = packet.pos is not None and packet.pos >= 0 and packet.pos + packet.size >= size
-            if not (packet.is_corrupt and at_end):
-                n_complete += 1
-        return sorted(pts), n_complete
+        """Presentation times of every frame, and the number of packets read whole."""
+        return scan_packets(container, self._stream, self.path.stat().st_size)
 
     def _restart(self) -> None:
         """Decode from the first frame again (reopening is the one seek that always works)."""
