@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +31,9 @@ logger = logging.getLogger("videocam")
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
+#: After SIGINT (Ctrl-C) and SIGTERM, as shells report death by those signals.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 EXIT_SOME_FAILED = 3
 
 
@@ -497,6 +503,33 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logger.propagate = False
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so that every ``finally`` removes what is staged."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the main thread for the duration (the default
+    would end the process at once and leave staged outputs behind)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(message: object) -> str:
+    """An error message on one line: a newline in a file name is shown as ``\\n``."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
@@ -506,20 +539,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     _configure_logging(args)
     try:
-        return int(args.run(args))
+        with _terminate_cleanly():
+            return int(args.run(args))
     except VideocamError as exc:
         if args.debug:
             logger.exception("failed")
-        sys.stderr.write(f"videocam: error: {exc}\n")
+        sys.stderr.write(f"videocam: error: {_one_line(exc)}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("videocam: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
+    except Terminated:
+        sys.stderr.write("videocam: terminated\n")
+        return EXIT_TERMINATED
     except Exception as exc:
         if args.debug:
             logger.exception("internal error")
         else:
             sys.stderr.write(
-                f"videocam: internal error: {type(exc).__name__}: {exc} (rerun with --debug)\n"
+                f"videocam: internal error: {type(exc).__name__}: {_one_line(exc)} "
+                "(rerun with --debug)\n"
             )
         return EXIT_INTERNAL
