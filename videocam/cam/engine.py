@@ -1,9 +1,10 @@
 """The CAM engine: one forward pass gives the class activation maps and the logits.
 
-Cost (about one plain forward; benchmarks/cam_overhead.py): gradients are taken at the target layer only. Parameters are frozen
-for the duration of the call, and the target layer's forward hook hands the rest of the model a
-fresh leaf in place of the layer's output, so nothing before the layer records a graph and
-``torch.autograd.grad`` runs back through the head alone. No parameter ``.grad`` is ever written.
+Cost (about one plain forward; benchmarks/cam_overhead.py): gradients are taken at the target layer
+only. Parameters are frozen for the duration of the call, and the target layer's forward hook hands
+the rest of the model a fresh leaf in place of the layer's output, so nothing before the layer
+records a graph and ``torch.autograd.grad`` runs back through the head alone. No parameter ``.grad``
+is ever written.
 
 Side effects: none. Hooks are removed, each module's training flag and each parameter's
 ``requires_grad`` are restored in ``finally`` blocks, also when the forward raises; inputs are

@@ -1,11 +1,11 @@
 """The annotated clip: the source with its heatmap blended in, above a timeline strip.
 
-This is the render pass, the second of an analysis (docs/architecture.md): it decodes the source sequentially at the
-output size as Y'CbCr 4:2:0 planes, blends each frame's low-resolution CAM into them (upsampled
-bilinearly, then one 64K-entry lookup per sample that holds colormap and opacity together),
-appends a timeline strip (attribution over the whole video, keyframe ticks, a playhead, the class
-name and the current target score) and encodes H.264 with PyAV in a background thread. No RGB
-round trip: a typical H.264 source reaches the encoder without a colour conversion. Memory stays
+This is the render pass, the second of an analysis (docs/architecture.md): it decodes the source
+sequentially at the output size as Y'CbCr 4:2:0 planes, blends each frame's low-resolution CAM into
+them (upsampled bilinearly, then one 64K-entry lookup per sample that holds colormap and opacity
+together), appends a timeline strip (attribution over the whole video, keyframe ticks, a playhead,
+the class name and the current target score) and encodes H.264 with PyAV in a background thread. No
+RGB round trip: a typical H.264 source reaches the encoder without a colour conversion. Memory stays
 flat: a few frames in flight at a time.
 """
 
