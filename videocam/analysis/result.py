@@ -34,6 +34,8 @@ CAMS_NPY = "cams.npy"
 SUMMARY_JSON = "summary.json"
 ANNOTATED_MP4 = "annotated.mp4"
 TIMELINE_PNG = "timeline.png"
+#: The review page, in an analysis's folder and in the OUT of a batch or an evaluation.
+REPORT_HTML = "report.html"
 #: Names of the keyframe images (``keyframes/rank01_frame000123.jpg``) are the keyframe
 #: renderer's: :func:`videocam.render.keyframe_image_name`.
 
