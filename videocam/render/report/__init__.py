@@ -63,8 +63,10 @@ def _version() -> str:
 
 
 def _href(*parts: str) -> str:
-    """A relative URL from path parts (each may hold ``/``), every segment percent-encoded."""
-    segments = [s for part in parts for s in PurePosixPath(part).parts if s not in ("", "/")]
+    """A relative URL from path parts (each may hold ``/``), every segment percent-encoded;
+    ``.``, ``..`` and leading ``/`` are dropped, so it stays inside the page's folder."""
+    dropped = ("", "/", ".", "..")
+    segments = [s for part in parts for s in PurePosixPath(part).parts if s not in dropped]
     return "/".join(quote(s, safe="") for s in segments)
 
 

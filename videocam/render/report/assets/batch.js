@@ -34,7 +34,7 @@
   });
 
   function reportLink(row, t, label) {
-    if (!row.report) return document.createTextNode(label);
+    if (!row.report) return el("span", { text: label });
     return el("a", { href: row.report + (t === null ? "" : "#t=" + t.toFixed(3)), text: label });
   }
 

@@ -195,6 +195,7 @@
     tl.setAttribute("data-view-end", String(view.b));
     tl.setAttribute("data-plot-left", String(GUTTER));
     tl.setAttribute("data-plot-width", String(plotW()));
+    tl.setAttribute("data-lanes", JSON.stringify(lanes.map(function (l) { return l.name; })));
     VC.text("view-range", view.a <= full.a && view.b >= full.b ? "whole video, " +
       VC.clock(full.b - full.a) : VC.clock(view.a) + " – " + VC.clock(view.b) + " (" +
       VC.clock(view.b - view.a, 3) + ")");
@@ -212,7 +213,8 @@
   }
   function zoom(factor, around) {
     var t = around === undefined ? (view.a + view.b) / 2 : around;
-    var span = (view.b - view.a) * factor;
+    // Clamped here, not only in setView, so that the time under the cursor stays put.
+    var span = Math.max(minSpan, Math.min(full.b - full.a, (view.b - view.a) * factor));
     var frac = (t - view.a) / (view.b - view.a);
     setView(t - frac * span, t - frac * span + span);
   }
@@ -576,7 +578,12 @@
 
   /* ---- keys ------------------------------------------------------------------------------ */
 
-  function togglePlay() { if (player.paused) player.play(); else player.pause(); }
+  function togglePlay() {
+    if (!player.paused) { player.pause(); return; }
+    // play() is a promise that a pause before it starts rejects: that is no error.
+    var started = player.play();
+    if (started && started.catch) started.catch(function () {});
+  }
   function stepFrame(d) {
     player.pause();
     var k = Math.round((now() - SEEK_IN) * fps);
