@@ -470,7 +470,8 @@ def test_batch_page_is_paged(browser: Any, tmp_path: Path) -> None:
     assert sorted(_rows(visit)) == sorted(f"cam{i % 3}/clip{i:04d}.mp4" for i in range(120, 130, 2))
     # Sorting by peak score ascending: the scores shown are in order.
     page.fill("#search", "")
-    page.click("#videos button.vc-sort[data-key='peak_target_score']")  # was descending: now ascending
+    # It was sorted descending: now ascending.
+    page.click("#videos button.vc-sort[data-key='peak_target_score']")
     scores = [float(s) for s in page.locator("#videos tbody tr td:nth-child(5)").all_inner_texts()]
     assert scores == sorted(scores)
     assert page.locator("#failures tbody tr").count() == 25
