@@ -139,9 +139,23 @@ def hour_summary(n_frames: int) -> dict[str, Any]:
             "codec": "h264",
             "rotation": 0,
         },
-        "model": {"name": "r3d_18", "kind": "video", "weights": "KINETICS400_V1", "layer": "layer4"},
+        "model": {
+            "name": "r3d_18",
+            "kind": "video",
+            "weights": "KINETICS400_V1",
+            "layer": "layer4",
+            "layer_map_shape": [2, 7, 7],
+        },
         "method": "gradcam",
-        "target": {"index": 3, "name": "class 3", "auto": True, "video_top_classes": []},
+        "target": {
+            "index": 3,
+            "name": "class 3",
+            "auto": True,
+            "video_top_classes": [
+                {"index": k, "name": f"class {k}", "mean_prob": p}
+                for k, p in ((3, 0.41), (0, 0.22), (1, 0.12), (2, 0.08), (4, 0.05))
+            ],
+        },
         "decode": {"decode_errors": 0, "skipped_frames": [], "corrupt_frames": []},
         "decoder": {"requested": "auto", "backend": "decord", "reason": None},
         "warnings": ["layer layer4 has 2 time step(s) for 16-frame windows: coarse in time"],
@@ -216,9 +230,7 @@ def load_ms(browser: Any, url: str) -> dict[str, float]:
     page.goto(url, wait_until="commit")
     # A selector, not wait_for_function: the page's policy refuses the eval it polls with.
     page.wait_for_selector("body[data-ready='true']", state="attached")
-    drawn = page.evaluate(
-        "new Promise(r => requestAnimationFrame(() => r(performance.now())))"
-    )
+    drawn = page.evaluate("new Promise(r => requestAnimationFrame(() => r(performance.now())))")
     wall = (time.perf_counter() - started) * 1000
     nav = page.evaluate("performance.getEntriesByType('navigation')[0].toJSON()")
     page.close()
@@ -353,8 +365,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{case:<18} {entry['bytes'] / 1e6:>6.1f}MB {entry['write_s']:>6.2f}s "
             f"{entry['load_ms_median']:>11.0f} ms {entry['load_ms_max']:>4.0f} ms  {step}"
         )
-    lines.append(f"Chromium {results['chromium']}, {repeats} loads each, load average before: "
-                 + ", ".join(f"{x:.2f}" for x in results["load_average"]))
+    lines.append(
+        f"Chromium {results['chromium']}, {repeats} loads each, load average before: "
+        + ", ".join(f"{x:.2f}" for x in results["load_average"])
+    )
     sys.stdout.write("\n".join(lines) + "\n")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -226,6 +226,37 @@ def test_script_decimation_matches_the_writers(browser: Any, demo: Path) -> None
         np.testing.assert_array_equal(np.array(got[1], dtype=float), hi)
 
 
+def test_times_read_as_clock_times(browser: Any, demo: Path) -> None:
+    visit = open_page(browser, demo / "report.html")
+    cases = {
+        (12.344, 2): "12.34 s",
+        (75.25, 2): "1:15.25",
+        (3725.5, 2): "1:02:05.50",
+        (59.9996, 3): "1:00.000",  # rounded before it is split: never 0:60.000
+        (3599.9996, 3): "1:00:00.000",
+        (1079.9999, 3): "18:00.000",
+    }
+    for (seconds, digits), expected in cases.items():
+        assert visit.page.evaluate(f"VC.clock({seconds}, {digits})") == expected
+
+
+def test_links_from_the_data_stay_relative(browser: Any, demo: Path) -> None:
+    visit = open_page(browser, demo / "report.html")
+    for url in ("javascript:alert(1)", "JavaScript:x", "https://example.com/a", "//host/a",
+                "data:text/html,x", "\\\\host\\a", " javascript:x", "java\tscript:x",
+                "\n//host/a"):  # fmt: skip
+        for name in ("href", "src"):
+            got = visit.page.evaluate(
+                "([n, u]) => VC.el(n === 'href' ? 'a' : 'img', {[n]: u}).getAttribute(n)",
+                [name, url],
+            )
+            assert got is None, (name, url)
+    kept = visit.page.evaluate(
+        "VC.el('a', {href: 'a%20b/report.html#t=1.000'}).getAttribute('href')"
+    )
+    assert kept == "a%20b/report.html#t=1.000"
+
+
 def test_tracks_give_one_lane_per_class(browser: Any, demo: Path, tmp_path: Path) -> None:
     """A hand-made tracks table (the long format of tracks.csv) gets one lane per class."""
     folder = tmp_path / "with-tracks"

@@ -106,8 +106,8 @@ class Analysis:
 
         Args:
             out_dir: output folder, created if needed.
-            render: write annotated.mp4, timeline.png and keyframes/; default:
-                ``render_options.render``.
+            render: write annotated.mp4, timeline.png, keyframes/ and report.html (the
+                review page); default: ``render_options.render``.
             progress: show a progress bar while rendering.
         """
         from videocam.analysis.outputs import save_analysis

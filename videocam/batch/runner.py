@@ -1,5 +1,5 @@
 """``run_batch``: plan the videos, decide what ``--resume`` skips, run an engine, and keep
-``index.csv`` / ``failures.csv`` up to date.
+``index.csv``, ``failures.csv`` and the batch's review page up to date.
 
 Files in OUT (each written atomically):
 

@@ -1,5 +1,5 @@
-"""Container-level facts read with PyAV: codec, rotation, nominal frame rate, and why a file that
-is not a usable video is not one.
+"""Container-level facts read with PyAV: codec, rotation, nominal frame rate, metadata tags, and
+why a file that is not a usable video is not one.
 
 Rotation convention (verified on files written with a known display matrix): FFmpeg's display
 matrix angle, which PyAV reports as ``VideoFrame.rotation`` (and takes in

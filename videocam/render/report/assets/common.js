@@ -19,7 +19,7 @@ var VC = (function () {
         var value = attrs[key];
         if (value === null || value === undefined || value === false) return;
         if (key === "text") node.textContent = String(value);
-        else if (key === "href") setHref(node, value);
+        else if (key === "href" || key === "src") setLink(node, key, value);
         else node.setAttribute(key, value === true ? "" : String(value));
       });
     }
@@ -30,12 +30,18 @@ var VC = (function () {
     return node;
   }
 
-  /* Links in the data are relative paths the page's writer made; anything with a scheme
-   * (javascript:, http:...) is refused. */
-  function setHref(node, value) {
-    var text = String(value);
-    if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(text) || text.indexOf("//") === 0) return;
-    node.setAttribute("href", text);
+  /* Links and sources in the data are relative paths the page's writer made. The browser's own
+   * URL parser decides (it forgives what a pattern would miss: "java\tscript:", " //host",
+   * "\\host"): anything that resolves to another scheme or another host is refused. */
+  function setLink(node, name, value) {
+    var text = String(value), url;
+    try {
+      url = new URL(text, document.baseURI);
+    } catch (e) {
+      return;
+    }
+    if (url.protocol !== location.protocol || url.host !== location.host) return;
+    node.setAttribute(name, text);
   }
 
   function bytes(b64) {
@@ -60,11 +66,15 @@ var VC = (function () {
   function clock(s, digits) {
     if (!isNum(s)) return "–";
     var d = digits === undefined ? 2 : digits;
+    // Rounded once, first, so that 59.9996 reads 1:00.000 and never 0:60.000.
+    var scale = Math.pow(10, d);
+    s = Math.round(s * scale) / scale;
     if (Math.abs(s) < 60) return s.toFixed(d) + " s";
     var sign = s < 0 ? "-" : "";
     s = Math.abs(s);
-    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s - 3600 * h - 60 * m;
-    var ss = sec.toFixed(d);
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    var ss = (Math.round((s - 3600 * h - 60 * m) * scale) / scale).toFixed(d);
+    var sec = parseFloat(ss);
     if (sec < 10) ss = "0" + ss;
     var mm = h ? (m < 10 ? "0" + m : String(m)) : String(m);
     return sign + (h ? h + ":" : "") + mm + ":" + ss;
@@ -259,7 +269,7 @@ var VC = (function () {
   }
 
   return {
-    data: data, el: el, setHref: setHref, f32: f32, f64: f64, i32: i32, isNum: isNum,
+    data: data, el: el, setLink: setLink, f32: f32, f64: f64, i32: i32, isNum: isNum,
     num: num, pct: pct, clock: clock, minmaxColumns: minmaxColumns, lowerBound: lowerBound,
     Table: Table, dl: dl, text: text, plural: plural,
   };

@@ -71,7 +71,7 @@
       ["peak target score", VC.num(D.stats.peak_target_score)],
       ["peak attribution", VC.num(D.stats.peak_attribution)],
       ["time in segments", VC.pct(D.stats.segment_share)],
-      ["top classes", top],
+      ["top classes", top.childNodes.length ? top : null],
     ])));
     aside.appendChild(section("Model", VC.dl([
       ["name", model.name + (model.kind ? " (" + model.kind + ")" : "")],
@@ -122,7 +122,7 @@
   /* ---- the player ---------------------------------------------------------------------- */
 
   var duration = Math.max(D.end_s + frameS, VC.isNum(video.duration_s) ? video.duration_s : 0);
-  player.setAttribute("src", D.video);
+  VC.setLink(player, "src", D.video);
   player.addEventListener("error", function () {
     var box = document.getElementById("player-error");
     box.textContent = "The browser cannot play " + D.video + " (it needs H.264 in MP4). " +
@@ -342,7 +342,9 @@
       ctx.moveTo(x + 0.5, AXIS - 6);
       ctx.lineTo(x + 0.5, cssH - GAP);
       ctx.stroke();
-      ctx.fillText(VC.clock(t, digits), x, AXIS - 10);
+      var label = VC.clock(t, digits), half = ctx.measureText(label).width / 2;
+      // Labels at the ends stay inside the canvas.
+      ctx.fillText(label, Math.max(half + 2, Math.min(cssW - half - 2, x)), AXIS - 10);
     }
     // Lanes.
     lanes.forEach(function (lane) {
@@ -367,8 +369,8 @@
       ctx.font = "11px system-ui, sans-serif";
       ctx.fillText("0 – " + VC.num(max, max >= 1 ? 0 : 3), GUTTER - 8, top + h / 2 + 9);
     });
-    // Keyframe markers, numbered by rank.
-    keyframes.forEach(function (k) {
+    // Keyframe markers, numbered by rank; the strongest drawn last, on top of any it overlaps.
+    keyframes.slice().reverse().forEach(function (k) {
       var x = timeToX(k.time_s);
       if (x < left - 1 || x > right + 1) return;
       ctx.strokeStyle = "#5f3dc4";
@@ -496,6 +498,7 @@
       var x = localX(event);
       zoom(Math.exp(dy * 0.0015), x >= GUTTER ? xToTime(x) : undefined);
     }
+    tooltip(event, hoverX);
   }, { passive: false });
 
   function tooltip(event, x) {
