@@ -119,13 +119,18 @@ class _Index:
         # Which sub-folders hold a page and a log: looked at once per finished video.
         self.files: dict[str, tuple[bool, bool]] = {}
         self._written_at: float | None = None
+        self._page_written_at: float | None = None
+        self._page_cost_s = 0.0
 
     def add(self, result: JobResult) -> None:
         self.results[result.output] = result
         self.files.pop(result.output, None)
         now = time.monotonic()
         if self._written_at is None or now - self._written_at >= INDEX_INTERVAL_S:
-            self.write()
+            # The page of a large batch takes a while to write (0.3 s for 10,000 videos): it is
+            # rewritten at most once per ten times that, so it never takes much of this process.
+            due = max(INDEX_INTERVAL_S, 10 * self._page_cost_s)
+            self.write(page=self._page_written_at is None or now - self._page_written_at >= due)
 
     def _files(self, result: JobResult) -> tuple[bool, bool]:
         if result.status == STATUS_PENDING:
@@ -153,7 +158,8 @@ class _Index:
             )
         return rows
 
-    def write(self, finished: bool = False) -> None:
+    def write(self, finished: bool = False, *, page: bool = True) -> None:
+        """Rewrite index.csv and failures.csv, and the page unless ``page`` is False."""
         import pandas as pd
 
         rows = [r.row() for r in self.results.values()]
@@ -170,7 +176,8 @@ class _Index:
         )
         write_csv(index, self.out_dir / INDEX_FILE)
         write_csv(failures, self.out_dir / FAILURES_FILE)
-        self.write_page(finished)
+        if page:
+            self.write_page(finished)
         self._written_at = time.monotonic()
 
     def write_page(self, finished: bool) -> None:
@@ -178,6 +185,7 @@ class _Index:
 
         from videocam.render.report import write_batch_report
 
+        started = time.monotonic()
         write_batch_report(
             self.out_dir / REPORT_HTML,
             self.page_rows(),
@@ -187,6 +195,8 @@ class _Index:
             method=self.config.method,
             updated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         )
+        self._page_written_at = time.monotonic()
+        self._page_cost_s = self._page_written_at - started
 
     @property
     def written(self) -> bool:

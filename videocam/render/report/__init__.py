@@ -65,8 +65,8 @@ def _version() -> str:
 def _href(*parts: str) -> str:
     """A relative URL from path parts (each may hold ``/``), every segment percent-encoded;
     ``.``, ``..`` and leading ``/`` are dropped, so it stays inside the page's folder."""
-    dropped = ("", "/", ".", "..")
-    segments = [s for part in parts for s in PurePosixPath(part).parts if s not in dropped]
+    dropped = ("", ".", "..")
+    segments = [s for part in parts for s in part.split("/") if s not in dropped]
     return "/".join(quote(s, safe="") for s in segments)
 
 

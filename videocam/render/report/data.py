@@ -54,7 +54,14 @@ def script_json(obj: Any) -> str:
     a comment (``<!--``) or be read as markup, whatever the strings hold. NaN and infinities
     become ``null``; numpy values become numbers and lists.
     """
-    text = json.dumps(_jsonable(obj), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    options: dict[str, Any] = {"ensure_ascii": True, "allow_nan": False, "separators": (",", ":")}
+    try:
+        # Plain data (most of a batch's 10,000 rows) goes straight through; numpy values on
+        # the way are converted one by one.
+        text = json.dumps(obj, default=_jsonable, **options)
+    except (ValueError, TypeError):
+        # A NaN or infinity somewhere (or a key json refuses): the whole walk makes them null.
+        text = json.dumps(_jsonable(obj), **options)
     return text.translate(_SCRIPT_ESCAPES)
 
 
