@@ -314,10 +314,12 @@ def _recorded_stats(out_dir: Path) -> dict[str, Any]:
     from its tables (nothing when they cannot be read)."""
     import pandas as pd
 
+    from videocam.analysis.result import FRAMES_CSV, KEYFRAMES_CSV, SEGMENTS_CSV
+
     try:
-        frames = pd.read_csv(out_dir / "frames.csv")
-        keyframes = pd.read_csv(out_dir / "keyframes.csv", keep_default_na=False)
-        segments = pd.read_csv(out_dir / "segments.csv")
+        frames = pd.read_csv(out_dir / FRAMES_CSV)
+        keyframes = pd.read_csv(out_dir / KEYFRAMES_CSV, keep_default_na=False)
+        segments = pd.read_csv(out_dir / SEGMENTS_CSV)
         return _stats(frames, keyframes, segments)
     except (OSError, ValueError, KeyError) as exc:
         logger.debug("%s: cannot read its tables: %s", out_dir, exc)
