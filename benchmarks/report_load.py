@@ -252,8 +252,8 @@ def interaction_ms(browser: Any, url: str, script: str) -> float:
     return value
 
 
-#: Zoom the hour-long timeline to 5 s around its middle and back with the wheel; the time of
-#: the two redraws.
+#: Zoom the hour-long timeline to 9 s (e^-6 of it) around its middle and back with the wheel;
+#: the mean time of the two redraws.
 ZOOM_SCRIPT = """
 (() => {
   const over = document.getElementById('tl-over');
