@@ -22,12 +22,14 @@ from videocam.analysis.result import (
     CAMS_NPY,
     FRAMES_CSV,
     KEYFRAMES_CSV,
+    REPORT_HTML,
     SEGMENTS_CSV,
     SUMMARY_JSON,
     TIMELINE_PNG,
     TRACKS_CSV,
     Analysis,
 )
+from videocam.io.probe import container_tags
 from videocam.render.chapters import Chapter, FrameClock, analysis_chapters
 from videocam.render.files import ensure_output_dir, write_csv, write_json, write_npy
 
@@ -36,7 +38,8 @@ def save_analysis(
     analysis: Analysis, out_dir: Path, *, render: bool, progress: bool = False
 ) -> Path:
     """Write frames.csv, keyframes.csv, segments.csv, cams.npy, summary.json and, when
-    ``render``, keyframes/*.jpg, timeline.png and annotated.mp4 into ``out_dir``."""
+    ``render``, keyframes/*.jpg, timeline.png, annotated.mp4 and report.html into
+    ``out_dir``."""
     final = ensure_output_dir(out_dir)
     out = Path(tempfile.mkdtemp(prefix=".videocam-staging-", dir=final))
     try:
@@ -55,6 +58,7 @@ def save_analysis(
 
 def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -> None:
     from videocam.render.keyframes import keyframe_image_name, render_keyframes
+    from videocam.render.report import write_video_report
     from videocam.render.timeline import render_timeline
 
     frames, keyframes = analysis.frames, analysis.keyframes
@@ -98,7 +102,20 @@ def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -
         timings["render_s"] = round(time.perf_counter() - started, 4)
     summary["timings_s"] = timings
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    summary["outputs"] = sorted(written | {SUMMARY_JSON})
+    summary["outputs"] = sorted(written | {SUMMARY_JSON} | ({REPORT_HTML} if render else set()))
+    if render:
+        # The page shows the summary as written, so it comes after everything but summary.json.
+        write_video_report(
+            out / REPORT_HTML,
+            frames=frames,
+            keyframes=keyframes,
+            segments=analysis.segments,
+            summary=summary,
+            tracks=analysis.tracks,  # one lane per class with --tracks
+            video=ANNOTATED_MP4,
+            name=analysis.meta.path.name,
+            tags=container_tags(analysis.meta.path),
+        )
     write_json(summary, out / SUMMARY_JSON)
 
 
