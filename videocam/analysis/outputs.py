@@ -3,8 +3,8 @@ analyze").
 
 Everything is first written into a hidden staging folder inside the output folder and moved
 into place only once every file is complete (summary.json last), so a run that fails half-way —
-while rendering, say — leaves no output of its own behind, and an earlier result in the same
-folder is replaced file by file, each rename atomic.
+while rendering, on a full disk, at Ctrl-C — leaves no output of its own behind and an earlier
+result in the same folder as it was; a run that completes replaces the earlier one entirely.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from videocam.analysis.result import (
     CAMS_NPY,
     FRAMES_CSV,
     KEYFRAMES_CSV,
+    REPORT_HTML,
     SEGMENTS_CSV,
     SUMMARY_JSON,
     TIMELINE_PNG,
@@ -32,6 +33,7 @@ from videocam.analysis.result import (
     Analysis,
 )
 from videocam.errors import OutputError
+from videocam.io.probe import container_tags
 from videocam.render.chapters import Chapter, FrameClock, analysis_chapters
 from videocam.render.files import (
     ensure_output_dir,
@@ -46,7 +48,8 @@ def save_analysis(
     analysis: Analysis, out_dir: Path, *, render: bool, progress: bool = False
 ) -> Path:
     """Write frames.csv, keyframes.csv, segments.csv, cams.npy, summary.json and, when
-    ``render``, keyframes/*.jpg, timeline.png and annotated.mp4 into ``out_dir``."""
+    ``render``, keyframes/*.jpg, timeline.png, annotated.mp4 and report.html into
+    ``out_dir``."""
     final = ensure_output_dir(out_dir)
     try:
         out = Path(tempfile.mkdtemp(prefix=".videocam-staging-", dir=final))
@@ -100,10 +103,11 @@ def _publish(staging: Path, final: Path) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, destination)
     written = {p.relative_to(staging).as_posix() for p in staged}
+    root = final.resolve()
     for name in sorted(previous - written):
         stale = final / name
         with suppress(OSError):
-            if stale.is_file() and final in stale.resolve().parents:
+            if stale.is_file() and root in stale.resolve().parents:
                 stale.unlink()
                 if stale.parent != final:
                     with suppress(OSError):
@@ -121,6 +125,7 @@ def _previous_outputs(final: Path) -> set[str]:
 
 def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -> None:
     from videocam.render.keyframes import keyframe_image_name, render_keyframes
+    from videocam.render.report import write_video_report
     from videocam.render.timeline import render_timeline
 
     frames, keyframes = analysis.frames, analysis.keyframes
@@ -164,7 +169,20 @@ def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -
         timings["render_s"] = round(time.perf_counter() - started, 4)
     summary["timings_s"] = timings
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    summary["outputs"] = sorted(written | {SUMMARY_JSON})
+    summary["outputs"] = sorted(written | {SUMMARY_JSON} | ({REPORT_HTML} if render else set()))
+    if render:
+        # The page shows the summary as written, so it comes after everything but summary.json.
+        write_video_report(
+            out / REPORT_HTML,
+            frames=frames,
+            keyframes=keyframes,
+            segments=analysis.segments,
+            summary=summary,
+            tracks=analysis.tracks,  # one lane per class with --tracks
+            video=ANNOTATED_MP4,
+            name=analysis.meta.path.name,
+            tags=container_tags(analysis.meta.path),
+        )
     write_json(summary, out / SUMMARY_JSON)
 
 

@@ -1,5 +1,5 @@
-"""Container-level facts read with PyAV: codec, rotation, nominal frame rate, and why a file that
-is not a usable video is not one.
+"""Container-level facts read with PyAV: codec, rotation, nominal frame rate, metadata tags, and
+why a file that is not a usable video is not one.
 
 Rotation convention (verified on files written with a known display matrix): FFmpeg's display
 matrix angle, which PyAV reports as ``VideoFrame.rotation`` (and takes in
@@ -307,3 +307,35 @@ def _demuxed_frames_of_file(path: str, size: int, mtime_ns: int) -> int:
         except av.FFmpegError as exc:
             raise VideoOpenError(f"{path}: cannot read video: {ffmpeg_reason(exc)}") from exc
     return len(pts)
+
+
+#: Most characters kept of one metadata tag's value (a tag can hold a whole text).
+_TAG_CHARS = 500
+#: Tags the muxer writes for its own bookkeeping, of no interest to whoever watches the video.
+_MUXER_TAGS = frozenset(
+    {"major_brand", "minor_version", "compatible_brands", "encoder", "handler_name", "vendor_id"}
+)
+
+
+def container_tags(path: Path) -> dict[str, str]:
+    """The descriptive metadata tags of the container and its first video stream (``title``,
+    ``creation_time``, ``comment``...; not the muxer's own ``major_brand``, ``encoder``...),
+    container tags first; values cut to a few hundred characters.
+    Best effort: ``{}`` when the file cannot be opened. The values are outside text: whoever
+    shows them escapes them."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            tags = dict(container.metadata or {})
+            if container.streams.video:
+                for key, value in (container.streams.video[0].metadata or {}).items():
+                    tags.setdefault(key, value)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        logger.debug("%s: cannot read metadata tags: %s", path, exc)
+        return {}
+    return {
+        str(k): str(v)[:_TAG_CHARS]
+        for k, v in tags.items()
+        if k not in _MUXER_TAGS and (k, v) != ("language", "und")
+    }
