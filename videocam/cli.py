@@ -525,6 +525,21 @@ def _terminate_cleanly() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _signal_cause(exc: BaseException) -> bool | None:
+    """True when ``exc`` was caused by SIGTERM (:class:`Terminated`), False by SIGINT, else
+    None (looked for along its chain of causes)."""
+    seen: BaseException | None = exc
+    for _ in range(20):
+        if seen is None:
+            return None
+        if isinstance(seen, Terminated):
+            return True
+        if isinstance(seen, KeyboardInterrupt):
+            return False
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _one_line(message: object) -> str:
     """An error message on one line: a newline in a file name is shown as ``\\n``."""
     return str(message).replace("\r", "\\r").replace("\n", "\\n")
@@ -553,6 +568,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("videocam: terminated\n")
         return EXIT_TERMINATED
     except Exception as exc:
+        # A signal that arrived inside a C extension (pandas, numpy...) can surface as a
+        # SystemError caused by it: still an interrupt, not a bug.
+        cause = _signal_cause(exc)
+        if cause is not None:
+            sys.stderr.write(f"videocam: {'terminated' if cause else 'interrupted'}\n")
+            return EXIT_TERMINATED if cause else EXIT_INTERRUPTED
         if args.debug:
             logger.exception("internal error")
         else:

@@ -162,7 +162,11 @@ class DecordSource(FrameSource):
                     self.path,
                     f"decord indexes {n_frames} of the {info.index_frames} frames its index lists",
                 )
-            if not info.index_frames and n_frames != (demuxed := demuxed_frames(self.path)):
+            if (
+                not info.index_frames
+                and info.size_change is None  # the policy decides on those (PyAV for auto)
+                and n_frames != (demuxed := demuxed_frames(self.path))
+            ):
                 # No frame count in the container's index (mkv, ts...): decord and PyAV must
                 # see the same frames, or the render pass (PyAV) would not match the maps.
                 # Duplicated or damaged packets make decord count frames PyAV does not.
