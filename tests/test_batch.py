@@ -422,3 +422,68 @@ def test_worker_threads_follow_the_cpu_quota(
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # still first
     assert LocalEngine(config, workers=2).threads == 3 and actor_threads(2, local=True) == 3
     assert actor_threads(None) == 3
+
+
+#: A custom model that hangs (as a decoder stuck in native code would) on a flat clip while the
+#: file named by HANG_FLAG exists.
+HANGING_MODEL = """
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv3d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if float(x.std(dim=(2, 3, 4)).max()) < 1e-2 and Path(os.environ["HANG_FLAG"]).exists():
+            time.sleep(3600)
+        return self.head(torch.relu(self.features(x)).mean(dim=(2, 3, 4)))
+
+
+def build() -> nn.Module:
+    return Net()
+"""
+
+
+@pytest.mark.slow
+def test_timeout_kills_a_hung_video_and_resume_retries_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from videocam.batch import TIMEOUT
+
+    model = tmp_path / "model.py"
+    model.write_text(HANGING_MODEL)
+    flag = tmp_path / "hang"
+    flag.touch()
+    monkeypatch.setenv("HANG_FLAG", str(flag))
+    inputs = tmp_path / "in"
+    _clip(inputs / "a.mp4", seed=40)
+    write_frames(inputs / "b_hangs.mp4", [np.full((48, 64, 3), 128, np.uint8)] * 16, 25)
+    _clip(inputs / "c.mp4", seed=41)
+    out = tmp_path / "out"
+    args = ["batch", str(inputs), "-o", str(out), "--model", f"{model}:build", "--timeout", "20"]
+    args += ["--layer", "features", "--input-size", "32", "32", "--clip-len", "8"]
+    args += ["--no-render", "--device", "cpu", "--quiet"]
+    started = time.monotonic()
+    assert main(args) == 3
+    assert time.monotonic() - started < 120  # the hung video did not hold the batch
+    index = _index(out)
+    assert list(index.status) == ["ok", "failed", "ok"]
+    failures = pd.read_csv(out / "failures.csv")
+    assert list(failures.error_type) == [TIMEOUT]
+    assert "--timeout 20 s" in failures.message[0]
+    assert "--timeout 20 s" in (out / "b_hangs.mp4" / "log.txt").read_text()
+    _assert_complete(out / "a.mp4")
+    _assert_complete(out / "c.mp4")
+    flag.unlink()  # the decoder no longer hangs: --resume redoes the video that timed out
+    assert main([*args, "--resume"]) == 0
+    assert list(_index(out).status) == ["skipped-complete", "ok", "skipped-complete"]
+    _assert_complete(out / "b_hangs.mp4")
+    assert main(["batch", str(inputs), "-o", str(tmp_path / "x"), "--timeout", "0"]) == 2

@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +31,9 @@ logger = logging.getLogger("videocam")
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
+#: After SIGINT (Ctrl-C) and SIGTERM, as shells report death by those signals.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 EXIT_SOME_FAILED = 3
 
 
@@ -301,6 +307,13 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
         "$RAY_ADDRESS, else a local Ray for this run. OUT must be on a filesystem every node "
         "mounts at the same path",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="kill a video's worker after this long and list the video as Timeout in "
+        "failures.csv (--resume retries it); default: no limit",
+    )
     _add_analysis_options(parser)
     _add_common(parser)
     parser.set_defaults(run=_run_batch)
@@ -321,6 +334,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         progress=_progress(args),
         log_level=logging.DEBUG if args.debug else logging.INFO,
+        timeout_s=args.timeout,
     )
     if not args.quiet:
         failed = report.failures
@@ -489,6 +503,48 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logger.propagate = False
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so that every ``finally`` removes what is staged."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the main thread for the duration (the default
+    would end the process at once and leave staged outputs behind)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _signal_cause(exc: BaseException) -> bool | None:
+    """True when ``exc`` was caused by SIGTERM (:class:`Terminated`), False by SIGINT, else
+    None (looked for along its chain of causes)."""
+    seen: BaseException | None = exc
+    for _ in range(20):
+        if seen is None:
+            return None
+        if isinstance(seen, Terminated):
+            return True
+        if isinstance(seen, KeyboardInterrupt):
+            return False
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _one_line(message: object) -> str:
+    """An error message on one line: a newline in a file name is shown as ``\\n``."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
@@ -498,20 +554,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     _configure_logging(args)
     try:
-        return int(args.run(args))
+        with _terminate_cleanly():
+            return int(args.run(args))
     except VideocamError as exc:
         if args.debug:
             logger.exception("failed")
-        sys.stderr.write(f"videocam: error: {exc}\n")
+        sys.stderr.write(f"videocam: error: {_one_line(exc)}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("videocam: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
+    except Terminated:
+        sys.stderr.write("videocam: terminated\n")
+        return EXIT_TERMINATED
     except Exception as exc:
+        # A signal that arrived inside a C extension (pandas, numpy...) can surface as a
+        # SystemError caused by it: still an interrupt, not a bug.
+        cause = _signal_cause(exc)
+        if cause is not None:
+            sys.stderr.write(f"videocam: {'terminated' if cause else 'interrupted'}\n")
+            return EXIT_TERMINATED if cause else EXIT_INTERRUPTED
         if args.debug:
             logger.exception("internal error")
         else:
             sys.stderr.write(
-                f"videocam: internal error: {type(exc).__name__}: {exc} (rerun with --debug)\n"
+                f"videocam: internal error: {type(exc).__name__}: {_one_line(exc)} "
+                "(rerun with --debug)\n"
             )
         return EXIT_INTERNAL

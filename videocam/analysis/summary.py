@@ -98,6 +98,12 @@ def analysis_warnings(
             f"frame {change['frame']}; such frames were scaled to the video's "
             f"{meta.width}x{meta.height}"
         )
+    if decode.get("repeated_timestamps"):
+        warnings.append(
+            f"{decode['repeated_timestamps']} frame(s) repeat an earlier frame's timestamp (the "
+            "timestamps restart part-way, as in joined recordings) and were left out; re-mux "
+            "the file with fresh timestamps to analyse them"
+        )
     if loaded.kind == "video" and layer_shape and layer_shape[0] * 4 <= clip_len:
         warnings.append(
             f"layer {loaded.layer} has {layer_shape[0]} time step(s) for {clip_len}-frame "

@@ -129,6 +129,7 @@ class LocalEngine:
         log_level: level of the per-video logs (``log.txt``).
         scratch_dir: where workers keep their stderr capture (copied into each video's
             log.txt, and into a crashed video's); None = workers write to the batch's stderr.
+        timeout_s: kill a worker whose video runs longer, and report it as ``Timeout``.
     """
 
     name = "local"
@@ -143,10 +144,12 @@ class LocalEngine:
         threads: int | None = None,
         log_level: int = logging.INFO,
         scratch_dir: Path | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.config = config
+        self.timeout_s = timeout_s
         self.workers = workers
         self.threads = threads or threads_per_worker(workers)
         self.log_level = log_level
@@ -168,7 +171,7 @@ class LocalEngine:
             ModelLoadError: a worker cannot load the model (the message says why), or dies
                 while loading it.
         """
-        run_pool(self, jobs, on_result, on_start, size=self.workers)
+        run_pool(self, jobs, on_result, on_start, size=self.workers, timeout_s=self.timeout_s)
 
     # -- the pool's backend (see videocam.batch.pool.Backend) --
 
@@ -242,6 +245,10 @@ class LocalEngine:
 
     def crash_result(self, w: _Worker, job: Job, seconds: float, death: Died[_Worker]) -> JobResult:
         return crash_result(job, w.process.exitcode, seconds, details=death.details)
+
+    def kill(self, w: _Worker) -> None:
+        with suppress(OSError):
+            w.process.kill()
 
     def _take_stderr(self, w: _Worker) -> str:
         """A dead worker's captured stderr (removing the capture file)."""

@@ -51,6 +51,8 @@ STATUS_PENDING = "pending"
 
 #: error_type of a video whose worker process died (native crash, killed, out of memory).
 WORKER_CRASH = "WorkerCrash"
+#: error_type of a video whose analysis ran past ``--timeout`` (its worker was killed).
+TIMEOUT = "Timeout"
 
 
 @dataclass(frozen=True)
@@ -415,3 +417,17 @@ def worker_crash_result(
     lines += more
     record_failure(job, lines)
     return failed_result(job, WORKER_CRASH, message, seconds)
+
+
+def timeout_result(job: Job, seconds: float, limit_s: float, *, details: str = "") -> JobResult:
+    """A ``Timeout`` result for a video whose analysis ran past ``limit_s`` and whose worker was
+    killed; its sub-folder is cleared to a log.txt with the reason and the worker's stderr."""
+    message = (
+        f"the analysis ran longer than --timeout {limit_s:g} s (a decoder hung in native code, "
+        "or a video too long for the limit): its worker was killed"
+    )
+    lines = [message]
+    if details:
+        lines += ["", STDERR_HEADER, details]
+    record_failure(job, lines)
+    return failed_result(job, TIMEOUT, message, seconds)

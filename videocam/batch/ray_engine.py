@@ -271,6 +271,7 @@ class RayEngine:
         log_level: level of the per-video logs (``log.txt``).
         scratch_dir: where actors keep their stderr capture (OUT); None = Ray's worker logs.
         max_workers: at most this many actors (the number of videos to do).
+        timeout_s: kill an actor whose video runs longer, and report it as ``Timeout``.
     """
 
     name = "ray"
@@ -287,10 +288,12 @@ class RayEngine:
         log_level: int = logging.INFO,
         scratch_dir: Path | None = None,
         max_workers: int | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.config = config
+        self.timeout_s = timeout_s
         self.requested_workers = workers
         self.address = address if address is not None else (os.environ.get("RAY_ADDRESS") or None)
         self._source = "--ray-address" if address is not None else "RAY_ADDRESS"
@@ -335,7 +338,7 @@ class RayEngine:
             self._write_probe()
             assert self.workers is not None
             self._placed, self._waiting_since = False, time.monotonic()
-            run_pool(self, jobs, on_result, on_start, size=self.workers)
+            run_pool(self, jobs, on_result, on_start, size=self.workers, timeout_s=self.timeout_s)
         finally:
             if self._probe is not None:
                 with suppress(OSError):
@@ -524,6 +527,10 @@ class RayEngine:
     def crash_result(self, a: _Actor, job: Job, seconds: float, death: Died[_Actor]) -> JobResult:
         detail = "" if death.cause is None else _ray_detail(death.cause)
         return actor_crash_result(job, a.describe(), seconds, death.details, detail)
+
+    def kill(self, a: _Actor) -> None:
+        with suppress(Exception):
+            self._ray.kill(a.handle, no_restart=True)
 
     def _forget(self, a: _Actor) -> str:
         """Kill an actor (if it still runs) and return its captured stderr."""

@@ -268,6 +268,7 @@ def run_batch(
     ray_address: str | None = None,
     progress: bool = False,
     log_level: int = logging.INFO,
+    timeout_s: float | None = None,
 ) -> BatchReport:
     """Analyse every video of a folder or manifest into ``out_dir``, one sub-folder each.
 
@@ -285,6 +286,8 @@ def run_batch(
             node mounts at the same path.
         progress: a progress bar over videos (tqdm, stderr).
         log_level: level of the per-video ``log.txt`` files.
+        timeout_s: a video whose analysis runs longer has its worker killed and is listed as
+            ``Timeout`` (``--resume`` retries it); None = no limit.
 
     Returns:
         The :class:`BatchReport`; its ``exit_code`` is 0 or 3. Videos that fail do not raise.
@@ -302,6 +305,8 @@ def run_batch(
     started = time.perf_counter()
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if timeout_s is not None and not timeout_s > 0:
+        raise ConfigError(f"--timeout must be > 0 seconds, got {timeout_s}")
     if engine not in ENGINES:
         raise ConfigError(f"engine {engine!r} is not available; choose from {', '.join(ENGINES)}")
     if ray_address is not None and engine != "ray":
@@ -328,7 +333,14 @@ def run_batch(
         for result in done:
             index.results[result.output] = result
         runner = _make_engine(
-            engine, config, workers, len(todo), ray_address, log_level=log_level, scratch_dir=out
+            engine,
+            config,
+            workers,
+            len(todo),
+            ray_address,
+            log_level=log_level,
+            scratch_dir=out,
+            timeout_s=timeout_s,
         )
         bar = tqdm(total=len(todo), desc="batch", unit="video", disable=not progress)
         n_failed = 0
@@ -393,6 +405,7 @@ def _make_engine(
     *,
     log_level: int,
     scratch_dir: Path,
+    timeout_s: float | None = None,
 ) -> Engine:
     """The engine named ``engine``, with at most one worker per video to do."""
     if engine == "ray":
@@ -405,12 +418,14 @@ def _make_engine(
             log_level=log_level,
             scratch_dir=scratch_dir,
             max_workers=max(1, n_todo),
+            timeout_s=timeout_s,
         )
     return LocalEngine(
         config,
         workers=min(workers or 1, max(1, n_todo)),
         log_level=log_level,
         scratch_dir=scratch_dir,
+        timeout_s=timeout_s,
     )
 
 

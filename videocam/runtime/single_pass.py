@@ -28,7 +28,7 @@ import numpy as np
 from videocam.io import FrameSource, stand_ins
 from videocam.runtime import resources
 from videocam.runtime.feed import HostCopies, model_input, window_inputs
-from videocam.temporal import FrameAccumulator, RowStore
+from videocam.temporal import FrameAccumulator, FrameMaps, RowStore
 
 if TYPE_CHECKING:
     import torch
@@ -93,10 +93,9 @@ class Explained:
 
     Attributes:
         target: the explained class.
-        maps: float32, shape (n_positions, h, w), >= 0: each sampled position's fused map at
-            the layer's spatial resolution (raw scale).
-        target_score: float, shape (n_positions,): the target's probability, averaged over the
-            windows covering each position.
+        maps: each sampled position's fused map at the layer's spatial resolution (raw scale,
+            >= 0), in a temporary file past a bound, with its mean, maximum and the target's
+            probability (averaged over the windows covering it); the caller closes it.
         class_probs: float32, shape (K,): mean class probability over the windows.
         layer_shape: the layer's map shape per window (t', h, w); t' = 1 for frame models.
         candidates_per_window: classes whose maps each window kept while the target was
@@ -108,8 +107,7 @@ class Explained:
     """
 
     target: int
-    maps: np.ndarray = field(repr=False)
-    target_score: np.ndarray = field(repr=False)
+    maps: FrameMaps = field(repr=False)
     class_probs: np.ndarray = field(repr=False)
     layer_shape: tuple[int, ...]
     candidates_per_window: int | None
@@ -117,6 +115,11 @@ class Explained:
     seconds: dict[str, float]
     frames: KeptFrames | None = field(default=None, repr=False)
     tracks: list[TrackCurves] = field(default_factory=list, repr=False)
+
+    @property
+    def target_score(self) -> np.ndarray:
+        """float64 (n_positions,): the target's probability per position."""
+        return self.maps.scores
 
 
 @dataclass
@@ -140,17 +143,6 @@ class _PassResult:
     def close(self) -> None:
         for store in (self.probs, self.classes, self.maps):
             store.close()
-
-
-def _curves(class_index: int, maps: np.ndarray, scores: np.ndarray) -> TrackCurves:
-    """A class's per-position curves from its fused maps (n, h, w) and scores (n,)."""
-    flat = maps.reshape(len(maps), -1)
-    return TrackCurves(
-        class_index=int(class_index),
-        map_mean=flat.mean(axis=1, dtype=np.float64),
-        map_max=flat.max(axis=1) if flat.shape[1] else np.zeros(len(maps), np.float32),
-        target_score=scores,
-    )
 
 
 class _ClassTotals:
@@ -309,6 +301,7 @@ class SinglePass:
         if top_tracks and rank is None:
             raise ValueError("top_tracks needs rank")
         kept = self._frame_keeper() if self.keep_frames else None
+        fused: FrameMaps | None = None
         try:
             started = time.perf_counter()
             result = self.run(
@@ -317,27 +310,23 @@ class SinglePass:
             try:
                 passed = time.perf_counter()
                 chosen = target if target is not None else choose(result.mean_probs)
-                maps, scores, layer_shape = self.fuse(result, chosen)
+                fused = self._frame_maps(result)
+                layer_shape = self.fuse_into(result, chosen, fused)
                 followed = list(dict.fromkeys(tracks))
                 if top_tracks and rank is not None:
                     ranked = [c for c in rank(result.mean_probs) if c not in followed]
                     followed += ranked[:top_tracks]
-                curves = [
-                    _curves(c, maps, scores)
-                    if c == chosen
-                    else _curves(c, *self.fuse(result, c)[:2])
-                    for c in followed
-                ]
+                curves = [self._track(result, c, chosen, fused) for c in followed]
             finally:
                 result.close()
         except BaseException:
-            if kept is not None:
-                kept.close()
+            for owned in (kept, fused):
+                if owned is not None:
+                    owned.close()
             raise
         return Explained(
             target=chosen,
-            maps=maps,
-            target_score=scores,
+            maps=fused,
             class_probs=result.mean_probs,
             layer_shape=layer_shape,
             candidates_per_window=None if target is not None else int(result.classes.row_shape[0]),
@@ -348,6 +337,22 @@ class SinglePass:
             },
             frames=kept,
             tracks=curves,
+        )
+
+    def _track(
+        self, result: _PassResult, class_index: int, target: int, target_maps: FrameMaps
+    ) -> TrackCurves:
+        """The per-frame numbers of one followed class (its maps are not kept)."""
+        if class_index == target:
+            numbers = target_maps
+        else:
+            numbers = self._frame_maps(result, keep_maps=False)
+            self.fuse_into(result, class_index, numbers)
+        return TrackCurves(
+            class_index=int(class_index),
+            map_mean=numbers.means,
+            map_max=numbers.maxes,
+            target_score=numbers.scores,
         )
 
     def _shrink_chunk(self, error: BaseException) -> None:
@@ -474,13 +479,12 @@ class SinglePass:
 
     # -- from windows to frames ----------------------------------------------------------------
 
-    def fuse(
-        self, result: _PassResult, target: int
-    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-        """Per-frame maps and target scores of ``target`` from the kept window results.
+    def fuse_into(self, result: _PassResult, target: int, sink: FrameMaps) -> tuple[int, ...]:
+        """Stream the per-frame maps and scores of ``target`` into ``sink``, frame by frame as
+        each becomes final (no later window covers it): memory holds the windows in flight.
 
         Returns:
-            (maps float32 (n_frames, h, w), target score (n_frames,), the layer's map shape).
+            The layer's map shape per window (t', h, w); t' = 1 for frame models.
         """
         n_windows = len(self.plan)
         if len(result.maps) != n_windows:
@@ -503,8 +507,31 @@ class SinglePass:
                     picked[missed] = self._recompute(start + missed, target)
             scores = result.probs.read(start, stop)[:, target : target + 1]
             accumulator.add(self.plan[start:stop], picked.reshape(stop - start, *map_shape), scores)
-        maps, scores = accumulator.result()
-        return maps, scores[:, 0], tuple(map_shape)
+            # Windows start in order: frames before the next window's first one are final.
+            final = int(self.plan[stop, 0]) if stop < n_windows else len(self.indices)
+            positions, frame_maps, frame_scores = accumulator.pop_final(final)
+            sink.add(positions, frame_maps, frame_scores[:, 0])
+        return tuple(map_shape)
+
+    def fuse(
+        self, result: _PassResult, target: int
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        """:meth:`fuse_into`, every frame's map in memory (for short videos and tests).
+
+        Returns:
+            (maps float32 (n_frames, h, w), target score (n_frames,), the layer's map shape).
+        """
+        with self._frame_maps(result) as sink:
+            layer_shape = self.fuse_into(result, target, sink)
+            return sink.read(0, len(sink)), sink.scores.copy(), layer_shape
+
+    def _frame_maps(self, result: _PassResult, *, keep_maps: bool = True) -> FrameMaps:
+        spatial = (
+            result.maps.row_shape[1:]
+            if self.loaded.kind == "frame"
+            else (result.maps.row_shape[2:])
+        )
+        return FrameMaps(len(self.indices), spatial, keep_maps=keep_maps)
 
     def _recompute(self, rows: np.ndarray, target: int) -> np.ndarray:
         """Maps of ``target`` for windows whose candidates missed it: decoded and run again.
