@@ -83,7 +83,11 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--backend", choices=BACKEND_CHOICES, help="decoder")
     e = parser.add_argument_group("explanation")
     e.add_argument("--target", help="auto, a class index, or a class name")
-    e.add_argument("--method", help="gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam")
+    e.add_argument(
+        "--method",
+        help="gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam, eigengradcam, "
+        "scorecam, ablationcam",
+    )
     e.add_argument("--topk", type=int, metavar="K", help="number of keyframes")
     e.add_argument("--min-gap", type=float, metavar="SECONDS", help="least time between keyframes")
     e.add_argument(

@@ -409,7 +409,7 @@ class SinglePass:
         from videocam.cam import ClassIndices, cam_and_output_classes, get_method
 
         loaded = self.loaded
-        class_free = not get_method(self.method).needs_gradients
+        class_free = get_method(self.method).class_free
         known = list(dict.fromkeys([*([] if target is None else [target]), *always]))
         fixed: list[int] | None = None
         if class_free:
