@@ -3,7 +3,8 @@
 Per video: the video-level prediction (as ``--target auto`` chooses it: the top mean window
 probability, skipping a declared background class) and whether it matches the label; the
 explained target (the label when given, else the prediction); temporal deletion and insertion
-curves in attribution order and in random orders (mean over seeds); and, with a ground-truth
+curves in attribution order and in random orders (mean over seeds); Average Drop and Increase
+in Confidence over the windows (:mod:`.confidence`); and, with a ground-truth
 interval, the keyframe hit rate and the segment IoU. A video that fails is recorded with its
 error and the run goes on.
 """
@@ -27,6 +28,7 @@ from videocam.analysis import (
 )
 from videocam.config import AnalyzeConfig
 from videocam.errors import VideocamError
+from videocam.evaluate.confidence import confidence_change
 from videocam.evaluate.metrics import (
     curve_masks,
     keyframe_hit_rate,
@@ -51,6 +53,8 @@ _MEAN_COLUMNS = [
     "insertion_auc",
     "deletion_auc_random",
     "insertion_auc_random",
+    "average_drop",
+    "increase_in_confidence",
     "keyframe_hit_rate",
     "segment_iou",
 ]
@@ -163,7 +167,16 @@ def evaluate_video(
             name: np.mean([scorer.score_all(m) for m in group], axis=0)
             for name, group in masks.items()
         }
+        average_drop, increase = confidence_change(
+            loaded,
+            frames,
+            target,
+            batch=analysis.summary["windows"]["batch_size"],
+            autocast=config.autocast,
+        )
     row = _metrics_row(entry, loaded, analysis, label, predicted, curves, reference)
+    row["average_drop"] = average_drop
+    row["increase_in_confidence"] = increase
     row["n_frames"] = n_frames
     row["seconds"] = round(time.perf_counter() - started, 3)
     row["status"] = "ok"
@@ -287,6 +300,11 @@ def _summary(
             "insertion_auc": "the same inserting frames into an all-neutral video (higher = more "
             "faithful)",
             "random": f"the same in random orders, mean over {random_seeds} seeds",
+            "average_drop": "mean over the windows of max(0, p - p') / (p + 1e-7), p the "
+            "target's probability on the window, p' on the window multiplied by its own map "
+            "(min-max scaled to [0, 1], resized linearly to the input); torch-cam 0.5's "
+            "ClassificationMetric (lower = the map keeps what the model needs)",
+            "increase_in_confidence": "share of the windows where p < p' (higher = better)",
             "predicted": "top mean window probability, skipping a declared background class",
         },
         "model": {"name": loaded.name, "weights": loaded.weights, "layer": loaded.layer},

@@ -27,6 +27,10 @@
     VC.num(means.deletion_auc_random) + ")");
   card("insertion AUC ↑ (random)", VC.num(means.insertion_auc) + " (" +
     VC.num(means.insertion_auc_random) + ")");
+  if (VC.isNum(means.average_drop)) card("average drop ↓", VC.num(means.average_drop));
+  if (VC.isNum(means.increase_in_confidence)) {
+    card("increase in confidence ↑", VC.num(means.increase_in_confidence));
+  }
   if (VC.isNum(means.keyframe_hit_rate)) card("keyframe hit rate", VC.num(means.keyframe_hit_rate));
   if (VC.isNum(means.segment_iou)) card("segment IoU", VC.num(means.segment_iou));
 
@@ -154,6 +158,8 @@
       metric("deletion_auc_random", "deletion, random"),
       metric("insertion_auc", "insertion ↑"),
       metric("insertion_auc_random", "insertion, random"),
+      metric("average_drop", "average drop ↓"),
+      metric("increase_in_confidence", "increase in confidence ↑"),
       metric("keyframe_hit_rate", "keyframe hits"),
       metric("segment_iou", "segment IoU"),
       { key: "status", label: "status", cell: function (r) {
