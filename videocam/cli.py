@@ -243,6 +243,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--steps", type=int, default=10, help="deletion/insertion steps (10%%)")
     parser.add_argument("--random-seeds", type=int, default=3, help="random orders averaged")
+    parser.add_argument(
+        "--sanity",
+        action="store_true",
+        help="model-parameter randomisation check: re-initialise the blocks from the head "
+        "down and report the maps' rank correlation with the trained model's",
+    )
     _add_analysis_options(parser)
     _add_common(parser)
     parser.set_defaults(run=_run_evaluate)
@@ -264,17 +270,20 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         config,
         steps=args.steps,
         random_seeds=args.random_seeds,
+        sanity=args.sanity,
         progress=_progress(args),
     )
     out = save_evaluation(evaluation, args.out)
+    s = evaluation.summary
     if not args.quiet:
-        s = evaluation.summary
         accuracy = "n/a" if s["accuracy"] is None else f"{s['accuracy']:.3f}"
         means = ", ".join(f"{k} {v:.3f}" for k, v in s["means"].items() if v is not None)
         sys.stdout.write(
             f"{s['n_ok']} of {s['n_videos']} videos evaluated ({s['n_failed']} failed); "
             f"accuracy {accuracy}\nmeans: {means}\noutputs in {out}\n"
         )
+    if s.get("sanity", {}).get("flagged"):
+        logger.warning("sanity check: %s", s["sanity"]["message"])
     return EXIT_OK
 
 

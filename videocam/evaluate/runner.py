@@ -4,9 +4,10 @@ Per video: the video-level prediction (as ``--target auto`` chooses it: the top 
 probability, skipping a declared background class) and whether it matches the label; the
 explained target (the label when given, else the prediction); temporal deletion and insertion
 curves in attribution order and in random orders (mean over seeds); Average Drop and Increase
-in Confidence over the windows (:mod:`.confidence`); and, with a ground-truth
-interval, the keyframe hit rate and the segment IoU. A video that fails is recorded with its
-error and the run goes on.
+in Confidence over the windows (:mod:`.confidence`); with a ground-truth
+interval, the keyframe hit rate and the segment IoU; and with ``sanity``, the rank correlation
+of the maps with those of the model randomised block by block (:mod:`.sanity`). A video that
+fails is recorded with its error and the run goes on.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from videocam.evaluate.metrics import (
     segment_iou,
 )
 from videocam.evaluate.rescoring import score_masks
+from videocam.evaluate.sanity import SANITY_THRESHOLD, randomisation_steps, sanity_rank_corrs
 from videocam.manifest import ManifestEntry, read_manifest
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ _MEAN_COLUMNS = [
     "increase_in_confidence",
     "keyframe_hit_rate",
     "segment_iou",
+    "sanity_rank_corr",
 ]
 METRIC_COLUMNS = [
     "path",
@@ -129,12 +132,16 @@ def evaluate_video(
     *,
     steps: int = 10,
     random_seeds: int = 3,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Metrics of one video (see the module docstring) and its curves (relative to the
-    untouched score): ``deletion``, ``insertion``, ``deletion_random``, ``insertion_random``.
+    sanity_steps: list[str] | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray], list[float] | None]:
+    """Metrics of one video (see the module docstring), its curves (relative to the
+    untouched score): ``deletion``, ``insertion``, ``deletion_random``, ``insertion_random``,
+    and with ``sanity_steps`` (:func:`.sanity.randomisation_steps`) the maps' rank correlation
+    with the trained model's at each step of the cascade (else None).
 
     One pass of the analysis (the label as the target when given, else ``auto``) gives the
-    maps, the prediction and the frames; the curves re-score those frames in one sweep.
+    maps, the prediction and the frames; the curves re-score those frames in one sweep; the
+    sanity check analyses the video once more per step.
     """
     started = time.perf_counter()
     label = resolve_class(_as_target(entry.label), loaded) if entry.label is not None else None
@@ -177,12 +184,18 @@ def evaluate_video(
     row = _metrics_row(entry, loaded, analysis, label, predicted, curves, reference)
     row["average_drop"] = average_drop
     row["increase_in_confidence"] = increase
+    sanity = None
+    if sanity_steps:
+        sanity = sanity_rank_corrs(
+            entry.path, loaded, sanity_steps, config, target, np.asarray(analysis.cams)
+        )
+        row["sanity_rank_corr"] = sanity[-1]
     row["n_frames"] = n_frames
     row["seconds"] = round(time.perf_counter() - started, 3)
     row["status"] = "ok"
     row["error"] = ""
     relative = {k: v / reference if reference > 0 else v for k, v in curves.items()}
-    return row, relative
+    return row, relative, sanity
 
 
 def _metrics_row(
@@ -236,19 +249,28 @@ def evaluate_manifest(
     *,
     steps: int = 10,
     random_seeds: int = 3,
+    sanity: bool = False,
     progress: bool = False,
 ) -> Evaluation:
-    """Evaluate every video of ``manifest``; failures are recorded, not raised."""
+    """Evaluate every video of ``manifest``; failures are recorded, not raised. ``sanity``
+    adds the model-parameter randomisation check (:mod:`.sanity`)."""
     import pandas as pd
     from tqdm import tqdm
 
     entries = read_manifest(manifest)
     rows: list[dict[str, Any]] = []
     all_curves: dict[str, list[np.ndarray]] = {}
+    steps_randomised = randomisation_steps(loaded.module) if sanity else None
+    corrs: list[tuple[str, list[float]]] = []
     for entry in tqdm(entries, desc="evaluate", unit="video", disable=not progress):
         try:
-            row, curves = evaluate_video(
-                entry, loaded, config, steps=steps, random_seeds=random_seeds
+            row, curves, video_corrs = evaluate_video(
+                entry,
+                loaded,
+                config,
+                steps=steps,
+                random_seeds=random_seeds,
+                sanity_steps=steps_randomised,
             )
         except Exception as exc:  # one video's failure must not end the run
             if not isinstance(exc, VideocamError):
@@ -260,14 +282,51 @@ def evaluate_manifest(
                 "status": "failed",
                 "error": f"{type(exc).__name__}: {exc}",
             }
-            curves = {}
+            curves, video_corrs = {}, None
         rows.append(row)
+        if video_corrs is not None:
+            corrs.append((str(entry.path), video_corrs))
         for name, curve in curves.items():
             all_curves.setdefault(name, []).append(curve)
     metrics = pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS)
     mean_curves = {name: np.mean(curves, axis=0) for name, curves in all_curves.items()}
     summary = _summary(metrics, loaded, config, steps, random_seeds, mean_curves)
+    if steps_randomised is not None:
+        summary.update(_sanity_summary(config.method, steps_randomised, corrs))
     return Evaluation(metrics=metrics, summary=summary, curves=mean_curves)
+
+
+def _sanity_summary(
+    method: str, steps: list[str], corrs: list[tuple[str, list[float]]]
+) -> dict[str, Any]:
+    """summary.json's ``sanity_rank_corr`` (per video and step, and the mean per step) and
+    ``sanity`` (the verdict)."""
+    mean = np.mean([c for _, c in corrs], axis=0).tolist() if corrs else None
+    flagged = mean is not None and mean[-1] > SANITY_THRESHOLD
+    return {
+        "sanity_rank_corr": {
+            "steps": steps,
+            "videos": [{"path": path, "rank_corr": c} for path, c in corrs],
+            "mean": mean,
+        },
+        "sanity": {
+            "method": method,
+            "threshold": SANITY_THRESHOLD,
+            "flagged": flagged,
+            "message": (
+                f"{method}: the maps barely change when the model is randomised (mean rank "
+                f"correlation {mean[-1]:.3f} > {SANITY_THRESHOLD} with every step "
+                "re-initialised): they do not reflect what the model learnt"
+                if flagged and mean is not None
+                else ""
+            ),
+            "definition": "cascading model-parameter randomisation (Adebayo et al. 2018): "
+            "step k re-initialises the k blocks nearest the head (seeded); each step's maps of "
+            "the same target are compared with the trained model's by Spearman rank "
+            "correlation over all frames and positions; flagged when the mean over the videos "
+            f"at the last step exceeds {SANITY_THRESHOLD}",
+        },
+    }
 
 
 def _summary(
@@ -306,6 +365,8 @@ def _summary(
             "ClassificationMetric (lower = the map keeps what the model needs)",
             "increase_in_confidence": "share of the windows where p < p' (higher = better)",
             "predicted": "top mean window probability, skipping a declared background class",
+            "sanity_rank_corr": "with --sanity: Spearman rank correlation of the maps with the "
+            "trained model's once every block is re-initialised (see sanity)",
         },
         "model": {"name": loaded.name, "weights": loaded.weights, "layer": loaded.layer},
         "steps": steps,

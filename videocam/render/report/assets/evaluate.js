@@ -33,6 +33,11 @@
   }
   if (VC.isNum(means.keyframe_hit_rate)) card("keyframe hit rate", VC.num(means.keyframe_hit_rate));
   if (VC.isNum(means.segment_iou)) card("segment IoU", VC.num(means.segment_iou));
+  if (S.sanity) {
+    // Cascading randomisation: a high correlation with the random model's maps is a failure.
+    card("sanity: rank corr. when random" + (S.sanity.flagged ? " (flagged)" : ""),
+      VC.num(means.sanity_rank_corr), S.sanity.flagged);
+  }
 
   /* ---- curves (SVG) -------------------------------------------------------------------- */
   var NS = "http://www.w3.org/2000/svg";
@@ -162,6 +167,7 @@
       metric("increase_in_confidence", "increase in confidence ↑"),
       metric("keyframe_hit_rate", "keyframe hits"),
       metric("segment_iou", "segment IoU"),
+      metric("sanity_rank_corr", "sanity rank corr."),
       { key: "status", label: "status", cell: function (r) {
         // A failure's message is in the list above; here its type, the message on hover.
         var type = r.status === "failed" ? String(r.error || "").split(":")[0] : "";
