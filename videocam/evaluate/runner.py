@@ -4,10 +4,11 @@ Per video: the video-level prediction (as ``--target auto`` chooses it: the top 
 probability, skipping a declared background class) and whether it matches the label; the
 explained target (the label when given, else the prediction); temporal deletion and insertion
 curves in attribution order and in random orders (mean over seeds); Average Drop and Increase
-in Confidence over the windows (:mod:`.confidence`); with a ground-truth
-interval, the keyframe hit rate and the segment IoU; and with ``sanity``, the rank correlation
-of the maps with those of the model randomised block by block (:mod:`.sanity`). A video that
-fails is recorded with its error and the run goes on.
+in Confidence over the windows (:mod:`.confidence`); with a ground-truth interval, the keyframe
+hit rate and the segment IoU; with boxes, the pointing game on the keyframes and on every boxed
+frame and the energy-based pointing game; and with ``sanity``, the rank correlation of the maps
+with those of the model randomised block by block (:mod:`.sanity`). A video that fails is
+recorded with its error and the run goes on.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from videocam.config import AnalyzeConfig
 from videocam.errors import VideocamError
 from videocam.evaluate.confidence import confidence_change
 from videocam.evaluate.metrics import (
+    box_pointing,
     curve_masks,
     keyframe_hit_rate,
     normalised_auc,
@@ -59,6 +61,9 @@ _MEAN_COLUMNS = [
     "increase_in_confidence",
     "keyframe_hit_rate",
     "segment_iou",
+    "pointing_keyframes",
+    "pointing_boxed",
+    "energy_pointing",
     "sanity_rank_corr",
 ]
 METRIC_COLUMNS = [
@@ -227,7 +232,38 @@ def _metrics_row(
             entry.event_start_s,
             entry.event_end_s,
         )
+    if entry.boxes is not None:
+        row.update(box_metrics(analysis, entry.boxes))
     return row
+
+
+def box_metrics(
+    analysis: Analysis, boxes: dict[int, tuple[float, float, float, float]]
+) -> dict[str, float]:
+    """``pointing_keyframes``, ``pointing_boxed`` and ``energy_pointing``: the pointing game
+    over the boxed keyframes and over every boxed analysed frame, and the mean share of the map
+    in the box over the latter (:func:`.metrics.box_pointing`); NaN where no frame counts."""
+    size = (analysis.meta.height, analysis.meta.width)
+    frames = analysis.frames
+    hits, energies, keyframe_hits = [], [], []
+    for row, (index, is_keyframe) in enumerate(
+        zip(frames.frame_index.tolist(), frames.is_keyframe.tolist(), strict=True)
+    ):
+        if index in boxes:
+            hit, energy = box_pointing(analysis.cams[row], size, boxes[index])
+            hits.append(hit)
+            energies.append(energy)
+            if is_keyframe:
+                keyframe_hits.append(hit)
+    return {
+        "pointing_keyframes": _mean_or_nan(keyframe_hits),
+        "pointing_boxed": _mean_or_nan(hits),
+        "energy_pointing": _mean_or_nan(energies),
+    }
+
+
+def _mean_or_nan(values: list[bool] | list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
 
 
 _AUC_COLUMNS = {
@@ -365,6 +401,11 @@ def _summary(
             "ClassificationMetric (lower = the map keeps what the model needs)",
             "increase_in_confidence": "share of the windows where p < p' (higher = better)",
             "predicted": "top mean window probability, skipping a declared background class",
+            "pointing_keyframes": "with boxes: share of the boxed keyframes whose map maximum "
+            "(map upsampled bilinearly to the frame) lies in the frame's box",
+            "pointing_boxed": "the same over every analysed frame with a box",
+            "energy_pointing": "with boxes: mean over the boxed frames of the share of the "
+            "upsampled map's mass inside the box",
             "sanity_rank_corr": "with --sanity: Spearman rank correlation of the maps with the "
             "trained model's once every block is re-initialised (see sanity)",
         },

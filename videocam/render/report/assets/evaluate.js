@@ -33,6 +33,11 @@
   }
   if (VC.isNum(means.keyframe_hit_rate)) card("keyframe hit rate", VC.num(means.keyframe_hit_rate));
   if (VC.isNum(means.segment_iou)) card("segment IoU", VC.num(means.segment_iou));
+  if (VC.isNum(means.pointing_boxed)) {
+    card("pointing game: keyframes / boxed frames", VC.num(means.pointing_keyframes) + " / " +
+      VC.num(means.pointing_boxed));
+  }
+  if (VC.isNum(means.energy_pointing)) card("energy in the box", VC.num(means.energy_pointing));
   if (S.sanity) {
     // Cascading randomisation: a high correlation with the random model's maps is a failure.
     card("sanity: rank corr. when random" + (S.sanity.flagged ? " (flagged)" : ""),
@@ -167,6 +172,9 @@
       metric("increase_in_confidence", "increase in confidence ↑"),
       metric("keyframe_hit_rate", "keyframe hits"),
       metric("segment_iou", "segment IoU"),
+      metric("pointing_keyframes", "pointing, keyframes"),
+      metric("pointing_boxed", "pointing, boxed frames"),
+      metric("energy_pointing", "energy in box"),
       metric("sanity_rank_corr", "sanity rank corr."),
       { key: "status", label: "status", cell: function (r) {
         // A failure's message is in the list above; here its type, the message on hover.
