@@ -12,9 +12,12 @@ and validation seeds), with the bundled model ``videocam_tiny`` explaining the t
 
 Model-free keyframe baselines: uniform sampling (3 evenly spaced frames) and motion-energy peaks
 (mean absolute frame difference, top 3 with the same min gap; its pointing uses the largest pixel
-difference; its deletion order is by motion energy).
+difference; its deletion order is by motion energy). Model-based baseline: temporal occlusion
+(``evaluate --occlusion``): each frame's importance is the target's drop when the 5 frames around
+it are made neutral; keyframes by the CAM keyframes' rule on it, deletion order by it; no map, so
+no pointing.
 
-    python benchmarks/explanation_quality.py [--clips 20] [--quick]
+    python benchmarks/explanation_quality.py [--clips 20] [--quick] [--methods gradcam,scorecam]
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 SEED_START = 4_000_000
 TOPK = 3
 MIN_GAP_S = 0.5
+OCCLUSION_RUN = 5
 
 
 def inside_box(point_yx: tuple[int, int], box: np.ndarray) -> bool:
@@ -99,6 +103,7 @@ def main() -> None:
         normalised_auc,
         order_by_attribution,
     )
+    from videocam.evaluate.occlusion import occlusion_importance, occlusion_keyframes
     from videocam.models import load_model
     from videocam.scoring import resize_bilinear, select_keyframes
     from videocam.synthetic import make_clip, render_clip
@@ -108,7 +113,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="4 clips")
     parser.add_argument("--random-seeds", type=int, default=3)
     parser.add_argument("--json", default="benchmarks/results/explanation_quality.json")
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help="CAM methods, comma-separated (default: all)"
+    )
     args = parser.parse_args()
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"--methods: unknown {', '.join(unknown)}; known: {', '.join(METHODS)}")
     n_clips = 4 if args.quick else args.clips
 
     loaded = load_model("videocam_tiny", device="cpu")
@@ -117,7 +129,7 @@ def main() -> None:
     )
     per_method: dict[str, dict[str, list[float]]] = {
         name: {"hit": [], "point": [], "del": [], "seconds": []}
-        for name in (*METHODS, "uniform", "motion energy")
+        for name in (*methods, "occlusion", "uniform", "motion energy")
     }
     random_aucs: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,7 +155,7 @@ def main() -> None:
 
             ctx = ClipContext(times, start_s, end_s, boxes, scorer, reference)
 
-            for method in METHODS:
+            for method in methods:
                 t0 = time.perf_counter()
                 analysis = run_analysis(clip.path, loaded, config.replace(method=method))
                 seconds = time.perf_counter() - t0
@@ -154,6 +166,21 @@ def main() -> None:
                     points.append(np.unravel_index(int(np.argmax(up)), up.shape))
                 order = order_by_attribution(analysis.frames.attribution.to_numpy())
                 record(per_method[method], ctx, keys, points, order, seconds)
+
+            t0 = time.perf_counter()
+            importance = occlusion_importance(scorer.score_all, n, OCCLUSION_RUN)
+            keys = occlusion_keyframes(
+                importance,
+                times,
+                first.frames.target_score.to_numpy(),
+                topk=TOPK,
+                min_gap_s=MIN_GAP_S,
+                keyframe_floor=base.keyframe_floor,
+                evidence_floor=base.evidence_floor,
+            )
+            order = order_by_attribution(importance)
+            seconds = time.perf_counter() - t0 + first.summary["timings_s"]["analysis_s"]
+            record(per_method["occlusion"], ctx, keys, None, order, seconds)
 
             # Baselines on the original frames (no model).
             original, _ = render_clip(spec)
@@ -209,6 +236,7 @@ def main() -> None:
         "seeds": [SEED_START, SEED_START + n_clips - 1],
         "topk": TOPK,
         "min_gap_s": MIN_GAP_S,
+        "occlusion_run": OCCLUSION_RUN,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

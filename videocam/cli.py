@@ -249,6 +249,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="model-parameter randomisation check: re-initialise the blocks from the head "
         "down and report the maps' rank correlation with the trained model's",
     )
+    parser.add_argument(
+        "--occlusion",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also score the temporal occlusion baseline: importance = the target's drop when "
+        "the N frames around a frame are made neutral (0: off)",
+    )
     _add_analysis_options(parser)
     _add_common(parser)
     parser.set_defaults(run=_run_evaluate)
@@ -260,6 +268,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     if args.steps < 1 or args.random_seeds < 1:
         raise ConfigError("--steps and --random-seeds must be >= 1")
+    if args.occlusion < 0:
+        raise ConfigError(f"--occlusion must be >= 0 (0: off), got {args.occlusion}")
     check_out_dir(args.out)
     config = analysis_config(args)
     read_manifest(args.manifest)  # fail early on a bad manifest, before loading the model
@@ -271,6 +281,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         steps=args.steps,
         random_seeds=args.random_seeds,
         sanity=args.sanity,
+        occlusion=args.occlusion,
         progress=_progress(args),
     )
     out = save_evaluation(evaluation, args.out)

@@ -6,7 +6,8 @@ explained target (the label when given, else the prediction); temporal deletion 
 curves in attribution order and in random orders (mean over seeds); Average Drop and Increase
 in Confidence over the windows (:mod:`.confidence`); with a ground-truth interval, the keyframe
 hit rate and the segment IoU; with boxes, the pointing game on the keyframes and on every boxed
-frame and the energy-based pointing game; and with ``sanity``, the rank correlation of the maps
+frame and the energy-based pointing game; with ``occlusion``, the temporal occlusion baseline
+scored as the maps are (:mod:`.occlusion`); and with ``sanity``, the rank correlation of the maps
 with those of the model randomised block by block (:mod:`.sanity`). A video that fails is
 recorded with its error and the run goes on.
 """
@@ -39,6 +40,7 @@ from videocam.evaluate.metrics import (
     order_by_attribution,
     segment_iou,
 )
+from videocam.evaluate.occlusion import occlusion_importance, occlusion_keyframes
 from videocam.evaluate.rescoring import score_masks
 from videocam.evaluate.sanity import SANITY_THRESHOLD, randomisation_steps, sanity_rank_corrs
 from videocam.manifest import ManifestEntry, read_manifest
@@ -64,6 +66,9 @@ _MEAN_COLUMNS = [
     "pointing_keyframes",
     "pointing_boxed",
     "energy_pointing",
+    "occlusion_deletion_auc",
+    "occlusion_insertion_auc",
+    "occlusion_keyframe_hit_rate",
     "sanity_rank_corr",
 ]
 METRIC_COLUMNS = [
@@ -138,11 +143,13 @@ def evaluate_video(
     steps: int = 10,
     random_seeds: int = 3,
     sanity_steps: list[str] | None = None,
+    occlusion: int = 0,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], list[float] | None]:
     """Metrics of one video (see the module docstring), its curves (relative to the
     untouched score): ``deletion``, ``insertion``, ``deletion_random``, ``insertion_random``,
     and with ``sanity_steps`` (:func:`.sanity.randomisation_steps`) the maps' rank correlation
-    with the trained model's at each step of the cascade (else None).
+    with the trained model's at each step of the cascade (else None). ``occlusion`` > 0 adds
+    the temporal occlusion baseline with runs of that many frames.
 
     One pass of the analysis (the label as the target when given, else ``auto``) gives the
     maps, the prediction and the frames; the curves re-score those frames in one sweep; the
@@ -179,6 +186,11 @@ def evaluate_video(
             name: np.mean([scorer.score_all(m) for m in group], axis=0)
             for name, group in masks.items()
         }
+        baseline = (
+            _occlusion_metrics(scorer, analysis, entry, config, occlusion, steps, reference)
+            if occlusion
+            else {}
+        )
         average_drop, increase = confidence_change(
             loaded,
             frames,
@@ -189,6 +201,7 @@ def evaluate_video(
     row = _metrics_row(entry, loaded, analysis, label, predicted, curves, reference)
     row["average_drop"] = average_drop
     row["increase_in_confidence"] = increase
+    row.update(baseline)
     sanity = None
     if sanity_steps:
         sanity = sanity_rank_corrs(
@@ -201,6 +214,43 @@ def evaluate_video(
     row["error"] = ""
     relative = {k: v / reference if reference > 0 else v for k, v in curves.items()}
     return row, relative, sanity
+
+
+def _occlusion_metrics(
+    scorer: TargetScorer,
+    analysis: Analysis,
+    entry: ManifestEntry,
+    config: AnalyzeConfig,
+    run: int,
+    steps: int,
+    reference: float,
+) -> dict[str, float]:
+    """The occlusion baseline's deletion and insertion areas (frames in decreasing importance)
+    and, with an interval, its keyframes' hit rate."""
+    frames = analysis.frames
+    importance = occlusion_importance(scorer.score_all, len(frames), run)
+    order = order_by_attribution(importance)
+    metrics = {
+        f"occlusion_{kind}_auc": normalised_auc(
+            scorer.score_all(curve_masks(order, steps, inserting=kind == "insertion")), reference
+        )
+        for kind in ("deletion", "insertion")
+    }
+    if entry.event_start_s is not None and entry.event_end_s is not None:
+        times = frames.time_s.to_numpy()
+        keyframes = occlusion_keyframes(
+            importance,
+            times,
+            frames.target_score.to_numpy(),
+            topk=config.topk,
+            min_gap_s=config.min_gap,
+            keyframe_floor=config.keyframe_floor,
+            evidence_floor=config.evidence_floor,
+        )
+        metrics["occlusion_keyframe_hit_rate"] = keyframe_hit_rate(
+            times[keyframes], entry.event_start_s, entry.event_end_s
+        )
+    return metrics
 
 
 def _metrics_row(
@@ -286,10 +336,12 @@ def evaluate_manifest(
     steps: int = 10,
     random_seeds: int = 3,
     sanity: bool = False,
+    occlusion: int = 0,
     progress: bool = False,
 ) -> Evaluation:
     """Evaluate every video of ``manifest``; failures are recorded, not raised. ``sanity``
-    adds the model-parameter randomisation check (:mod:`.sanity`)."""
+    adds the model-parameter randomisation check (:mod:`.sanity`), ``occlusion`` > 0 the
+    temporal occlusion baseline with runs of that many frames (:mod:`.occlusion`)."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -307,6 +359,7 @@ def evaluate_manifest(
                 steps=steps,
                 random_seeds=random_seeds,
                 sanity_steps=steps_randomised,
+                occlusion=occlusion,
             )
         except Exception as exc:  # one video's failure must not end the run
             if not isinstance(exc, VideocamError):
@@ -327,6 +380,7 @@ def evaluate_manifest(
     metrics = pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS)
     mean_curves = {name: np.mean(curves, axis=0) for name, curves in all_curves.items()}
     summary = _summary(metrics, loaded, config, steps, random_seeds, mean_curves)
+    summary["occlusion_run"] = occlusion or None
     if steps_randomised is not None:
         summary.update(_sanity_summary(config.method, steps_randomised, corrs))
     return Evaluation(metrics=metrics, summary=summary, curves=mean_curves)
@@ -406,6 +460,11 @@ def _summary(
             "pointing_boxed": "the same over every analysed frame with a box",
             "energy_pointing": "with boxes: mean over the boxed frames of the share of the "
             "upsampled map's mass inside the box",
+            "occlusion": "with --occlusion N: each frame's importance is the drop in the "
+            "target's mean window probability when the N frames around it are replaced by the "
+            "neutral frame; occlusion_deletion_auc / occlusion_insertion_auc order the frames "
+            "by it, occlusion_keyframe_hit_rate takes keyframes from it by the CAM keyframes' "
+            "rule",
             "sanity_rank_corr": "with --sanity: Spearman rank correlation of the maps with the "
             "trained model's once every block is re-initialised (see sanity)",
         },

@@ -38,6 +38,10 @@
       VC.num(means.pointing_boxed));
   }
   if (VC.isNum(means.energy_pointing)) card("energy in the box", VC.num(means.energy_pointing));
+  if (VC.isNum(means.occlusion_deletion_auc)) {
+    card("occlusion baseline: deletion ↓ / insertion ↑", VC.num(means.occlusion_deletion_auc) +
+      " / " + VC.num(means.occlusion_insertion_auc));
+  }
   if (S.sanity) {
     // Cascading randomisation: a high correlation with the random model's maps is a failure.
     card("sanity: rank corr. when random" + (S.sanity.flagged ? " (flagged)" : ""),
@@ -175,6 +179,9 @@
       metric("pointing_keyframes", "pointing, keyframes"),
       metric("pointing_boxed", "pointing, boxed frames"),
       metric("energy_pointing", "energy in box"),
+      metric("occlusion_deletion_auc", "occlusion: deletion"),
+      metric("occlusion_insertion_auc", "occlusion: insertion"),
+      metric("occlusion_keyframe_hit_rate", "occlusion: keyframe hits"),
       metric("sanity_rank_corr", "sanity rank corr."),
       { key: "status", label: "status", cell: function (r) {
         // A failure's message is in the list above; here its type, the message on hover.
