@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,12 @@ from torch import Tensor, nn
 
 from videocam.cam.hooks import capture, check_output, eval_mode, reshaped, single_capture
 from videocam.cam.methods import CamMethod, get_method
-from videocam.cam.perturbation import ScoreFn, perturbation_cams
+from videocam.cam.perturbation import (
+    PerturbationResult,
+    ScoreFactory,
+    ScoreFn,
+    perturbation_cams,
+)
 from videocam.cam.targets import (
     Classes,
     TargetChoice,
@@ -199,17 +205,14 @@ def cam_and_output(
         choice = TargetChoice.parse(targets, n_samples, inputs.device)
 
     if cam_method.perturbation is not None:
-        with eval_mode(model, freeze_parameters=False):
-            result = perturbation_cams(
-                model,
-                inputs,
-                module,
-                layer_name,
-                cam_method,
-                lambda output: _target_scores(choice, output),
-                reshape=reshape,
-                autocast_context=autocast_context,
-            )
+        result = _perturbation(
+            model,
+            inputs,
+            (module, layer_name, cam_method),
+            lambda output: _target_scores(choice, output),
+            reshape,
+            autocast_context,
+        )
         return CamOutput(cams=result.cams[:, 0], output=result.output)
 
     if not cam_method.needs_gradients:
@@ -246,6 +249,30 @@ def cam_and_output(
         gradients = reshaped(gradients, reshape, inputs.shape, layer_name)
         cams = cam_method.function(activations, gradients)
     return CamOutput(cams=cams.detach(), output=output.detach().float())
+
+
+def _perturbation(
+    model: nn.Module,
+    inputs: Tensor,
+    layer: tuple[nn.Module, str, CamMethod],
+    scores_for: ScoreFactory,
+    reshape: ReshapeFn | None,
+    autocast_context: Any,
+) -> PerturbationResult:
+    """A perturbation method's maps (``layer``: the module, its name and the method), the
+    model held in eval mode meanwhile."""
+    module, name, cam_method = layer
+    with eval_mode(model, freeze_parameters=False):
+        return perturbation_cams(
+            model,
+            inputs,
+            module,
+            name,
+            cam_method,
+            scores_for,
+            reshape=reshape,
+            autocast_context=autocast_context,
+        )
 
 
 def _target_scores(choice: TargetChoice, output: Tensor) -> ScoreFn:
@@ -343,17 +370,14 @@ def cam_and_output_classes(
             chosen = class_matrix(classes, output)
             return lambda n, rows: rows[:, chosen[n]]
 
-        with eval_mode(model, freeze_parameters=False):
-            result = perturbation_cams(
-                model,
-                inputs,
-                module,
-                layer_name,
-                cam_method,
-                chosen_scores,
-                reshape=reshape,
-                autocast_context=autocast_context,
-            )
+        result = _perturbation(
+            model,
+            inputs,
+            (module, layer_name, cam_method),
+            chosen_scores,
+            reshape,
+            autocast_context,
+        )
         return CamOutput(cams=result.cams, output=result.output)
 
     needs_gradients = cam_method.needs_gradients
