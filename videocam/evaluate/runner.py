@@ -230,11 +230,13 @@ def _occlusion_metrics(
     frames = analysis.frames
     importance = occlusion_importance(scorer.score_all, len(frames), run)
     order = order_by_attribution(importance)
+    masks = {
+        k: curve_masks(order, steps, inserting=k == "insertion") for k in ("deletion", "insertion")
+    }
+    scorer.score_all(np.concatenate(list(masks.values())))  # both curves in one sweep
     metrics = {
-        f"occlusion_{kind}_auc": normalised_auc(
-            scorer.score_all(curve_masks(order, steps, inserting=kind == "insertion")), reference
-        )
-        for kind in ("deletion", "insertion")
+        f"occlusion_{kind}_auc": normalised_auc(scorer.score_all(kind_masks), reference)
+        for kind, kind_masks in masks.items()
     }
     if entry.event_start_s is not None and entry.event_end_s is not None:
         times = frames.time_s.to_numpy()
