@@ -3,11 +3,7 @@ results kept per video, tables assembled exactly as a run in one process assembl
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import logging
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -154,31 +150,6 @@ def test_a_crashing_worker_fails_one_video_only(tmp_path: Path) -> None:
     assert "SIGSEGV" in log and "in forward" in log  # faulthandler's stack of the crash
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_ok"] == 2 and summary["n_failed"] == 1
-
-
-HAS_RAY = importlib.util.find_spec("ray") is not None
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[str]:
-    """A local Ray (2 CPUs) for the module; yields its address."""
-    if not HAS_RAY:
-        pytest.skip("ray is not installed")
-    import ray
-
-    os.environ.pop("RAY_ADDRESS", None)
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=128 * 1024**2,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-    )
-    try:
-        yield str(ray.get_runtime_context().gcs_address)
-    finally:
-        ray.shutdown()
 
 
 @pytest.mark.slow

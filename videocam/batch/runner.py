@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,16 +171,8 @@ class _Index:
         index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
         index["target_index"] = index["target_index"].astype("Int64")
         index["n_frames"] = index["n_frames"].astype("Int64")
-        failures = pd.DataFrame(
-            [
-                {"path": r.path, "error_type": r.error_type, "message": r.error, "output": r.output}
-                for r in self.results.values()
-                if r.status == STATUS_FAILED
-            ],
-            columns=FAILURE_COLUMNS,
-        )
         write_csv(index, self.out_dir / INDEX_FILE)
-        write_csv(failures, self.out_dir / FAILURES_FILE)
+        write_failures(self.out_dir / FAILURES_FILE, self.results.values())
         if page:
             self.write_page(finished)
         self._written_at = time.monotonic()
@@ -268,6 +260,24 @@ class Progress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def write_failures(path: Path, results: Iterable[JobResult], folder: str = "") -> None:
+    """``failures.csv``: :data:`FAILURE_COLUMNS` of each failed result, ``output`` being
+    ``folder`` + its sub-folder (written even when none failed)."""
+    import pandas as pd
+
+    rows = [
+        {
+            "path": r.path,
+            "error_type": r.error_type,
+            "message": r.error,
+            "output": folder + r.output,
+        }
+        for r in results
+        if r.status == STATUS_FAILED
+    ]
+    write_csv(pd.DataFrame(rows, columns=FAILURE_COLUMNS), path)
 
 
 @contextmanager

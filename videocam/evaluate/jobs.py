@@ -45,12 +45,13 @@ from videocam.batch.plan import sub_folder_name
 from videocam.batch.runner import (
     EXIT_OK,
     EXIT_SOME_FAILED,
-    FAILURE_COLUMNS,
+    FAILURES_FILE,
     Progress,
     check_empty,
     check_engine_options,
     locked,
     make_engine,
+    write_failures,
 )
 from videocam.evaluate.runner import (
     Evaluation,
@@ -62,7 +63,7 @@ from videocam.evaluate.runner import (
 )
 from videocam.evaluate.sanity import randomisation_steps
 from videocam.manifest import ManifestEntry, read_manifest
-from videocam.render.files import atomic_write, ensure_output_dir, write_csv
+from videocam.render.files import atomic_write, ensure_output_dir
 
 if TYPE_CHECKING:
     from videocam.config import AnalyzeConfig
@@ -75,7 +76,6 @@ WORK_DIR = "videos"
 #: A video's result in its sub-folder, written last (atomically).
 RESULT_FILE = "result.json"
 RESULT_FORMAT = 1
-FAILURES_FILE = "failures.csv"
 
 
 @dataclass(frozen=True)
@@ -291,7 +291,9 @@ def run_evaluation(
                 records[job.name] = record
         evaluation = _assemble(jobs, records, results, config, task)
         save_evaluation(evaluation, out)
-        _write_failures(out, [results[job.name] for job in jobs])
+        write_failures(
+            out / FAILURES_FILE, [results[job.name] for job in jobs], folder=f"{WORK_DIR}/"
+        )
     ordered = [results[job.name] for job in jobs]
     return EvaluationRun(evaluation, ordered, time.perf_counter() - started)
 
@@ -332,21 +334,3 @@ def _assemble(
         occlusion=task.occlusion,
         sanity_steps=sanity_steps,
     )
-
-
-def _write_failures(out: Path, results: list[JobResult]) -> None:
-    """``failures.csv``: path, error_type, message and work sub-folder (relative to OUT, with
-    its log.txt) of each failed video; written even when empty."""
-    import pandas as pd
-
-    rows = [
-        {
-            "path": r.path,
-            "error_type": r.error_type,
-            "message": r.error,
-            "output": f"{WORK_DIR}/{r.output}",
-        }
-        for r in results
-        if r.status == STATUS_FAILED
-    ]
-    write_csv(pd.DataFrame(rows, columns=FAILURE_COLUMNS), out / FAILURES_FILE)
