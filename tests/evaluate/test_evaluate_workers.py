@@ -21,7 +21,7 @@ from videocam.evaluate import (
     run_evaluation,
     save_evaluation,
 )
-from videocam.evaluate.jobs import RESULT_FILE, WORK_DIR
+from videocam.evaluate.jobs import RESULT_FILE, WORK_DIR, plan_evaluation
 from videocam.synthetic import write_frames
 
 from support.batch import CRASHING_MODEL
@@ -162,3 +162,20 @@ def test_ray_gives_the_local_engines_results(
     pd.testing.assert_frame_equal(_metrics(out), _metrics(runs["2"]))
     assert pd.read_csv(out / "failures.csv").error_type.tolist() == ["VideoOpenError"]
     assert not list(out.glob(".*.tmp-*"))  # stderr captures, probe
+
+
+def test_plan_and_fingerprint(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\nsub/a.mp4,grow\nb.mp4,\nsub/a.mp4,shrink\n")
+    out = tmp_path / "out"
+    jobs = plan_evaluation(manifest, out)
+    assert [j.name for j in jobs] == ["sub__a.mp4", "b.mp4", "sub__a.mp4-line4"]
+    assert jobs[2].out_dir == out / WORK_DIR / "sub__a.mp4-line4"
+    assert [j.entry.label for j in jobs] == ["grow", None, "shrink"]
+    task, config = EvaluateTask(), AnalyzeConfig()
+    digest = task.fingerprint(config, jobs[0].entry)
+    assert digest == EvaluateTask().fingerprint(AnalyzeConfig(), jobs[0].entry)
+    # The label, the options and the analysis options each shape the result.
+    assert digest != task.fingerprint(config, jobs[2].entry)
+    assert digest != EvaluateTask(occlusion=3).fingerprint(config, jobs[0].entry)
+    assert digest != task.fingerprint(AnalyzeConfig(method="gradcam++"), jobs[0].entry)

@@ -178,16 +178,21 @@ def read_result(job: EvaluateJob, fingerprint: str) -> dict[str, Any] | None:
 
 
 def plan_evaluation(manifest: str | Path, out_dir: Path) -> list[EvaluateJob]:
-    """One job per manifest row, in manifest order, each with its work sub-folder (named from
-    the video's path as batch names sub-folders; a video listed again gets its row number)."""
+    """One job per manifest row, in manifest order, each with its work sub-folder in
+    ``out_dir`` (absolute), named from the video's path as batch names sub-folders (a video
+    listed again gets its manifest line number: ``-lineN``).
+
+    Raises:
+        ConfigError: a bad manifest (:func:`~videocam.manifest.read_manifest`).
+    """
     path = Path(manifest)
-    work = out_dir.absolute() / WORK_DIR
+    work = out_dir / WORK_DIR
     jobs: list[EvaluateJob] = []
     seen: set[str] = set()
     for entry in read_manifest(path):
         name = sub_folder_name(entry.path, path.parent)
         if name.casefold() in seen:
-            name = f"{name}-row{entry.row}"
+            name = f"{name}-line{entry.row}"
         seen.add(name.casefold())
         jobs.append(EvaluateJob(path=entry.path, name=name, out_dir=work / name, entry=entry))
     return jobs
@@ -247,8 +252,8 @@ def run_evaluation(
 
     started = time.perf_counter()
     check_engine_options(workers, engine, ray_address, timeout_s)
+    jobs = plan_evaluation(manifest, Path(os.path.abspath(os.fspath(out_dir))))
     out = ensure_output_dir(out_dir).absolute()
-    jobs = plan_evaluation(manifest, out)
     with locked(out):
         check_empty(out, resume)
         records: dict[str, dict[str, Any]] = {}
