@@ -148,8 +148,11 @@ def evaluate_video(
             for suffix, group in orders.items()
             for kind in ("deletion", "insertion")
         }
+        from videocam.models.detectors import fit_to_video
+
         scorer = TargetScorer(
-            loaded,
+            # A detector ran at the size fitted to this video; its frames were kept at it.
+            fit_to_video(loaded, analysis.meta.height, analysis.meta.width),
             frames,
             target,
             batch=analysis.summary["windows"]["batch_size"],

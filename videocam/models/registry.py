@@ -1,12 +1,14 @@
 """The model registry: which names ``--model`` accepts, and loading one ready for explanation.
 
 Sources, in the order ``videocam models`` lists them: torchvision video classifiers, the bundled
-models, torchvision image classifiers (run per frame); plus custom builders
-(``path/to/file.py:function`` or ``package.module:function``), which are not listed.
+models, torchvision image classifiers (run per frame), torchvision object detectors (run per
+frame); plus custom builders (``path/to/file.py:function`` or ``package.module:function``,
+classifiers or, with ``detector``, detectors), which are not listed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import math
@@ -17,7 +19,7 @@ from typing import Any
 import torch
 
 from videocam.errors import ConfigError, ModelLoadError
-from videocam.models import bundled, custom, torchvision_zoo
+from videocam.models import bundled, custom, detectors, torchvision_zoo
 from videocam.models.layers import layer_name, resolve_layer
 from videocam.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from videocam.models.spec import Built, LoadedModel, ModelInfo
@@ -36,7 +38,7 @@ def list_models() -> list[ModelInfo]:
     infos = torchvision_zoo.torchvision_infos()
     video = [i for i in infos if i.kind == "video"]
     frame = [i for i in infos if i.kind == "frame"]
-    return [*video, *bundled.bundled_infos(), *frame]
+    return [*video, *bundled.bundled_infos(), *frame, *detectors.detector_infos()]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -115,8 +117,18 @@ def _unknown_model(name: str) -> ModelLoadError:
 
 
 def _build(
-    name: str, weights: Any, frame_model: bool, num_classes: int | None
+    name: str,
+    weights: Any,
+    frame_model: bool,
+    num_classes: int | None,
+    detector: bool = False,
+    score_threshold: float = detectors.DEFAULT_SCORE_THRESHOLD,
+    n_labels: int | None = None,
 ) -> tuple[str, Built]:
+    if custom.is_custom_spec(name) and detector:
+        if num_classes is not None:
+            raise ConfigError("num_classes applies to torchvision and bundled models")
+        return name, detectors.build_custom_detector(name, weights, score_threshold, n_labels)
     if custom.is_custom_spec(name):
         if num_classes is not None:
             raise ConfigError(
@@ -135,8 +147,12 @@ def _build(
         built = torchvision_zoo.build_torchvision(key, "video", weights, num_classes)
     elif key in torchvision_zoo.image_model_names():
         built = torchvision_zoo.build_torchvision(key, "frame", weights, num_classes)
+    elif key in detectors.detector_model_names():
+        built = detectors.build_detector(key, weights, num_classes, score_threshold)
     else:
         raise _unknown_model(name)
+    if detector and built.detector is None:
+        raise ConfigError(f"{key} is a classifier; --detector applies to custom builders only")
     if frame_model and built.kind != "frame":
         raise ConfigError(f"{key} is a video model; --frame-model applies to custom models only")
     return key, built
@@ -154,6 +170,8 @@ def load_model(
     labels: str | Path | Sequence[str] | None = None,
     device: str | torch.device = "cpu",
     num_classes: int | None = None,
+    detector: bool = False,
+    score_threshold: float = detectors.DEFAULT_SCORE_THRESHOLD,
 ) -> LoadedModel:
     """Build a model, load its weights and check its target layer.
 
@@ -177,6 +195,9 @@ def load_model(
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a torch.device.
         num_classes: build torchvision/bundled models with this many classes (with ``none`` or
             a file; a file's own head size is inferred when not given).
+        detector: a custom builder returns an object detector (torchvision-style detections;
+            see :mod:`videocam.models.detectors`). torchvision's detectors are known by name.
+        score_threshold: detectors only: detections scoring below it count for nothing.
 
     Returns:
         The :class:`LoadedModel`, in eval mode on ``device``, parameters frozen.
@@ -197,7 +218,15 @@ def load_model(
     std_rgb = _checked_stats(std, "std") if std is not None else None
     names = _read_labels(labels) if labels is not None else None
 
-    model_name, built = _build(name.strip(), weights, frame_model, num_classes)
+    model_name, built = _build(
+        name.strip(),
+        weights,
+        frame_model,
+        num_classes,
+        detector,
+        score_threshold,
+        len(names) if names is not None else None,
+    )
 
     base = built.preprocess
     if base is None and size is None:
@@ -263,4 +292,9 @@ def load_model(
         clip_len=built.clip_len,
         background_class=built.background_class,
         device=target_device,
+        detector=(
+            None
+            if built.detector is None
+            else dataclasses.replace(built.detector, fit_to_video=size is None)
+        ),
     )

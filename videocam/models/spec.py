@@ -11,7 +11,7 @@ from torch import nn
 from videocam.models.layers import ReshapeFn
 from videocam.models.preprocess import Preprocess
 
-__all__ = ["Built", "LoadedModel", "ModelInfo", "ReshapeFactory"]
+__all__ = ["Built", "DetectorInfo", "LoadedModel", "ModelInfo", "ReshapeFactory"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class ModelInfo:
         input_size: (H, W) of the default weights' preprocessing.
         clip_len: default window length in frames (video models), None for frame models.
         source: ``"torchvision"`` or ``"bundled"``.
+        task: ``"classification"``, or ``"detection"`` for object detectors (run per frame,
+            explained through their detection scores).
     """
 
     name: str
@@ -36,6 +38,28 @@ class ModelInfo:
     input_size: tuple[int, int] | None
     clip_len: int | None
     source: str
+    task: str = "classification"
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    """What an object detector's analysis needs to know about it.
+
+    Attributes:
+        score_threshold: detections scoring below it count for nothing (``--score-threshold``).
+        min_size: short side its own preprocessing resizes to (torchvision's ``min_size``),
+            None when it has no such rule.
+        max_size: the long side's bound that goes with ``min_size``.
+        fixed_size: (H, W) it always resizes to (SSD), else None.
+        fit_to_video: the input size follows each video (:func:`fitted_input_size`); False
+            when ``--input-size`` fixed it.
+    """
+
+    score_threshold: float
+    min_size: int | None = None
+    max_size: int | None = None
+    fixed_size: tuple[int, int] | None = None
+    fit_to_video: bool = True
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,9 @@ class LoadedModel:
         clip_len: default window length for video models, None for frame models.
         background_class: a class ``--target auto`` should skip, else None.
         device: where ``module`` lives.
+        detector: for object detectors (``module`` is then a
+            :class:`~videocam.models.detectors.DetectionScores` whose outputs are per-class
+            detection masses, not logits), else None.
     """
 
     name: str
@@ -68,6 +95,14 @@ class LoadedModel:
     clip_len: int | None
     background_class: int | None
     device: torch.device
+    detector: DetectorInfo | None = None
+
+    def class_scores(self, output: torch.Tensor) -> torch.Tensor:
+        """The model output (N, K) as per-class scores: softmax probabilities of a classifier's
+        logits, a detector's detection masses as they are."""
+        if self.detector is not None:
+            return output.float()
+        return torch.softmax(output.float(), dim=1)
 
 
 #: Builds the reshape for (module, canonical layer name); returns None for (N, C, *S) outputs.
@@ -95,3 +130,4 @@ class Built:
     num_classes: int | None
     reshape_factory: ReshapeFactory | None = None
     fixed_input: tuple[int, ...] | None = None
+    detector: DetectorInfo | None = None

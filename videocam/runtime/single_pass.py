@@ -10,6 +10,9 @@ window's map of the video-level target; the rare window whose candidates missed 
 and explained again, so the maps are exactly those of a forward-only scan followed by a CAM
 pass with the chosen target, at the cost of one pass.
 
+"Probabilities" are the model's class scores (:meth:`~videocam.models.LoadedModel.class_scores`):
+softmax probabilities of a classifier, the detection masses of an object detector.
+
 Memory does not grow with the video beyond the per-frame maps: per-window results past a bound
 spill to an anonymous temporary file (:class:`~videocam.temporal.RowStore`), and so do the
 decoded frames when the caller keeps them (``keep_frames``, for perturbation re-scoring).
@@ -154,12 +157,20 @@ class _ClassTotals:
         always: classes every window keeps (an explicit target, named tracks), first.
         top: keep at least ``len(always) + top`` candidates (classes ranked after the pass;
             :data:`~videocam.runtime.resources.AUTO_CANDIDATES` otherwise).
+        scores: the model output (b, K) as class scores (default: softmax probabilities).
     """
 
-    def __init__(self, background: int | None, always: Sequence[int] = (), top: int = 0) -> None:
+    def __init__(
+        self,
+        background: int | None,
+        always: Sequence[int] = (),
+        top: int = 0,
+        scores: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         self.background = background
         self.always = list(always)
         self.top = top
+        self.scores = scores
         self.total: torch.Tensor | None = None
         self.count = 0
         #: The candidates chosen for the latest batch (on the device).
@@ -175,7 +186,10 @@ class _ClassTotals:
 
         from videocam.cam.targets import ClassIndices
 
-        probs = torch.softmax(output.float(), dim=1).sum(0)
+        if self.scores is None:
+            probs = torch.softmax(output.float(), dim=1).sum(0)
+        else:
+            probs = self.scores(output).sum(0)
         score = probs if self.total is None else self.total + probs
         n_classes = score.shape[0]
         if self._excluded is None:
@@ -418,7 +432,7 @@ class SinglePass:
             fixed = known
         # Built once on the device: no host synchronisation per batch.
         fixed_classes = None if fixed is None else ClassIndices.on(loaded.device, fixed)
-        probs_so_far = _ClassTotals(loaded.background_class, known, top)
+        probs_so_far = _ClassTotals(loaded.background_class, known, top, loaded.class_scores)
         stores = _WindowStores(len(self.plan))
         copies = HostCopies(loaded.device)
         batches = window_inputs(
@@ -451,7 +465,7 @@ class SinglePass:
                         self._shrink_chunk(error)
                         continue
                     start += len(rows)
-                    probs = torch.softmax(result.output, dim=1)
+                    probs = loaded.class_scores(result.output)
                     probs_so_far.add(probs)
                     if fixed_classes is not None:
                         classes = fixed_classes.tensor.expand(len(rows), -1)
