@@ -75,7 +75,8 @@ def test_lists_bundled_models(rows: dict[str, ModelInfo]) -> None:
         ("bundled",),
         "bundled",
     )
-    assert len(rows) == 9 + 2 + len(tvm.list_models(module=tvm))
+    detectors = tvm.list_models(module=tvm.detection)
+    assert len(rows) == 9 + 2 + len(tvm.list_models(module=tvm)) + len(detectors)
 
 
 def test_importing_models_does_not_import_torchvision() -> None:
