@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from support.detectors import TINY_LABELS, force_detection, tiny_frames
 
 import videocam
 from videocam.analysis import FRAME_COLUMNS, KEYFRAME_COLUMNS
@@ -17,6 +16,8 @@ from videocam.analysis.detections import DETECTION_COLUMNS
 from videocam.cli import main
 from videocam.models import load_model
 from videocam.synthetic import write_frames
+
+from support.detectors import TINY_LABELS, force_detection, tiny_frames
 
 SUPPORT = Path(__file__).parent / "support" / "detectors.py"
 TINY = f"{SUPPORT}:build_tiny"

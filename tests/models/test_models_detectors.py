@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from support.detectors import TINY_OBJECTS, TinyDetector, box_pixels
 
 from videocam.cam import cam_and_output_classes
 from videocam.cli import main
@@ -22,6 +21,8 @@ from videocam.models.detectors import (
     fitted_input_size,
 )
 from videocam.models.spec import DetectorInfo
+
+from support.detectors import TINY_OBJECTS, TinyDetector, box_pixels
 
 #: The detectors of the issue, with their default layer and its stride.
 NAMED = {
@@ -37,7 +38,7 @@ def test_models_lists_every_torchvision_detector_with_a_pinned_layer() -> None:
     rows = {info.name: info for info in list_models() if info.task == "detection"}
     assert set(rows) == set(detector_model_names())
     assert set(NAMED) <= set(rows)
-    for name, info in rows.items():
+    for info in rows.values():
         assert info.kind == "frame" and info.source == "torchvision"
         assert "COCO_V1" in info.weights
         assert not info.default_layer.startswith("(")  # pinned, never derived
