@@ -48,6 +48,16 @@ def _analyze(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=ENV)
 
 
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` holds ``path`` open (Linux: its /proc/PID/fd links)."""
+    target = str(path.resolve())
+    try:
+        links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    except OSError:  # the process ended, or a descriptor closed while listed
+        return False
+    return target in links
+
+
 # --- a full disk ---------------------------------------------------------------------------------
 
 LIMITED = """
@@ -104,12 +114,16 @@ def test_a_signal_while_rendering_leaves_nothing(
 
 
 @pytest.mark.slow
-def test_sigterm_while_analysing_leaves_the_earlier_result(clip: Path, tmp_path: Path) -> None:
+def test_sigterm_while_analysing_leaves_the_earlier_result(long_clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert main(["analyze", str(clip), "-o", str(out), "--device", "cpu", "--quiet"]) == 0
+    argv = ["analyze", str(long_clip), "-o", str(out), "--no-render", "--device", "cpu"]
+    assert main([*argv, "--quiet"]) == 0
     before = _files(out)
-    process = _analyze(str(clip), "-o", str(out), "--topk", "1")
-    time.sleep(4.0)  # torch imported, the model loaded: analysing
+    process = _analyze(str(long_clip), "-o", str(out), "--no-render", "--topk", "1")
+    deadline = time.monotonic() + 120
+    while not _has_open(process.pid, long_clip):  # the decoder has the video: analysing
+        assert process.poll() is None and time.monotonic() < deadline, "never opened the video"
+        time.sleep(0.02)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 143, stderr
