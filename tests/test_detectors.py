@@ -194,3 +194,25 @@ def test_bad_detector_arguments_are_one_line_and_exit_2(
     assert _analyze(tiny_video, tmp_path / "o", *flags) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+@pytest.mark.slow
+def test_auto_target_with_gradients_keeps_few_candidates_and_equals_the_named_target(
+    tiny_video: Path,
+) -> None:
+    """91 COCO classes, a gradient method, target auto: each window keeps the maps of 4
+    candidate classes (not 32: each costs a backward through the RoI heads), and the result is
+    the explicit target's, exactly."""
+    from videocam.runtime.resources import DETECTOR_AUTO_CANDIDATES
+
+    loaded = load_model("fasterrcnn_mobilenet_v3_large_320_fpn", weights="none")
+    force_detection(loaded.module)
+    options = {"method": "gradcam", "topk": 2, "min_gap": 0.5, "render": False}
+    auto = videocam.analyze(tiny_video, loaded, target="auto", **options)
+    named = videocam.analyze(tiny_video, loaded, target="car", **options)
+    assert auto.target == named.target == (3, "car")
+    single_pass = auto.summary["target"]["single_pass"]
+    assert single_pass["candidates_per_window"] == DETECTOR_AUTO_CANDIDATES == 4
+    assert single_pass["windows_recomputed"] == 0
+    np.testing.assert_array_equal(auto.cams, named.cams)
+    pd.testing.assert_frame_equal(auto.keyframes, named.keyframes)
