@@ -154,8 +154,9 @@
   var lanes = [
     { name: "attribution", curve: curve(D.attribution), color: "#d9480f", fill: true,
       height: 78, marks: true },
-    { name: "target score", curve: curve(D.target_score), color: "#1c7ed6", fixedMax: 1,
-      height: 52 },
+    // Probabilities stop at 1; an object detector's detection mass (a sum of scores) may not.
+    { name: "target score", curve: curve(D.target_score), color: "#1c7ed6",
+      fixedMax: Math.max(1, D.target_score.max || 0), height: 52 },
   ];
   var palette = ["#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#c2255c", "#5c940d", "#364fc7"];
   var trackMax = 0;
