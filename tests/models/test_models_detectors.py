@@ -4,7 +4,6 @@ inputs), their default layers, weights, sizes, and the detection mass of a known
 from __future__ import annotations
 
 import math
-import urllib.error
 from pathlib import Path
 
 import pytest
@@ -100,17 +99,6 @@ def test_named_detector_builds_offline_and_every_score_reaches_its_default_layer
     finally:
         handle.remove()
     assert float(gradient.abs().sum()) > 0
-
-
-@pytest.fixture
-def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-
-    def no_network(url: str, *args: object, **kwargs: object) -> None:
-        raise urllib.error.URLError("[Errno -2] Name or service not known")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    return tmp_path / "torch" / "hub" / "checkpoints"
 
 
 def test_default_weights_offline_is_one_line_and_exit_2(

@@ -105,18 +105,6 @@ def test_unknown_weights_name_lists_valid_ones() -> None:
     assert "none" in message and "\n" not in message
 
 
-@pytest.fixture
-def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty torch hub cache and a download that fails like it does without network."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-
-    def no_network(url: str, *args: object, **kwargs: object) -> None:
-        raise urllib.error.URLError("[Errno -2] Name or service not known")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    return tmp_path / "torch" / "hub" / "checkpoints"
-
-
 def test_default_weights_offline_is_one_clear_line(offline_hub: Path) -> None:
     with pytest.raises(ModelLoadError) as info:
         load_model("r3d_18")  # weights="DEFAULT"

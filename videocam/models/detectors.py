@@ -30,10 +30,10 @@ import torch
 from torch import Tensor, nn
 
 from videocam.errors import CamError, ModelLoadError
-from videocam.models.custom import load_builder
+from videocam.models.custom import call_builder
 from videocam.models.preprocess import Preprocess
 from videocam.models.spec import Built, DetectorInfo, LoadedModel, ModelInfo
-from videocam.models.torchvision_zoo import _download_error, _resolve_member
+from videocam.models.torchvision_zoo import _resolve_member, get_with_weights
 from videocam.models.weights import (
     apply_state_dict,
     head_num_classes,
@@ -402,18 +402,7 @@ def build_detector(
     else:
         member = _resolve_member(name, enum, spec.value)
         member_categories = tuple(member.meta["categories"])
-        if num_classes is not None and num_classes != len(member_categories):
-            raise ModelLoadError(
-                f"{member.name} weights for {name} have {len(member_categories)} classes, not "
-                f"num_classes={num_classes}; use --weights none or a local state-dict file"
-            )
-        logger.info(
-            "loading %s weights for %s (torch hub cache, else %s)", member.name, name, member.url
-        )
-        try:
-            detector = tvm.get_model(name, weights=member, progress=False)
-        except (OSError, RuntimeError) as exc:  # URLError is an OSError
-            raise _download_error(name, member, exc) from exc
+        detector = get_with_weights(tvm, name, member, len(member_categories), num_classes)
         categories, n_classes, label = member_categories, len(member_categories), member.name
     return _built(
         detector,
@@ -446,26 +435,7 @@ def build_custom_detector(
     ``head.classification_head``), else from its ``num_classes`` attribute; else it is an
     error.
     """
-    weights_spec = parse_weights(weights)
-    if weights_spec.kind == "name":
-        raise ModelLoadError(
-            f"custom detector {spec!r} takes a local state-dict file or 'none' as weights, "
-            f"not {weights_spec.value!r}"
-        )
-    builder = load_builder(spec)
-    try:
-        detector = builder()
-    except Exception as exc:  # user code: any failure is a load error naming the builder
-        raise ModelLoadError(f"custom builder {spec!r} raised {type(exc).__name__}: {exc}") from exc
-    if not isinstance(detector, nn.Module):
-        raise ModelLoadError(
-            f"custom builder {spec!r} must return a torch.nn.Module, got {type(detector).__name__}"
-        )
-    label = "builder"
-    if weights_spec.kind == "file":
-        state = load_state_dict_file(weights_spec.value)
-        apply_state_dict(detector, state, source=f"file {weights_spec.value}", model_name=spec)
-        label = str(Path(weights_spec.value).expanduser())
+    detector, label = call_builder(spec, weights, "custom detector")
     n_classes = num_classes or _head_classes(detector)
     if n_classes is None:
         raise ModelLoadError(
