@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from videocam.models import LoadedModel, load_model, resolve_layer
+from videocam.models import LoadedModel, ReshapeFn, load_model, resolve_layer
 from videocam.models.hf import embedding_layer
 
 pytest.importorskip("transformers")
 pytest.importorskip("timm")
 
-from support.hf_models import save_hf, save_timm  # noqa: E402
+from support.hf_models import save_hf, save_timm
 
 # family -> (config overrides giving an asymmetric grid, input (T, H, W) or (H, W), patch)
 HF_CASES = {
@@ -66,7 +66,7 @@ def _capture(loaded: LoadedModel, layer: str, x: torch.Tensor) -> torch.Tensor:
     return output
 
 
-def _reshape_for(loaded: LoadedModel, layer: str):  # noqa: ANN202 - a ReshapeFn
+def _reshape_for(loaded: LoadedModel, layer: str) -> ReshapeFn:
     name = loaded.name
     relayered = load_model(name, weights=loaded.weights, layer=layer)
     assert relayered.reshape is not None
@@ -93,7 +93,7 @@ def _perturbed(x: torch.Tensor, position: tuple[int, ...], patch: tuple[int, ...
 def _check_only(
     before: torch.Tensor,
     after: torch.Tensor,
-    reshape,  # noqa: ANN001
+    reshape: ReshapeFn,
     input_shape: torch.Size,
     position: tuple[int, ...],
     prefix: int,
@@ -154,7 +154,7 @@ def test_timesformer_frame_and_patch_layouts(tmp_path: Path) -> None:
             .abs()
             .amax(dim=1)[0]
         )
-        t, h, w = position
+        _, h, w = position
         expected = torch.zeros(grid, dtype=torch.bool)
         expected[:, h, w] = True
         assert torch.equal(changed > 0, expected)
@@ -202,7 +202,7 @@ def _loaded_around(loaded: LoadedModel, module: torch.nn.Module) -> LoadedModel:
     return dataclasses.replace(loaded, module=module)
 
 
-def _reshape_for_timm(loaded: LoadedModel, layer: str):  # noqa: ANN202 - a ReshapeFn
+def _reshape_for_timm(loaded: LoadedModel, layer: str) -> ReshapeFn:
     from videocam.models.timm_zoo import timm_reshape
 
     reshape = timm_reshape(loaded.module, layer, name=loaded.name)

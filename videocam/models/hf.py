@@ -462,13 +462,17 @@ def _transformers() -> Any:
 
 @contextmanager
 def _quiet_progress(transformers: Any) -> Iterator[None]:
-    """No progress bars on stderr while loading (the library never writes there itself)."""
+    """No progress bars or load reports on stderr while loading: the library never writes there
+    itself (a missing head is an error of ours instead of transformers' warning)."""
     tf_logging = transformers.utils.logging
     was = tf_logging.is_progress_bar_enabled()
+    verbosity = tf_logging.get_verbosity()
     tf_logging.disable_progress_bar()
+    tf_logging.set_verbosity_error()
     try:
         yield
     finally:
+        tf_logging.set_verbosity(verbosity)
         if was:
             tf_logging.enable_progress_bar()
 
@@ -835,6 +839,7 @@ def build_hf(spec: str, weights: Any, num_classes: int | None) -> Built:
             f"{source.display} has {config.num_labels} classes, not num_classes="
             f"{num_classes}; use --weights none or a local state-dict file"
         )
+    saved_classes = int(config.num_labels)
     if weights_spec.kind == "default":
         model = _pretrained(transformers, auto, config, source)
         label = "DEFAULT"
@@ -862,10 +867,16 @@ def build_hf(spec: str, weights: Any, num_classes: int | None) -> Built:
     model.eval()
 
     n_classes = int(config.num_labels)
-    categories = _categories(config, n_classes)
-    sources["categories"] = (
-        f"{config_file} id2label" if categories else "none (id2label does not name every class)"
-    )
+    if n_classes != saved_classes:  # transformers renamed them LABEL_0…: not the model's names
+        categories = None
+        sources["categories"] = (
+            f"none ({config_file} names {saved_classes} classes, the head has {n_classes})"
+        )
+    else:
+        categories = _categories(config, n_classes)
+        sources["categories"] = (
+            f"{config_file} id2label" if categories else "none (id2label does not name every class)"
+        )
     fixed = _fixed_input(family, config, kind)
     stats = _processor_stats(transformers, source, model_type, kind)
     sources["mean_std"] = stats.source

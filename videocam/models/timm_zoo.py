@@ -162,14 +162,15 @@ def _vit_size(module: nn.Module) -> tuple[int, int] | None:
 
 
 def _check_name(timm: Any, name: str) -> None:
-    if timm.is_model(name):
-        return
-    arch = name.partition(".")[0]
+    arch, _, tag = name.partition(".")
     if timm.is_model(arch):
+        if not tag:
+            return
         tags = [n.partition(".")[2] for n in timm.list_pretrained(f"{arch}.*")]
+        if tag in tags:
+            return
         raise ModelLoadError(
-            f"timm has no pretrained tag {name.partition('.')[2]!r} for {arch}; "
-            f"tags: {', '.join(tags) or 'none'}"
+            f"timm has no pretrained tag {tag!r} for {arch}; tags: {', '.join(tags) or 'none'}"
         )
     close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
     hint = f"; did you mean: {', '.join(close)}?" if close else ""
