@@ -168,3 +168,82 @@ def save_timm(name: str, path: Path, *, seed: int = 0, **kwargs: Any) -> Path:
     module = timm.create_model(name, pretrained=False, **kwargs)
     torch.save(module.state_dict(), path)
     return path
+
+
+# --- a task that needs the object: the colour of a square, a green look-alike beside it -------
+
+#: (R, G, B) of the explained square per class (class 2: no such square); green is the
+#: distractor every clip has.
+COLOURS = {0: (230, 40, 40), 1: (40, 40, 230)}
+DISTRACTOR = (40, 200, 40)
+TASK_CLASSES = ("red", "blue", "none")
+
+
+def draw_square(frame: Any, top: int, left: int, side: int, colour: tuple[int, int, int]) -> None:
+    """Paint a square into an (…, H, W, 3) frame or clip."""
+    frame[..., top : top + side, left : left + side, :] = colour
+
+
+def colour_batch(n: int, rng: Any, frames: int, size: int = 32, side: int = 10) -> tuple[Any, Any]:
+    """n clips (n, 3, frames, size, size), normalised with mean 0.5 / std 0.5, and labels: a
+    red or a blue square (classes 0, 1) or none (class 2), and a green distractor, on dark
+    noise, all still."""
+    import numpy as np
+
+    x = rng.integers(0, 60, size=(n, frames, size, size, 3)).astype(np.float32)
+    y = rng.integers(0, len(TASK_CLASSES), size=n)
+    for i in range(n):
+        r2, c2 = rng.integers(0, size - side, size=2)
+        draw_square(x[i, :], int(r2), int(c2), side, DISTRACTOR)
+        r, c = rng.integers(0, size - side, size=2)
+        if int(y[i]) in COLOURS:
+            draw_square(x[i, :], int(r), int(c), side, COLOURS[int(y[i])])
+    tensor = torch.from_numpy((x / 255.0 - 0.5) / 0.5).permute(0, 4, 1, 2, 3).contiguous()
+    return tensor, torch.from_numpy(y)
+
+
+def train_colour_task(family: str, *, steps: int = 150, seed: int = 0, **overrides: Any) -> Any:
+    """A tiny ``family`` model (config ``overrides`` on top) trained for a few steps on
+    :func:`colour_batch` (Adam, batch 16); its id2label names the colours."""
+    import numpy as np
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = BUILDERS[family](
+        num_labels=len(TASK_CLASSES),
+        id2label=dict(enumerate(TASK_CLASSES)),
+        label2id={name: i for i, name in enumerate(TASK_CLASSES)},
+        **overrides,
+    )
+    video = family in VIDEO_FAMILIES
+    frames = CLIP[0] if video else 1
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        x, y = colour_batch(16, rng, frames)
+        pixel_values = x.transpose(1, 2) if video else x[:, :, 0]
+        loss = torch.nn.functional.cross_entropy(model(pixel_values=pixel_values).logits, y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return model.eval()
+
+
+def train_timm_colour_task(name: str, *, steps: int = 150, seed: int = 0, size: int = 64) -> Any:
+    """A timm model (the TASK_CLASSES) trained for a few steps on :func:`colour_batch` frames of
+    ``size`` (squares of size·10/32)."""
+    import numpy as np
+    import timm
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = timm.create_model(name, pretrained=False, num_classes=len(TASK_CLASSES))
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        x, y = colour_batch(16, rng, 1, size=size, side=size * 10 // 32)
+        loss = torch.nn.functional.cross_entropy(model(x[:, :, 0]), y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return model.eval()
