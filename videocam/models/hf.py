@@ -629,7 +629,12 @@ def _processor_class(
         tables.insert(0, video_processing_auto.VIDEO_PROCESSOR_MAPPING_NAMES)
     for table in tables:
         entry = table.get(model_type)
-        names = list(entry.values()) if isinstance(entry, dict) else [entry]
+        if isinstance(entry, dict):
+            names = list(entry.values())
+        elif isinstance(entry, (list, tuple)):
+            names = list(entry)
+        else:
+            names = [entry]
         for class_name in names:
             if isinstance(class_name, str) and hasattr(transformers, class_name):
                 return getattr(transformers, class_name)
