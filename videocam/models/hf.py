@@ -628,7 +628,8 @@ def _processor_class(
     if kind == "video":
         tables.insert(0, video_processing_auto.VIDEO_PROCESSOR_MAPPING_NAMES)
     for table in tables:
-        entry = table.get(model_type)
+        entry: Any = table.get(model_type)
+        names: list[Any]
         if isinstance(entry, dict):
             names = list(entry.values())
         elif isinstance(entry, (list, tuple)):
