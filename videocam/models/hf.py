@@ -46,10 +46,11 @@ from torch import nn
 
 from videocam.errors import ConfigError, ModelLoadError
 from videocam.models.layers import PatchTokens, ReshapeFn
-from videocam.models.optional import EXTRA, import_optional
+from videocam.models.optional import import_optional
 from videocam.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from videocam.models.spec import Built, ModelInfo
 from videocam.models.weights import (
+    WeightsSpec,
     apply_state_dict,
     head_num_classes,
     load_state_dict_file,
@@ -814,6 +815,65 @@ def _pretrained(transformers: Any, auto: Any, config: Any, source: _Source) -> n
     return module
 
 
+def _weighted_model(
+    transformers: Any,
+    auto: Any,
+    config: Any,
+    source: _Source,
+    weights: WeightsSpec,
+    num_classes: int | None,
+) -> tuple[nn.Module, str, str]:
+    """(the model with its weights, the weights label, where they came from, in words).
+
+    A local file's head size is read from the file; ``config.num_labels`` follows the head."""
+    if weights.kind == "default":
+        if num_classes is not None and num_classes != int(config.num_labels):
+            raise ModelLoadError(
+                f"{source.display} has {config.num_labels} classes, not num_classes="
+                f"{num_classes}; use --weights none or a local state-dict file"
+            )
+        model = _pretrained(transformers, auto, config, source)
+        return model, "DEFAULT", f"{source.where} (from_pretrained)"
+    if num_classes is not None:
+        config.num_labels = num_classes
+    state = load_state_dict_file(weights.value) if weights.kind == "file" else None
+    model = _from_config(auto, config, source)
+    if state is None:
+        return model, "none", "none: random initialisation from the config"
+    if num_classes is None:
+        inferred = head_num_classes(model, state)
+        if inferred is not None and inferred != int(config.num_labels):
+            logger.info("%s: the weights file has %d classes", source.display, inferred)
+            config.num_labels = inferred
+            model = _from_config(auto, config, source)
+    apply_state_dict(model, state, source=f"file {weights.value}", model_name=source.display)
+    label = str(Path(weights.value).expanduser())
+    return model, label, f"file {label} (torch.load weights_only=True)"
+
+
+def _class_names(
+    config: Any, saved_classes: int, config_file: str
+) -> tuple[tuple[str, ...] | None, str]:
+    """The classes' names from ``id2label`` and where they came from, in words."""
+    n_classes = int(config.num_labels)
+    if n_classes != saved_classes:  # transformers renamed them LABEL_0…: not the model's names
+        return None, f"none ({config_file} names {saved_classes} classes, the head has {n_classes})"
+    names = _categories(config, n_classes)
+    if names is None:
+        return None, "none (id2label does not name every class)"
+    return names, f"{config_file} id2label"
+
+
+def _input_size(
+    fixed: tuple[int, ...] | None, stats: _Stats, config_file: str
+) -> tuple[tuple[int, int], str]:
+    if fixed is not None:
+        return (fixed[-2], fixed[-1]), f"{config_file} image_size (the position embeddings fix it)"
+    if stats.size is not None:
+        return stats.size, f"the processor's output size ({stats.origin})"
+    return (224, 224), "224x224 (neither the config nor a processor gives a size)"
+
+
 def build_hf(spec: str, weights: Any, num_classes: int | None) -> Built:
     """Build ``hf:ID_OR_DIR`` with ``weights``: ``DEFAULT`` (the directory's or the Hub's),
     a local state-dict file, or ``none`` (random, from the config)."""
@@ -834,83 +894,39 @@ def build_hf(spec: str, weights: Any, num_classes: int | None) -> Built:
             f"{source.display}: TimeSformer with attention_type space_only classifies every "
             "frame on its own; videocam supports divided_space_time and joint_space_time"
         )
-    sources: dict[str, str] = {"family": model_type if family else f"{model_type} (untested)"}
     config_file = f"{source.local}/config.json" if source.local else f"config.json of {source.spec}"
-    if (
-        num_classes is not None
-        and weights_spec.kind == "default"
-        and num_classes != int(config.num_labels)
-    ):
-        raise ModelLoadError(
-            f"{source.display} has {config.num_labels} classes, not num_classes="
-            f"{num_classes}; use --weights none or a local state-dict file"
-        )
     saved_classes = int(config.num_labels)
-    if weights_spec.kind == "default":
-        model = _pretrained(transformers, auto, config, source)
-        label = "DEFAULT"
-        sources["weights"] = f"{source.where} (from_pretrained)"
-    else:
-        if num_classes is not None:
-            config.num_labels = num_classes
-        state = load_state_dict_file(weights_spec.value) if weights_spec.kind == "file" else None
-        model = _from_config(auto, config, source)
-        if state is not None and num_classes is None:
-            inferred = head_num_classes(model, state)
-            if inferred is not None and inferred != int(config.num_labels):
-                logger.info("%s: the weights file has %d classes", source.display, inferred)
-                config.num_labels = inferred
-                model = _from_config(auto, config, source)
-        if state is not None:
-            apply_state_dict(
-                model, state, source=f"file {weights_spec.value}", model_name=source.display
-            )
-            label = str(Path(weights_spec.value).expanduser())
-            sources["weights"] = f"file {label} (torch.load weights_only=True)"
-        else:
-            label = "none"
-            sources["weights"] = f"none: random initialisation from {config_file}"
+    model, label, weights_from = _weighted_model(
+        transformers, auto, config, source, weights_spec, num_classes
+    )
     model.eval()
-
-    n_classes = int(config.num_labels)
-    if n_classes != saved_classes:  # transformers renamed them LABEL_0…: not the model's names
-        categories = None
-        sources["categories"] = (
-            f"none ({config_file} names {saved_classes} classes, the head has {n_classes})"
-        )
-    else:
-        categories = _categories(config, n_classes)
-        sources["categories"] = (
-            f"{config_file} id2label" if categories else "none (id2label does not name every class)"
-        )
+    sources = {"family": model_type if family else f"{model_type} (untested)"}
+    sources["weights"] = weights_from
+    categories, sources["categories"] = _class_names(config, saved_classes, config_file)
     fixed = _fixed_input(family, config, kind)
     stats = _processor_stats(transformers, source, model_type, kind)
     sources["mean_std"] = stats.source
-    if fixed is not None:
-        size = (fixed[-2], fixed[-1])
-        sources["input_size"] = f"{config_file} image_size (the position embeddings fix it)"
-    elif stats.size is not None:
-        size = stats.size
-        sources["input_size"] = f"the processor's output size ({stats.origin})"
-    else:
-        size = (224, 224)
-        sources["input_size"] = "224x224 (neither the config nor a processor gives a size)"
+    size, sources["input_size"] = _input_size(fixed, stats, config_file)
     sources["resize"] = (
         f"whole frame resized to {size[0]}x{size[1]} in the decoder; the processor's own "
         f"resizing ({stats.resize}) is not applied"
     )
     clip_len: int | None = None
     if kind == "video":
-        clip_len = int(getattr(config, "num_frames", 0) or 16)
-        sources["clip_len"] = (
-            f"{config_file} num_frames" if getattr(config, "num_frames", None) else "16 (default)"
-        )
+        frames = getattr(config, "num_frames", None)
+        clip_len = int(frames or 16)
+        sources["clip_len"] = f"{config_file} num_frames" if frames else "16 (default)"
     name = source.display
-    module = HFClassifier(model, kind, fixed, name)
     layer: str | None = None
+    hint: str | None = (
+        f"{name} is a {model_type!r} model: videocam has no tested default layer or token "
+        f"geometry for it; pass --layer with an (N, C, H, W) or (N, C, T, H, W) output "
+        f"(families with defaults: {', '.join(HF_FAMILIES)})"
+    )
     if family is not None:
         layer, why = default_layer(model, family, config)
         sources["layer"] = f"family default: {why}"
+        hint = None
         if family.tokens != "maps":
             sources["tokens"] = _TOKEN_ORDER[model_type]
 
@@ -920,7 +936,7 @@ def build_hf(spec: str, weights: Any, num_classes: int | None) -> Built:
         return hf_reshape(model, family, config, layer_name, name=name, expected_input=fixed)
 
     return Built(
-        module=module,
+        module=HFClassifier(model, kind, fixed, name),
         kind=kind,
         weights=label,
         preprocess=Preprocess(size=size, mean=stats.mean, std=stats.std),
@@ -928,17 +944,9 @@ def build_hf(spec: str, weights: Any, num_classes: int | None) -> Built:
         clip_len=clip_len,
         background_class=None,
         default_layer=layer,
-        num_classes=n_classes,
+        num_classes=int(config.num_labels),
         reshape_factory=reshape_factory,
         fixed_input=fixed,
         sources=sources,
-        needs_layer_hint=(
-            None
-            if family is not None
-            else (
-                f"{name} is a {model_type!r} model: videocam has no tested default layer or "
-                f"token geometry for it; pass --layer with an (N, C, H, W) or (N, C, T, H, W) "
-                f"output (families with defaults: {', '.join(HF_FAMILIES)}; install {EXTRA})"
-            )
-        ),
+        needs_layer_hint=hint,
     )
