@@ -28,6 +28,7 @@ them.
     python benchmarks/run.py                    # CPU, everything (about 25 minutes on 2 cores)
     python benchmarks/run.py --quick            # short inputs, 1 repeat: a smoke run
     python benchmarks/run.py --only throughput  # one section (throughput, memory, render)
+    python benchmarks/run.py --only memory --long  # 1 against 60 minutes at 30 fps
     python benchmarks/run.py --device cuda      # GPU: r3d_18, r2plus1d_18, mvit_v2_s at native
                                                 # sizes: clips/s and peak GPU memory
 """
@@ -42,6 +43,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -77,7 +79,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short inputs and 1 repeat")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run these sections")
     parser.add_argument("--cases", help="comma-separated throughput case names to run")
-    parser.add_argument("--json", type=Path, help="output (default benchmarks/results/run_DEV)")
+    parser.add_argument(
+        "--long",
+        action="store_true",
+        help="memory: 1 against 60 minutes at 30 fps, 160x96, and a batch worker",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help="output (default benchmarks/results/run_DEV.json; with --quick bench-out/)",
+    )
     parser.add_argument("--workdir", type=Path, help="keep the generated videos here")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -96,7 +107,17 @@ def _child(argv: list[str]) -> None:
     start = time.perf_counter()
     code = cli_main(argv)
     seconds = time.perf_counter() - start
-    print(json.dumps({"code": code, "seconds": seconds, "peak_rss_mb": _peak_rss_mb()}))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # worker processes
+    print(
+        json.dumps(
+            {
+                "code": code,
+                "seconds": seconds,
+                "peak_rss_mb": _peak_rss_mb(),
+                "children_peak_rss_mb": children,
+            }
+        )
+    )
 
 
 def _peak_rss_mb() -> float:
@@ -132,23 +153,25 @@ def _fresh_process(argv: list[str]) -> dict[str, Any]:
 # -- inputs --------------------------------------------------------------------------------------
 
 
-def _make_video(path: Path, seconds: float, size: tuple[int, int] = (360, 640)) -> Path:
+def _make_video(
+    path: Path, seconds: float, size: tuple[int, int] = (360, 640), fps: int = 25
+) -> Path:
     from videocam.synthetic import ClipSpec, iter_frames, write_frames
 
     if path.exists():
         return path
-    n_frames = round(seconds * 25)
+    n_frames = round(seconds * fps)
     spec = ClipSpec(
         n_frames=n_frames,
         size=size,
-        fps=25,  # type: ignore[arg-type]
+        fps=fps,  # type: ignore[arg-type]
         seed=7,
         event="move_right",
         event_start=n_frames // 3,
         event_len=min(40, max(1, n_frames // 4)),
     )
     partial = path.with_name(path.name + ".part.mp4")
-    write_frames(partial, iter_frames(spec), 25, preset="ultrafast", gop=50)
+    write_frames(partial, iter_frames(spec), fps, preset="ultrafast", gop=50)
     partial.replace(path)
     return path
 
@@ -203,7 +226,9 @@ class _Contenders:
             reader.get_batch(list(range(s, min(s + 64, len(reader))))).asnumpy()
             for s in range(0, len(reader), 64)
         ]
-        frames = torch.from_numpy(np.concatenate(chunks)).to(self.device)
+        frames = torch.from_numpy(np.concatenate(chunks))
+        if self.device.type == "cuda":  # pinned and asynchronous, as videocam copies
+            frames = frames.pin_memory().to(self.device, non_blocking=True)
         normalised = self.loaded.preprocess(frames)  # (n, 3, H, W)
         for start in range(0, len(self.plan), self.batch):
             rows = torch.from_numpy(self.plan[start : start + self.batch]).to(self.device)
@@ -221,11 +246,28 @@ class _Contenders:
         self._sync()
 
     def videocam(self) -> None:
-        from videocam.cli import main as cli_main
+        """``analyze --no-render`` end to end. On the CPU through the CLI's own ``main`` (model
+        loading included: 1-4 % of these runs). On a GPU, where loading the model and probing
+        the batch size would dominate a short clip, on the limit's preloaded model with its
+        batch size (``run_analysis`` and the files, as the CLI does after loading)."""
+        if self.device.type != "cuda":
+            from videocam.cli import main as cli_main
 
-        code = cli_main(self.cli_args(self.out_dir / "videocam"))
-        if code != 0:
-            raise RuntimeError(f"videocam analyze exited {code}")
+            code = cli_main(self.cli_args(self.out_dir / "videocam"))
+            if code != 0:
+                raise RuntimeError(f"videocam analyze exited {code}")
+        else:
+            from videocam.analysis import run_analysis
+            from videocam.config import AnalyzeConfig
+
+            config = AnalyzeConfig(
+                model=self.case.model,
+                weights=self.case.weights,
+                device="cuda",
+                render=False,
+                batch_size=self.batch,
+            )
+            run_analysis(self.case.video, self.loaded, config).save(self.out_dir / "videocam")
         self._sync()
 
     def cli_args(self, out: Path) -> list[str]:
@@ -366,9 +408,20 @@ def _throughput(
 # -- memory: 1 minute against 8 minutes --------------------------------------------------------
 
 
-def _memory(workdir: Path, quick: bool, device: Any) -> list[dict[str, Any]]:
-    short_s, long_s = (10, 80) if quick else (60, 480)
-    videos = {s: _make_video(workdir / f"memory_{s}s.mp4", s) for s in (short_s, long_s)}
+def _memory(workdir: Path, quick: bool, device: Any, long: bool = False) -> list[dict[str, Any]]:
+    """Peak RSS of one-minute against longer videos, each in a fresh process.
+
+    Default: 1 and 8 minutes at 25 fps (640x360 for ``analyze``; 160x96 for ``evaluate``).
+    ``long``: 1 and 60 minutes at 30 fps (108,000 frames), every case at 160x96 (per-frame
+    state, not pixels, is what could grow), and a batch worker too.
+    """
+    fps = 30 if long else 25
+    short_s, long_s = (10, 80) if quick else ((60, 3600) if long else (60, 480))
+    size = (96, 160) if long else (360, 640)
+    videos = {
+        s: _make_video(workdir / f"memory_{s}s_{fps}fps_{size[1]}.mp4", s, size, fps)
+        for s in (short_s, long_s)
+    }
     common = ["--quiet", "--model", "videocam_tiny", "--device", device.type]
     cases: dict[str, Callable[[int], list[str]]] = {}
     for render in (False, True):
@@ -382,10 +435,13 @@ def _memory(workdir: Path, quick: bool, device: Any) -> list[dict[str, Any]]:
             *([] if render else ["--no-render"]),
         ]
     # evaluate on small frames (its per-frame state, not pixels, is what could grow).
-    small = {s: _make_video(workdir / f"memory_small_{s}s.mp4", s, (96, 160)) for s in videos}
+    small = {
+        s: _make_video(workdir / f"memory_small_{s}s_{fps}fps.mp4", s, (96, 160), fps)
+        for s in videos
+    }
     manifests = {}
     for seconds, video in small.items():
-        manifests[seconds] = workdir / f"manifest_{seconds}s.csv"
+        manifests[seconds] = workdir / f"manifest_{seconds}s_{fps}fps.csv"
         manifests[seconds].write_text(f"path\n{video}\n")
     cases["evaluate --steps 2"] = lambda seconds: [
         "evaluate",
@@ -396,22 +452,34 @@ def _memory(workdir: Path, quick: bool, device: Any) -> list[dict[str, Any]]:
         "2",
         *common,
     ]
+    if long:  # a batch of one video: the worker process's peak (the batch's children)
+        cases["batch worker"] = lambda seconds: [
+            "batch",
+            str(manifests[seconds]),
+            "-o",
+            str(workdir / f"batch_{seconds}"),
+            *common,
+        ]
     rows = []
     for name, argv_of in cases.items():
         result = {}
         for seconds in videos:
+            shutil.rmtree(workdir / f"batch_{seconds}", ignore_errors=True)
             result[seconds] = _fresh_process(argv_of(seconds))
             print(f"  memory {name} {seconds} s: {result[seconds]}", flush=True)
+        key = "children_peak_rss_mb" if name == "batch worker" else "peak_rss_mb"
         rows.append(
             {
                 "case": name,
                 "model": "videocam_tiny",
+                "fps": fps,
+                "size": list(size if name.startswith("analyze") else (96, 160)),
                 "short_s": short_s,
                 "long_s": long_s,
-                "short_peak_rss_mb": result[short_s]["peak_rss_mb"],
-                "long_peak_rss_mb": result[long_s]["peak_rss_mb"],
-                "ratio": result[long_s]["peak_rss_mb"] / result[short_s]["peak_rss_mb"],
-                "long_frames_per_s": long_s * 25 / result[long_s]["seconds"],
+                "short_peak_rss_mb": result[short_s][key],
+                "long_peak_rss_mb": result[long_s][key],
+                "ratio": result[long_s][key] / result[short_s][key],
+                "long_frames_per_s": long_s * fps / result[long_s]["seconds"],
                 "load_avg": os.getloadavg(),
             }
         )
@@ -640,7 +708,14 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         sections = [s for s in sections if s == "throughput"]
     repeats = 1 if args.quick else args.repeats
-    json_path = args.json or Path(f"benchmarks/results/run_{device.type}.json")
+    # A smoke run never overwrites the published results.
+    if args.quick:
+        default = f"bench-out/run_{device.type}_quick.json"
+    elif args.long:
+        default = f"benchmarks/results/memory_long_{device.type}.json"
+    else:
+        default = f"benchmarks/results/run_{device.type}.json"
+    json_path = args.json or Path(default)
     with contextlib.ExitStack() as stack:
         if args.workdir:
             workdir = args.workdir
@@ -672,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
                 cases = [c for c in cases if c.name in wanted]
             result["throughput"] = _throughput(cases, device, repeats, workdir)
         if "memory" in sections:
-            result["memory"] = _memory(workdir, args.quick, device)
+            result["memory"] = _memory(workdir, args.quick, device, long=args.long)
         if "render" in sections:
             videos = [
                 _make_video(

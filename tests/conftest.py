@@ -19,3 +19,20 @@ def shared_videos() -> Path:
     if not SHARED_VIDEOS.is_dir():
         pytest.skip(f"real footage not available at {SHARED_VIDEOS}")
     return SHARED_VIDEOS
+
+
+@pytest.fixture(autouse=True)
+def _float32_agreement_on_gpu(request: pytest.FixtureRequest) -> object:
+    """GPU tests compare with the CPU at float32 tolerances: TF32 off for them (cuDNN uses it
+    for convolutions by default on Ampere and later, about 1e-3 relative per layer)."""
+    if request.node.get_closest_marker("gpu") is None:
+        yield
+        return
+    import torch
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

@@ -32,7 +32,7 @@ from videocam.cli import main
 from videocam.config import AnalyzeConfig
 from videocam.synthetic import write_frames
 
-from support.batch import CRASHING_MODEL
+from support.batch import CRASHING_MODEL, page_data
 from support.batch import assert_complete as _assert_complete
 from support.batch import clip as _clip
 from support.batch import read_index as _index
@@ -69,6 +69,7 @@ def test_names_are_unique_safe_and_deterministic(tmp_path: Path) -> None:
         base / ("x" * 300 + ".mp4"),  # too long -> cut + hash
         base / ".hidden.mp4",
         base / "index.csv",  # a reserved name in OUT
+        base / "report.html",  # the batch page's
         base / "vidéo.mp4",
     ]
     names = [sub_folder_name(p, base) for p in cases]
@@ -148,6 +149,23 @@ def test_folder_batch_isolates_a_bad_file(videos: Path, tmp_path: Path) -> None:
     assert "Traceback" in (out / "bad.mp4" / "log.txt").read_text()
     summary = json.loads((out / "batch.json").read_text())
     assert summary["finished"] and summary["counts"]["failed"] == 1
+    # The numbers the review page shows are in the index too; nothing rendered, no images.
+    ok = index[index.status == "ok"]
+    assert (ok.peak_target_score.astype(float) > 0).all()
+    assert (ok.peak_attribution.astype(float) > 0).all()
+    assert ok.segment_share.astype(float).between(0, 1).all()
+    assert (ok.top_keyframe_image == "").all()
+    # The batch page: one row per video in plan order, names relative to the input folder;
+    # without rendering no video has a page of its own to link to.
+    data = page_data(out / "report.html")
+    assert data["finished"] is True
+    counts = {"videos": 3, "ok": 2, "skipped_complete": 0, "failed": 1, "pending": 0}
+    assert data["counts"] == counts
+    rows = data["rows"]
+    assert [r["name"] for r in rows] == ["a/clip.mp4", "b/clip.mp4", "bad.mp4"]
+    assert [r["report"] for r in rows] == ["", "", ""]
+    assert rows[2]["error_type"] == "VideoOpenError" and rows[2]["log"] == "bad.mp4/log.txt"
+    assert rows[0]["keyframes"] == [float(t) for t in index.top_keyframe_times_s[0].split(";")]
 
     # Without --resume a used OUT is refused; the completion check follows options and source.
     assert main(["batch", str(videos), "-o", str(out), "--no-render", *FAST]) == 2
@@ -308,6 +326,11 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
     for name, mtime in complete.items():
         assert (out / name / DONE_MARKER).stat().st_mtime_ns == mtime  # not redone
     assert not list(out.rglob("*.tmp-*"))
+    # The batch page after --resume: every video, each linking to its own page.
+    rows = page_data(out / "report.html")["rows"]
+    assert [r["status"] for r in rows] == expected
+    assert [r["report"] for r in rows] == [f"clip{i}.mp4/report.html" for i in range(6)]
+    assert all(r["thumb"].startswith(f"clip{i}.mp4/keyframes/") for i, r in enumerate(rows))
 
 
 # -- the shared worker pool and core counts ------------------------------------------------------
@@ -413,3 +436,68 @@ def test_config_hash_follows_the_files_of_an_hf_directory(tmp_path: Path) -> Non
     (folder / "model.safetensors").write_bytes(b"123456")
     assert config_hash(config) != before
     assert config_hash(AnalyzeConfig(model="hf:org/not-a-folder")) != before
+
+
+#: A custom model that hangs (as a decoder stuck in native code would) on a flat clip while the
+#: file named by HANG_FLAG exists.
+HANGING_MODEL = """
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv3d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if float(x.std(dim=(2, 3, 4)).max()) < 1e-2 and Path(os.environ["HANG_FLAG"]).exists():
+            time.sleep(3600)
+        return self.head(torch.relu(self.features(x)).mean(dim=(2, 3, 4)))
+
+
+def build() -> nn.Module:
+    return Net()
+"""
+
+
+@pytest.mark.slow
+def test_timeout_kills_a_hung_video_and_resume_retries_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from videocam.batch import TIMEOUT
+
+    model = tmp_path / "model.py"
+    model.write_text(HANGING_MODEL)
+    flag = tmp_path / "hang"
+    flag.touch()
+    monkeypatch.setenv("HANG_FLAG", str(flag))
+    inputs = tmp_path / "in"
+    _clip(inputs / "a.mp4", seed=40)
+    write_frames(inputs / "b_hangs.mp4", [np.full((48, 64, 3), 128, np.uint8)] * 16, 25)
+    _clip(inputs / "c.mp4", seed=41)
+    out = tmp_path / "out"
+    args = ["batch", str(inputs), "-o", str(out), "--model", f"{model}:build", "--timeout", "20"]
+    args += ["--layer", "features", "--input-size", "32", "32", "--clip-len", "8"]
+    args += ["--no-render", "--device", "cpu", "--quiet"]
+    started = time.monotonic()
+    assert main(args) == 3
+    assert time.monotonic() - started < 120  # the hung video did not hold the batch
+    index = _index(out)
+    assert list(index.status) == ["ok", "failed", "ok"]
+    failures = pd.read_csv(out / "failures.csv")
+    assert list(failures.error_type) == [TIMEOUT]
+    assert "--timeout 20 s" in failures.message[0]
+    assert "--timeout 20 s" in (out / "b_hangs.mp4" / "log.txt").read_text()
+    _assert_complete(out / "a.mp4")
+    _assert_complete(out / "c.mp4")
+    flag.unlink()  # the decoder no longer hangs: --resume redoes the video that timed out
+    assert main([*args, "--resume"]) == 0
+    assert list(_index(out).status) == ["skipped-complete", "ok", "skipped-complete"]
+    _assert_complete(out / "b_hangs.mp4")
+    assert main(["batch", str(inputs), "-o", str(tmp_path / "x"), "--timeout", "0"]) == 2

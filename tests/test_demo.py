@@ -26,6 +26,7 @@ def test_demo_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "summary.json",
         "annotated.mp4",
         "timeline.png",
+        "report.html",
         "input.mp4",
     ):
         assert (out / name).is_file(), name

@@ -127,7 +127,10 @@ def test_save_writes_every_file(random_tiny_analysis, tmp_path: Path) -> None:
         "summary.json",
         "annotated.mp4",
         "timeline.png",
+        "report.html",
     } <= names
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["outputs"]) == names
     keyframes = pd.read_csv(out / "keyframes.csv")
     assert set(keyframes.image) <= names
     assert list(pd.read_csv(out / "segments.csv").columns) == SEGMENT_COLUMNS

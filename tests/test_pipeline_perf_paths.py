@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -307,3 +308,27 @@ def test_background_decoding_only_with_cores_to_spare(monkeypatch: pytest.Monkey
     assert not runtime.background_decoding(loaded.device)
     monkeypatch.setattr(resources, "available_cpus", lambda: threads + 2)
     assert runtime.background_decoding(loaded.device)
+
+
+def test_per_frame_maps_on_disk_match_in_memory(
+    clip: SyntheticClip, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Long videos: the fused maps stream to a temporary file and ``Analysis.cams`` is a
+    read-only memory map of one; the numbers are the same as in memory."""
+    import videocam.analysis.compose as compose
+    import videocam.temporal.frames as frames
+
+    loaded = load_model("videocam_tiny", device="cpu")
+    config = AnalyzeConfig(render=False, device="cpu", tracks=2)
+    in_memory = analysis.run_analysis(clip.path, loaded, config)
+    assert not isinstance(in_memory.cams, np.memmap)
+    monkeypatch.setattr(frames, "MAPS_MEMORY_BYTES", 1)  # every frame's map to the file
+    monkeypatch.setattr(compose, "CAMS_MEMORY_BYTES", 1)  # the scaled maps mapped from a file
+    monkeypatch.setattr(single_pass, "FUSE_CHUNK_BYTES", 1)  # frames handed out window by window
+    on_disk = analysis.run_analysis(clip.path, loaded, config)
+    assert isinstance(on_disk.cams, np.memmap) and not on_disk.cams.flags.writeable
+    np.testing.assert_array_equal(on_disk.cams, in_memory.cams)
+    pd.testing.assert_frame_equal(on_disk.frames, in_memory.frames)
+    pd.testing.assert_frame_equal(on_disk.keyframes, in_memory.keyframes)
+    assert on_disk.tracks is not None and in_memory.tracks is not None
+    pd.testing.assert_frame_equal(on_disk.tracks, in_memory.tracks)

@@ -208,3 +208,38 @@ def test_cuda_single_pass_matches_cpu(clip: SyntheticClip, autocast: bool) -> No
     np.testing.assert_allclose(scores, ref_scores, **tolerance)
     analysis = run_analysis(clip.path, cuda, cuda_config)
     assert analysis.summary["windows"]["batch_size"] >= 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_pass_has_no_host_synchronisation_per_batch(clip: SyntheticClip) -> None:
+    """Pinned, non-blocking copies, device constants made once, classes made once: the steady
+    state of the pass never waits for the GPU but at the one-batch-late host copies."""
+    cuda = load_model("videocam_tiny", device="cuda")
+    config = AnalyzeConfig(render=False, device="cuda", batch_size=2)
+    run_analysis(clip.path, cuda, config)  # warm-up: caches, cuDNN, the allocator
+    for target in (None, 2):
+        with open_video(clip.path) as source:
+            indices = sample_indices(source.times_s)
+            plan = window_plan(cuda, config, len(indices))
+            single = SinglePass(cuda, source, indices, plan, method="gradcam", batch=2)
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                result = single.run(target)
+            finally:
+                torch.cuda.set_sync_debug_mode(0)
+            result.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bad_class_is_an_error_not_a_device_assert() -> None:
+    from videocam.cam import CamError, cam_and_output_classes
+
+    cuda = load_model("videocam_tiny", weights="none", device="cuda")
+    x = torch.zeros(2, 3, 16, 64, 64, device="cuda")
+    for bad in ([7], torch.tensor([7]), torch.tensor([7], device="cuda")):
+        with pytest.raises(CamError, match="out of range"):
+            cam_and_output_classes(cuda.module, x, cuda.layer, bad)
+    # The context is still usable: a device-side assert would fail every later call.
+    assert cam_and_output_classes(cuda.module, x, cuda.layer, [1]).cams.shape[0] == 2

@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +32,10 @@ logger = logging.getLogger("videocam")
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
+#: After SIGINT (Ctrl-C) and SIGTERM, as shells report death by those signals.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+EXIT_SOME_FAILED = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -301,6 +308,13 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
         "$RAY_ADDRESS, else a local Ray for this run. OUT must be on a filesystem every node "
         "mounts at the same path",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="kill a video's worker after this long and list the video as Timeout in "
+        "failures.csv (--resume retries it); default: no limit",
+    )
     _add_analysis_options(parser)
     _add_common(parser)
     parser.set_defaults(run=_run_batch)
@@ -321,6 +335,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         progress=_progress(args),
         log_level=logging.DEBUG if args.debug else logging.INFO,
+        timeout_s=args.timeout,
     )
     if not args.quiet:
         failed = report.failures
@@ -392,6 +407,70 @@ def _write_table(rows: list[tuple[str, ...]]) -> None:
         )
 
 
+#: ``videocam export FORMAT`` (videocam.export.FORMATS; listed here so that building the parser
+#: imports nothing heavy).
+EXPORT_FORMATS = ("otio", "edl", "vtt")
+
+_EXPORT_DESCRIPTION = """\
+Write the keyframes and segments of RESULT for other tools:
+  otio  an OpenTimelineIO timeline: the source video as a clip, a marker per keyframe (rank,
+        class, attribution, target score), a ranged marker per segment, in frames at the
+        video's own rate
+  edl   a CMX 3600 EDL: the source cut at the segments, keyframes and segments as locators
+        (SMPTE rates: 23.976, 24, 25, 29.97 drop-frame, 30, 48, 50, 59.94, 60)
+  vtt   WebVTT chapters for HTML5 players: a chapter at every keyframe, segment start and
+        segment end, each until the next
+
+RESULT is an analyze output folder or a batch OUT; only frames.csv, keyframes.csv,
+segments.csv and summary.json are read, so older results export without re-analysis.
+Default output: RESULT/keyframes.otio, RESULT/keyframes.edl, RESULT/keyframes.vtt.
+A batch OUT: otio writes one timeline with one track per video (OUT/keyframes.otio or FILE);
+edl and vtt write one file per video (OUT/SUB/keyframes.edl, or FOLDER/SUB.edl with
+-o FOLDER). Exit 3 when some videos of a batch could not be exported (each named on stderr).
+otio and edl need OpenTimelineIO: pip install 'videocam[interchange]'.
+"""
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "export",
+        help="keyframes and segments as OpenTimelineIO, CMX 3600 EDL or WebVTT chapters",
+        description=_EXPORT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("format", choices=EXPORT_FORMATS, help="otio, edl or vtt")
+    parser.add_argument("result", help="an analyze output folder or a batch OUT")
+    parser.add_argument(
+        "-o",
+        "--out",
+        metavar="FILE",
+        help="file to write (default: inside RESULT, keyframes.otio|edl|vtt; an existing "
+        "folder: that name inside it); for edl and vtt of a batch OUT, a folder (one "
+        "SUB.edl|vtt per video)",
+    )
+    _add_common(parser)
+    parser.set_defaults(run=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    """Exit code 0, or 3 when some videos of a batch OUT could not be exported."""
+    from videocam.export import export_result
+
+    report = export_result(args.format, args.result, args.out)
+    if not args.quiet:
+        results = report.results
+        lines = [f"wrote {path}" for path in report.written]
+        if results.is_batch:
+            lines.append(
+                f"{len(results.videos)} videos with a result, {len(report.failed)} not exported"
+            )
+        if results.missing:
+            listed = ", ".join(f"{sub} ({status})" for sub, status in results.missing)
+            lines.append(f"left out, no result: {listed}")
+        sys.stdout.write("\n".join(lines) + "\n")
+    return EXIT_SOME_FAILED if report.failed else EXIT_OK
+
+
 # -- subcommands -------------------------------------------------------------------------------
 
 
@@ -419,6 +498,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_batch,
     _add_models,
     _add_info,
+    _add_export,
 ]
 
 
@@ -447,6 +527,48 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logger.propagate = False
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so that every ``finally`` removes what is staged."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the main thread for the duration (the default
+    would end the process at once and leave staged outputs behind)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _signal_cause(exc: BaseException) -> bool | None:
+    """True when ``exc`` was caused by SIGTERM (:class:`Terminated`), False by SIGINT, else
+    None (looked for along its chain of causes)."""
+    seen: BaseException | None = exc
+    for _ in range(20):
+        if seen is None:
+            return None
+        if isinstance(seen, Terminated):
+            return True
+        if isinstance(seen, KeyboardInterrupt):
+            return False
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _one_line(message: object) -> str:
+    """An error message on one line: a newline in a file name is shown as ``\\n``."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
@@ -456,20 +578,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     _configure_logging(args)
     try:
-        return int(args.run(args))
+        with _terminate_cleanly():
+            return int(args.run(args))
     except VideocamError as exc:
         if args.debug:
             logger.exception("failed")
-        sys.stderr.write(f"videocam: error: {exc}\n")
+        sys.stderr.write(f"videocam: error: {_one_line(exc)}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("videocam: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
+    except Terminated:
+        sys.stderr.write("videocam: terminated\n")
+        return EXIT_TERMINATED
     except Exception as exc:
+        # A signal that arrived inside a C extension (pandas, numpy...) can surface as a
+        # SystemError caused by it: still an interrupt, not a bug.
+        cause = _signal_cause(exc)
+        if cause is not None:
+            sys.stderr.write(f"videocam: {'terminated' if cause else 'interrupted'}\n")
+            return EXIT_TERMINATED if cause else EXIT_INTERRUPTED
         if args.debug:
             logger.exception("internal error")
         else:
             sys.stderr.write(
-                f"videocam: internal error: {type(exc).__name__}: {exc} (rerun with --debug)\n"
+                f"videocam: internal error: {type(exc).__name__}: {_one_line(exc)} "
+                "(rerun with --debug)\n"
             )
         return EXIT_INTERNAL

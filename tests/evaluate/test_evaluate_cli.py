@@ -13,6 +13,8 @@ from videocam.errors import ConfigError
 from videocam.evaluate import METRIC_COLUMNS, read_manifest
 from videocam.synthetic import ClipSpec, make_clip
 
+from support.batch import page_data
+
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -62,6 +64,10 @@ def test_evaluate_records_failures_and_finishes(
     assert len(summary["curves"]["deletion"]) == 11
     assert (out / "curves.png").stat().st_size > 0
     assert "2 of 3 videos evaluated (1 failed)" in capsys.readouterr().out
+    # The review page embeds the metrics and the summary as they are in the files.
+    data = page_data(out / "report.html")
+    assert [r["status"] for r in data["rows"]] == ["ok", "ok", "failed"]
+    assert data["summary"]["confusion_matrix"] == summary["confusion_matrix"]
 
 
 def test_manifest_errors(tmp_path: Path) -> None:

@@ -65,6 +65,13 @@ def _audio(path: Path, _: Path, __: Path) -> None:
     write_audio(path, 0.5)
 
 
+def _unknown_codec(path: Path, plain: Path, _: Path) -> None:
+    """The sample description's codec tag damaged: FFmpeg finds a video stream, no decoder."""
+    data = plain.read_bytes()
+    entry = data.index(b"avc1", data.index(b"stsd"))
+    path.write_bytes(data[:entry] + b"\0\0\0\0" + data[entry + 4 :])
+
+
 Maker = Callable[[Path, Path, Path], None]
 
 #: (file name, how to make it, what the message must say)
@@ -78,6 +85,7 @@ CASES: list[tuple[str, Maker, str]] = [
     ("badindex.mp4", _bad_index, r"header or index is damaged"),
     ("garbage.mp4", _header_then_garbage, r"moov atom\) is missing"),
     ("audio.m4a", _audio, r"no video stream \(it holds audio\)"),
+    ("nocodec.mp4", _unknown_codec, r"its video stream has no codec FFmpeg can decode"),
 ]
 
 

@@ -345,3 +345,29 @@ def test_decode_reproducibly_open_errors(tmp_path: Path, seek_clip: SyntheticCli
         decode_reproducibly(tmp_path / "nope.mp4", "auto", never)
     with pytest.raises(ValueError, match="backend"):
         decode_reproducibly(seek_clip.path, "opencv", never)
+
+
+def test_decord_and_pyav_agree_on_the_frames_or_pyav_reads_them(video_dir: Path) -> None:
+    """Containers without a frame count (mkv): when duplicated or damaged packets make decord
+    count other frames than PyAV, PyAV reads the video (the render pass decodes with PyAV, so
+    the two must agree on every frame)."""
+    import random
+
+    from videocam.io.probe import demuxed_frames
+    from videocam.synthetic import ClipSpec, make_clip
+
+    from support.fuzz import mutations
+
+    clip = make_clip(video_dir / "policy_dup.mkv", ClipSpec(n_frames=48, size=(64, 96), seed=9))
+    disagreed = 0
+    for kind, data in mutations(clip.path.read_bytes(), random.Random(2)):
+        if not kind.startswith(("duplicate", "zero-middle")):
+            continue
+        path = video_dir / f"policy_{kind}.mkv"
+        path.write_bytes(data)
+        with open_video(path) as source:
+            assert source.meta.n_frames == demuxed_frames(path)
+            if "PyAV's demuxer finds" in (source.decoder.reason or ""):
+                disagreed += 1
+                assert source.meta.backend == "pyav"
+    assert disagreed >= 1  # the corpus has such a file (seeded)

@@ -226,3 +226,22 @@ def test_auto_backend_takes_pyav_for_a_size_change(
     with open_video(plain) as source:
         assert source.meta.backend == "decord"
         assert "size_changes" not in source.decode_report()
+
+
+def test_repeated_timestamps_are_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Recordings joined byte for byte restart their timestamps: decord indexes every packet
+    but hands out frames by a timestamp two of them share (an earlier version crashed drawing
+    the timeline); PyAV is chosen, keeps one frame per timestamp and says how many it left out.
+    """
+    from videocam.io import open_video
+
+    joined = write_resolution_change(
+        tmp_path / "restart.ts", parts=((48, 64, 60), (48, 64, 200)), restart_timestamps=True
+    )
+    with caplog.at_level("WARNING", logger="videocam.io"), open_video(joined) as source:
+        assert source.meta.backend == "pyav"
+        assert source.decoder.reason == "decord indexes 10 frames, PyAV's demuxer finds 5"
+        assert source.meta.n_frames == 5
+        assert np.array_equal(source.times_s, np.arange(5) / 25)
+        assert source.decode_report()["repeated_timestamps"] == 5
+    assert "5 frame(s) repeat an earlier frame's timestamp" in caplog.text

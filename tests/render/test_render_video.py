@@ -9,6 +9,7 @@ import pytest
 
 from videocam.errors import OutputError
 from videocam.io import open_video
+from videocam.render.chapters import Chapter
 from videocam.render.video import render_annotated_clip, strip_height
 from videocam.synthetic import make_clip
 
@@ -68,6 +69,32 @@ def test_annotated_clip_frames_times_size_and_heatmap(clip: Path, tmp_path: Path
     # faststart: the index (moov) comes before the media data.
     data = out.read_bytes()
     assert 0 <= data.find(b"moov") < data.find(b"mdat")
+
+
+def test_chapters_read_back_with_pyav(clip: Path, tmp_path: Path) -> None:
+    import av
+
+    # 24 frames at 25 fps: 0.96 s.
+    chapters = [
+        Chapter(0, 200, "Start", "start"),
+        Chapter(200, 480, "Segment 1 (attribution 0.300)", "segment-1"),
+        Chapter(480, 960, "Keyframe 1: move_right (attribution 0.500) / né", "keyframe-1"),
+    ]
+    out = _render(clip, tmp_path / "a.mp4", np.arange(N_FRAMES), chapters=chapters)
+    with av.open(str(out)) as container:
+        read = container.chapters()
+        assert container.duration == 960_000  # the chapters do not lengthen the clip
+    assert [
+        (c["start"] * c["time_base"] * 1000, c["end"] * c["time_base"] * 1000, c["metadata"])
+        for c in read
+    ] == [(ch.start_ms, ch.end_ms, {"title": ch.title}) for ch in chapters]
+    frames, times, _ = _read_all(out)  # the chapter track leaves the video as it was
+    assert len(frames) == N_FRAMES
+    np.testing.assert_allclose(times, np.arange(N_FRAMES) / 25, atol=1e-6)
+    with av.open(str(_render(clip, tmp_path / "b.mp4", np.arange(N_FRAMES)))) as container:
+        assert container.chapters() == []
+    with pytest.raises(ValueError, match="overlap"):
+        _render(clip, tmp_path / "c.mp4", np.arange(N_FRAMES), chapters=chapters[::-1])
 
 
 def test_heatmap_only_over_the_analysed_range(clip: Path, tmp_path: Path) -> None:

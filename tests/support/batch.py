@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -27,12 +30,22 @@ def read_index(out: Path) -> pd.DataFrame:
     return pd.read_csv(out / "index.csv", keep_default_na=False)
 
 
+def page_data(page: Path) -> dict[str, Any]:
+    """The data a review page embeds (its JSON block)."""
+    text = page.read_text(encoding="utf-8")
+    match = re.search(r'<script type="application/json" id="vc-data">(.*?)</script>', text, re.S)
+    assert match is not None, f"{page}: no data block"
+    return json.loads(match.group(1))
+
+
 def assert_complete(sub: Path, render: bool = False) -> None:
     """``sub`` holds a finished analysis (and its renders if ``render``), no temporary files."""
     files = {p.name for p in sub.iterdir()}
     assert ANALYSIS_FILES | {DONE_MARKER, "log.txt"} <= files, files
     if render:
-        assert {"annotated.mp4", "timeline.png", "keyframes"} <= files
+        assert {"annotated.mp4", "timeline.png", "keyframes", "report.html"} <= files
+    else:
+        assert "report.html" not in files
     assert not list(sub.rglob("*.tmp-*"))
 
 

@@ -49,11 +49,17 @@ def write_audio(
     return path
 
 
+#: Frames by which the MPEG-TS muxer delays the first timestamp of an x264 stream.
+_MUX_DELAY = 2
+
+
 def write_resolution_change(
     path: str | Path,
     parts: Sequence[tuple[int, int, int]] = ((48, 64, 60), (64, 80, 200)),
     frames_per_part: int = 5,
     fps: int = 25,
+    *,
+    restart_timestamps: bool = False,
 ) -> Path:
     """Write an MPEG-TS whose H.264 stream changes resolution mid-way, as concatenated
     recordings (DVR dumps, joined live captures) do.
@@ -63,6 +69,8 @@ def write_resolution_change(
         parts: per part, (height, width, grey level) of its uniform frames.
         frames_per_part: frames in each part; timestamps run on across the parts.
         fps: frame rate.
+        restart_timestamps: each part's timestamps start again from 0 instead, as when
+            recordings are joined byte for byte.
 
     Returns:
         The path written.
@@ -77,10 +85,13 @@ def write_resolution_change(
             with av.open(str(part), "w", format="mpegts") as container:
                 stream: Any = container.add_stream("libx264", rate=fps)
                 stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                # The muxer shifts each part's timestamps by the encoder's delay (two frames,
+                # for B-frames), so the parts after the first start that much later.
+                first = 0 if restart_timestamps else number * (frames_per_part + _MUX_DELAY)
                 for i in range(frames_per_part):
                     rgb = np.full((height, width, 3), value, np.uint8)
                     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                    frame.pts, frame.time_base = number * frames_per_part + i, Fraction(1, fps)
+                    frame.pts, frame.time_base = first + i, Fraction(1, fps)
                     container.mux(stream.encode(frame))
                 container.mux(stream.encode(None))
             data.append(part.read_bytes())

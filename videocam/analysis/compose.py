@@ -9,6 +9,7 @@ output resolution (:mod:`videocam.analysis.outputs`).
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,8 @@ from videocam.errors import VideoOpenError
 from videocam.io import FrameSource, decode_reproducibly, sample_indices, stand_ins
 from videocam.render.keyframes import keyframe_image_name
 from videocam.runtime import SinglePass, auto_batch, cpu_threads
-from videocam.scoring import score_video
-from videocam.temporal import RowStore, plan_windows
+from videocam.scoring import score_frames
+from videocam.temporal import FrameMaps, RowStore, plan_windows
 
 if TYPE_CHECKING:
     from videocam.models import LoadedModel
@@ -183,7 +184,7 @@ def _analyse(
             f"[{config.start_s}, {config.end_s}) s (video lasts {source.meta.duration_s:.2f} s)"
         )
     plan = window_plan(loaded, config, len(indices))
-    batch = config.batch_size or auto_batch(loaded, plan.shape[1], config.method)
+    batch = config.batch_size or auto_batch(loaded, plan.shape[1], config.method, config.autocast)
     explicit = None if config.target == "auto" else resolve_class(config.target, loaded)
     single = SinglePass(
         loaded,
@@ -212,14 +213,22 @@ def _analyse(
         batch_size=batch,
         background_decoding=single.background_decoding,
         torch_threads=threads,
+        oom_splits=single.oom_splits,
     )
     # Undecodable frames were stood in for inside the windows; they get no row: frames.csv
     # lists decoded frames only, with their own indices and times.
     decoded = ~np.isin(indices, np.asarray(source.skipped_indices, dtype=np.int64))
-    kept = _pass_frames(explained, plan, indices, decoded, source) if keep else None
-    analysis = _result(
-        source, loaded, config, explained, windows, indices, decoded, explicit is None, started
-    )
+    try:
+        kept = _pass_frames(explained, plan, indices, decoded, source) if keep else None
+        analysis = _result(
+            source, loaded, config, explained, windows, indices, decoded, explicit is None, started
+        )
+    except BaseException:
+        if explained.frames is not None:
+            explained.frames.close()
+        raise
+    finally:
+        explained.maps.close()
     return analysis, kept
 
 
@@ -239,8 +248,12 @@ def _result(
     indices = indices[decoded]
     times = source.times_s[indices]
     target_score = explained.target_score[decoded]
-    scores = score_video(
-        explained.maps[decoded],
+    maps = explained.maps
+    positions = np.flatnonzero(decoded)
+    scores = score_frames(
+        maps.means[decoded],
+        maps.maxes[decoded],
+        lambda p: maps.read(int(positions[p]), int(positions[p]) + 1)[0],
         times,
         target_score,
         (meta.height, meta.width),
@@ -282,13 +295,46 @@ def _result(
         frames=frame_table(indices, times, scores, target_score),
         keyframes=keyframe_table(indices, times, scores, image_name),
         segments=segment_table(indices, times, scores),
-        cams=scores.cams.astype(np.float16),
+        cams=scaled_cams(maps, positions, scores.cam_scale),
         meta=meta,
         summary=summary,
         class_probs=explained.class_probs,
         render_options=RenderOptions.from_config(config),
         tracks=track_rows,
     )
+
+
+#: Scaled maps (float16) of a video held in memory up to this size; beyond, in a file mapped
+#: read-only (pages the OS can drop), so that a long video's maps never fill the memory.
+CAMS_MEMORY_BYTES = 16 * 2**20
+
+
+def scaled_cams(maps: FrameMaps, positions: np.ndarray, scale: float) -> np.ndarray:
+    """float16 (len(positions), h, w) in [0, 1]: the maps of ``positions`` divided by ``scale``,
+    read and written in chunks; in memory when small, else memory-mapped from an anonymous
+    temporary file (``Analysis.cams`` stays a numpy array either way)."""
+    shape = (len(positions), *maps.map_shape)
+    row_bytes = 2 * int(np.prod(maps.map_shape, dtype=np.int64))
+    chunk = max(1, (4 * 2**20) // max(1, row_bytes))
+    if len(positions) * row_bytes <= CAMS_MEMORY_BYTES:
+        out = np.empty(shape, dtype=np.float16)
+        for start in range(0, len(positions), chunk):
+            out[start : start + chunk] = _scaled_chunk(
+                maps, positions[start : start + chunk], scale
+            )
+        return out
+    with tempfile.TemporaryFile(prefix="videocam-cams-") as handle:  # unlinked: never left behind
+        for start in range(0, len(positions), chunk):
+            handle.write(_scaled_chunk(maps, positions[start : start + chunk], scale).tobytes())
+        handle.flush()
+        return np.memmap(handle, dtype=np.float16, mode="r", shape=shape)
+
+
+def _scaled_chunk(maps: FrameMaps, positions: np.ndarray, scale: float) -> np.ndarray:
+    """The maps of increasing ``positions`` / ``scale``, float16."""
+    first, last = int(positions[0]), int(positions[-1])
+    rows = maps.read(first, last + 1)[positions - first]
+    return (rows / np.float32(scale)).astype(np.float16)
 
 
 def _tracks_asked(config: AnalyzeConfig, loaded: LoadedModel) -> tuple[list[int], int]:

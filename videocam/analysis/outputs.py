@@ -3,16 +3,19 @@ analyze").
 
 Everything is first written into a hidden staging folder inside the output folder and moved
 into place only once every file is complete (summary.json last), so a run that fails half-way —
-while rendering, say — leaves no output of its own behind, and an earlier result in the same
-folder is replaced file by file, each rename atomic.
+while rendering, on a full disk, at Ctrl-C — leaves no output of its own behind and an earlier
+result in the same folder as it was; a run that completes replaces the earlier one entirely.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -22,38 +25,107 @@ from videocam.analysis.result import (
     CAMS_NPY,
     FRAMES_CSV,
     KEYFRAMES_CSV,
+    REPORT_HTML,
     SEGMENTS_CSV,
     SUMMARY_JSON,
     TIMELINE_PNG,
     TRACKS_CSV,
     Analysis,
 )
-from videocam.render.files import ensure_output_dir, write_csv, write_json, write_npy
+from videocam.errors import OutputError
+from videocam.io.probe import container_tags
+from videocam.render.chapters import Chapter, FrameClock, analysis_chapters
+from videocam.render.files import (
+    ensure_output_dir,
+    write_csv,
+    write_failure,
+    write_json,
+    write_npy,
+)
 
 
 def save_analysis(
     analysis: Analysis, out_dir: Path, *, render: bool, progress: bool = False
 ) -> Path:
     """Write frames.csv, keyframes.csv, segments.csv, cams.npy, summary.json and, when
-    ``render``, keyframes/*.jpg, timeline.png and annotated.mp4 into ``out_dir``."""
+    ``render``, keyframes/*.jpg, timeline.png, annotated.mp4 and report.html into
+    ``out_dir``."""
     final = ensure_output_dir(out_dir)
-    out = Path(tempfile.mkdtemp(prefix=".videocam-staging-", dir=final))
     try:
-        _write_all(analysis, out, render=render, progress=progress)
-        staged = sorted(p for p in out.rglob("*") if p.is_file())
-        # summary.json last: its presence says the rest is in place.
-        staged.sort(key=lambda p: p.name == SUMMARY_JSON)
-        for path in staged:
-            destination = final / path.relative_to(out)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, destination)
+        out = Path(tempfile.mkdtemp(prefix=".videocam-staging-", dir=final))
+    except OSError as exc:
+        raise OutputError(f"{final}: cannot write the outputs: {write_failure(exc)}") from exc
+    try:
+        try:
+            _write_all(analysis, out, render=render, progress=progress)
+        except (OSError, OutputError) as exc:  # say it of OUT, not of a staged file
+            raise OutputError(f"{final}: cannot write the outputs: {write_failure(exc)}") from exc
+        with _folder_lock(final):
+            _publish(out, final)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return final
 
 
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output folder itself (no lock file is left in it), so
+    that two analyses saving into one folder at once take turns: it ends up holding one
+    run's outputs, whole. Released by the OS even when the process is killed."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _publish(staging: Path, final: Path) -> None:
+    """Move the staged files into ``final``, replacing an earlier analysis there entirely.
+
+    The earlier run's summary.json goes first (while files move, the folder reads as
+    incomplete), the new one last (its presence says the rest is in place); the files the
+    earlier run listed in its summary and this one does not write are removed afterwards, so
+    no earlier keyframe image or track survives next to the new outputs. Files the earlier
+    summary does not list (the user's own) are never touched.
+    """
+    previous = _previous_outputs(final)
+    staged = sorted(p for p in staging.rglob("*") if p.is_file())
+    staged.sort(key=lambda p: p.name == SUMMARY_JSON)
+    (final / SUMMARY_JSON).unlink(missing_ok=True)
+    for path in staged:
+        destination = final / path.relative_to(staging)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, destination)
+    written = {p.relative_to(staging).as_posix() for p in staged}
+    root = final.resolve()
+    for name in sorted(previous - written):
+        stale = final / name
+        with suppress(OSError):
+            if stale.is_file() and root in stale.resolve().parents:
+                stale.unlink()
+                if stale.parent != final:
+                    with suppress(OSError):
+                        stale.parent.rmdir()  # an emptied keyframes/ folder
+
+
+def _previous_outputs(final: Path) -> set[str]:
+    """The files an earlier analysis in ``final`` wrote (its summary.json's ``outputs``)."""
+    try:
+        outputs = json.loads((final / SUMMARY_JSON).read_text(encoding="utf-8"))["outputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    return {str(name) for name in outputs if isinstance(name, str) and ".." not in name}
+
+
 def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -> None:
     from videocam.render.keyframes import keyframe_image_name, render_keyframes
+    from videocam.render.report import write_video_report
     from videocam.render.timeline import render_timeline
 
     frames, keyframes = analysis.frames, analysis.keyframes
@@ -97,7 +169,20 @@ def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -
         timings["render_s"] = round(time.perf_counter() - started, 4)
     summary["timings_s"] = timings
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    summary["outputs"] = sorted(written | {SUMMARY_JSON})
+    summary["outputs"] = sorted(written | {SUMMARY_JSON} | ({REPORT_HTML} if render else set()))
+    if render:
+        # The page shows the summary as written, so it comes after everything but summary.json.
+        write_video_report(
+            out / REPORT_HTML,
+            frames=frames,
+            keyframes=keyframes,
+            segments=analysis.segments,
+            summary=summary,
+            tracks=analysis.tracks,  # one lane per class with --tracks
+            video=ANNOTATED_MP4,
+            name=analysis.meta.path.name,
+            tags=container_tags(analysis.meta.path),
+        )
     write_json(summary, out / SUMMARY_JSON)
 
 
@@ -111,9 +196,25 @@ def _track_lanes(analysis: Analysis) -> list[tuple[str, np.ndarray]]:
     ]
 
 
+def annotated_clip_chapters(analysis: Analysis) -> list[Chapter]:
+    """The chapters of the annotated clip: at the keyframes, the segments' starts and ends
+    (:func:`videocam.render.chapters.analysis_chapters`, the same as ``videocam export vtt``)."""
+    meta = analysis.meta
+    clock = FrameClock.from_frames(
+        analysis.frames, fps=meta.fps, n_frames=meta.n_frames, duration_s=meta.duration_s
+    )
+    return analysis_chapters(
+        analysis.frames,
+        analysis.keyframes,
+        analysis.segments,
+        clock=clock,
+        label=analysis.target[1],
+    )
+
+
 def write_annotated_clip(analysis: Analysis, path: Path, *, progress: bool = False) -> Path:
-    """The annotated clip of ``analysis`` (its video, maps, scores, keyframes and render
-    options) at ``path``; see :func:`videocam.render.video.render_annotated_clip`."""
+    """The annotated clip of ``analysis`` (its video, maps, scores, keyframes, chapters and
+    render options) at ``path``; see :func:`videocam.render.video.render_annotated_clip`."""
     from videocam.render.video import render_annotated_clip
 
     frames = analysis.frames
@@ -130,5 +231,6 @@ def write_annotated_clip(analysis: Analysis, path: Path, *, progress: bool = Fal
         render_size=options.render_size,
         colormap=options.colormap,
         alpha=options.alpha,
+        chapters=annotated_clip_chapters(analysis),
         progress=progress,
     )

@@ -43,6 +43,8 @@ CAMS_NPY = "cams.npy"
 SUMMARY_JSON = "summary.json"
 ANNOTATED_MP4 = "annotated.mp4"
 TIMELINE_PNG = "timeline.png"
+#: The review page, in an analysis's folder and in the OUT of a batch or an evaluation.
+REPORT_HTML = "report.html"
 #: Names of the keyframe images (``keyframes/rank01_frame000123.jpg``) are the keyframe
 #: renderer's: :func:`videocam.render.keyframe_image_name`.
 
@@ -116,8 +118,8 @@ class Analysis:
 
         Args:
             out_dir: output folder, created if needed.
-            render: write annotated.mp4, timeline.png and keyframes/; default:
-                ``render_options.render``.
+            render: write annotated.mp4, timeline.png, keyframes/ and report.html (the
+                review page); default: ``render_options.render``.
             progress: show a progress bar while rendering.
         """
         from videocam.analysis.outputs import save_analysis

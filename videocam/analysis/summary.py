@@ -65,6 +65,7 @@ class Windows:
         batch_size: windows (or frames) per forward.
         background_decoding: a thread decoded while the model ran.
         torch_threads: torch's threads during the pass.
+        oom_splits: out-of-memory errors the pass recovered from by halving its batches.
     """
 
     n_windows: int
@@ -73,6 +74,7 @@ class Windows:
     batch_size: int
     background_decoding: bool
     torch_threads: int
+    oom_splits: int = 0
 
 
 def analysis_warnings(
@@ -95,6 +97,12 @@ def analysis_warnings(
             f"the picture changes size part-way: {change['width']}x{change['height']} from "
             f"frame {change['frame']}; such frames were scaled to the video's "
             f"{meta.width}x{meta.height}"
+        )
+    if decode.get("repeated_timestamps"):
+        warnings.append(
+            f"{decode['repeated_timestamps']} frame(s) repeat an earlier frame's timestamp (the "
+            "timestamps restart part-way, as in joined recordings) and were left out; re-mux "
+            "the file with fresh timestamps to analyse them"
         )
     if loaded.kind == "video" and layer_shape and layer_shape[0] * 4 <= clip_len:
         warnings.append(
@@ -164,6 +172,7 @@ def build_summary(
         "execution": {
             "background_decoding": windows.background_decoding,
             "torch_threads": windows.torch_threads,
+            "out_of_memory_splits": windows.oom_splits,
         },
         "cam_scale": scores.cam_scale,
         "keyframes": _keyframe_report(config, scores, target_score),

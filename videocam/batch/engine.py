@@ -41,7 +41,12 @@ from videocam.batch.worker import (
     start_worker,
     take_capture,
 )
-from videocam.runtime.resources import threads_per_worker
+from videocam.runtime.resources import (
+    least_loaded_gpu,
+    threads_per_worker,
+    visible_gpus,
+    worker_gpu_env,
+)
 
 if TYPE_CHECKING:
     from videocam.config import AnalyzeConfig
@@ -71,13 +76,16 @@ def worker_main(
     log_level: int,
     parent_pid: int,
     scratch_dir: Path | None,
+    env: dict[str, str] | None = None,
 ) -> None:
     """A worker process's life: start (:func:`~videocam.batch.worker.start_worker`), then
     analyse the jobs the parent sends.
 
+    ``env`` is set first, before torch is imported here (its GPU: ``CUDA_VISIBLE_DEVICES``).
     Messages to the parent: ``(READY, pid)``, ``(LOAD_FAILED, type, message, user_error)`` and
     ``(RESULT, JobResult)``. A ``None`` job or a closed pipe ends the loop.
     """
+    os.environ.update(env or {})
     capture = None if scratch_dir is None else capture_path(scratch_dir, str(os.getpid()))
     worker = start_worker(config, threads, log_level, parent_pid=parent_pid, capture=capture)
     try:
@@ -103,6 +111,7 @@ def worker_main(
 class _Worker(Slot):
     process: BaseProcess
     conn: Connection
+    gpu: str | None = None
     messages: deque[Any] = field(default_factory=deque)
 
     def describe(self) -> str:
@@ -120,6 +129,7 @@ class LocalEngine:
         log_level: level of the per-video logs (``log.txt``).
         scratch_dir: where workers keep their stderr capture (copied into each video's
             log.txt, and into a crashed video's); None = workers write to the batch's stderr.
+        timeout_s: kill a worker whose video runs longer, and report it as ``Timeout``.
     """
 
     name = "local"
@@ -134,15 +144,20 @@ class LocalEngine:
         threads: int | None = None,
         log_level: int = logging.INFO,
         scratch_dir: Path | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.config = config
+        self.timeout_s = timeout_s
         self.workers = workers
         self.threads = threads or threads_per_worker(workers)
         self.log_level = log_level
         self.scratch_dir = scratch_dir
         self._context = multiprocessing.get_context("spawn")
+        #: GPUs the workers spread over (one each, round-robin); none with ``--device cpu``.
+        self.gpus = [] if config.device == "cpu" else visible_gpus()
+        self._gpu_load: dict[str, int] = {}
 
     def run(
         self,
@@ -156,11 +171,17 @@ class LocalEngine:
             ModelLoadError: a worker cannot load the model (the message says why), or dies
                 while loading it.
         """
-        run_pool(self, jobs, on_result, on_start, size=self.workers)
+        run_pool(self, jobs, on_result, on_start, size=self.workers, timeout_s=self.timeout_s)
 
     # -- the pool's backend (see videocam.batch.pool.Backend) --
 
     def start(self) -> _Worker:
+        gpu, env = None, None
+        if self.gpus:
+            gpu = least_loaded_gpu(self.gpus, self._gpu_load)
+            self._gpu_load[gpu] = self._gpu_load.get(gpu, 0) + 1
+            sharing = -(-self.workers // len(self.gpus))  # workers per GPU at most
+            env = worker_gpu_env(gpu, sharing)
         parent_conn, child_conn = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=worker_main,
@@ -171,14 +192,21 @@ class LocalEngine:
                 self.log_level,
                 os.getpid(),
                 self.scratch_dir,
+                env,
             ),
             name="videocam-batch-worker",
             daemon=True,
         )
         process.start()
         child_conn.close()  # the parent keeps its end only: EOF when the worker dies
-        logger.debug("started worker %s", process.pid)
-        return _Worker(process=process, conn=parent_conn)
+        logger.debug("started worker %s%s", process.pid, f" on GPU {gpu}" if gpu else "")
+        return _Worker(process=process, conn=parent_conn, gpu=gpu)
+
+    def _release(self, w: _Worker) -> None:
+        """The worker is gone: its GPU has room for the next."""
+        if w.gpu is not None:
+            self._gpu_load[w.gpu] = max(0, self._gpu_load.get(w.gpu, 0) - 1)
+            w.gpu = None
 
     def assign(self, w: _Worker, job: Job) -> bool:
         try:
@@ -197,6 +225,7 @@ class LocalEngine:
             if not w.process.is_alive():
                 w.process.join()
                 w.conn.close()
+                self._release(w)
                 yield Died(w, describe_exit(w.process.exitcode), self._take_stderr(w))
 
     def _messages(self, w: _Worker) -> Iterator[Event[_Worker]]:
@@ -216,6 +245,10 @@ class LocalEngine:
 
     def crash_result(self, w: _Worker, job: Job, seconds: float, death: Died[_Worker]) -> JobResult:
         return crash_result(job, w.process.exitcode, seconds, details=death.details)
+
+    def kill(self, w: _Worker) -> None:
+        with suppress(OSError):
+            w.process.kill()
 
     def _take_stderr(self, w: _Worker) -> str:
         """A dead worker's captured stderr (removing the capture file)."""
@@ -238,4 +271,5 @@ class LocalEngine:
                 w.process.kill()
                 w.process.join(timeout=5.0)
             w.conn.close()
+            self._release(w)
             self._take_stderr(w)

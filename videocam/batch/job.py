@@ -30,6 +30,8 @@ from videocam.errors import VideocamError
 from videocam.render.files import atomic_write, ensure_output_dir, write_json
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from videocam.analysis import Analysis
     from videocam.config import AnalyzeConfig
     from videocam.models import LoadedModel
@@ -49,6 +51,8 @@ STATUS_PENDING = "pending"
 
 #: error_type of a video whose worker process died (native crash, killed, out of memory).
 WORKER_CRASH = "WorkerCrash"
+#: error_type of a video whose analysis ran past ``--timeout`` (its worker was killed).
+TIMEOUT = "Timeout"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,11 @@ class JobResult:
         seconds: wall time of the analysis and its outputs.
         error_type: the exception's class name, or ``WorkerCrash``.
         error: the error message.
+        peak_target_score: the explained class's largest per-frame score.
+        peak_attribution: the largest per-frame attribution.
+        segment_share: share of the analysed frames inside a segment.
+        top_keyframe_image: the strongest keyframe's image, relative to the sub-folder (empty
+            without rendering or keyframes).
     """
 
     path: str
@@ -78,6 +87,10 @@ class JobResult:
     seconds: float | None = None
     error_type: str = ""
     error: str = ""
+    peak_target_score: float | None = None
+    peak_attribution: float | None = None
+    segment_share: float | None = None
+    top_keyframe_image: str = ""
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,6 +204,8 @@ def completed_result(job: Job, digest: str) -> tuple[str, JobResult | None]:
     known = {f.name for f in fields(JobResult)}
     recorded = {k: v for k, v in marker.get("result", {}).items() if k in known}
     recorded.update(path=str(job.path), output=job.name, status="skipped-complete")
+    if "peak_attribution" not in recorded:  # completed before the index recorded them
+        recorded.update(_recorded_stats(job.out_dir))
     return "complete", JobResult(**recorded)
 
 
@@ -268,9 +283,31 @@ def append_log(out_dir: Path, lines: list[str]) -> None:
         write_log(out_dir, [*old, *lines])
 
 
-def _ok_result(job: Job, analysis: Analysis, seconds: float) -> JobResult:
+def _stats(frames: pd.DataFrame, keyframes: pd.DataFrame, segments: pd.DataFrame) -> dict[str, Any]:
+    """The index's per-video numbers (``peak_target_score``, ``peak_attribution``,
+    ``segment_share``, ``top_keyframe_image``), as the batch page shows them."""
+    from videocam.render.report import video_stats
+
+    stats: dict[str, Any] = {
+        key: None if value is None else round(value, 6)
+        for key, value in video_stats(frames, segments).items()
+    }
+    ranked = keyframes.sort_values("rank")
+    image = ranked["image"].iloc[0] if len(ranked) and "image" in ranked else ""
+    stats["top_keyframe_image"] = image if isinstance(image, str) else ""
+    return stats
+
+
+def _ok_result(job: Job, analysis: Analysis, seconds: float, render: bool) -> JobResult:
+    from videocam.render.keyframes import keyframe_image_name
+
     index, name = analysis.target
-    times = analysis.keyframes.sort_values("rank").time_s.tolist()
+    keyframes = analysis.keyframes.sort_values("rank")
+    times = keyframes.time_s.tolist()
+    images = [
+        keyframe_image_name(r, f) if render else ""
+        for r, f in zip(keyframes["rank"], keyframes.frame_index, strict=True)
+    ]
     return JobResult(
         path=str(job.path),
         output=job.name,
@@ -280,7 +317,25 @@ def _ok_result(job: Job, analysis: Analysis, seconds: float) -> JobResult:
         top_keyframe_times_s=";".join(f"{t:.3f}" for t in times),
         n_frames=len(analysis.frames),
         seconds=round(seconds, 3),
+        **_stats(analysis.frames, keyframes.assign(image=images), analysis.segments),
     )
+
+
+def _recorded_stats(out_dir: Path) -> dict[str, Any]:
+    """The per-video numbers of a sub-folder completed by a version that did not record them,
+    from its tables (nothing when they cannot be read)."""
+    import pandas as pd
+
+    from videocam.analysis.result import FRAMES_CSV, KEYFRAMES_CSV, SEGMENTS_CSV
+
+    try:
+        frames = pd.read_csv(out_dir / FRAMES_CSV)
+        keyframes = pd.read_csv(out_dir / KEYFRAMES_CSV, keep_default_na=False)
+        segments = pd.read_csv(out_dir / SEGMENTS_CSV)
+        return _stats(frames, keyframes, segments)
+    except (OSError, ValueError, KeyError) as exc:
+        logger.debug("%s: cannot read its tables: %s", out_dir, exc)
+        return {}
 
 
 def analyze_one(job: Job, loaded: LoadedModel, config: AnalyzeConfig) -> JobResult:
@@ -301,7 +356,7 @@ def analyze_one(job: Job, loaded: LoadedModel, config: AnalyzeConfig) -> JobResu
             ensure_output_dir(job.out_dir)
             analysis = run_analysis(job.path, loaded, config)
             analysis.save(job.out_dir, render=config.render)
-            result = _ok_result(job, analysis, time.perf_counter() - started)
+            result = _ok_result(job, analysis, time.perf_counter() - started, config.render)
             logger.info("%s: done in %.2f s", job.path, result.seconds or 0.0)
             write_log(job.out_dir, log.lines)
             marker = {
@@ -372,3 +427,17 @@ def worker_crash_result(
     lines += more
     record_failure(job, lines)
     return failed_result(job, WORKER_CRASH, message, seconds)
+
+
+def timeout_result(job: Job, seconds: float, limit_s: float, *, details: str = "") -> JobResult:
+    """A ``Timeout`` result for a video whose analysis ran past ``limit_s`` and whose worker was
+    killed; its sub-folder is cleared to a log.txt with the reason and the worker's stderr."""
+    message = (
+        f"the analysis ran longer than --timeout {limit_s:g} s (a decoder hung in native code, "
+        "or a video too long for the limit): its worker was killed"
+    )
+    lines = [message]
+    if details:
+        lines += ["", STDERR_HEADER, details]
+    record_failure(job, lines)
+    return failed_result(job, TIMEOUT, message, seconds)

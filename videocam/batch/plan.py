@@ -54,7 +54,9 @@ VIDEO_EXTENSIONS: frozenset[str] = frozenset(
 LOCK_FILE = ".batch.lock"
 
 #: Names a sub-folder must not take (the batch's own files in OUT).
-RESERVED_NAMES: frozenset[str] = frozenset({"index.csv", "failures.csv", "batch.json", LOCK_FILE})
+RESERVED_NAMES: frozenset[str] = frozenset(
+    {"index.csv", "failures.csv", "batch.json", "report.html", LOCK_FILE}
+)
 
 #: Longest sub-folder name before the hash suffix.
 MAX_NAME_CHARS = 96

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from videocam.batch.job import JobResult
+from videocam.batch.job import JobResult, timeout_result
 from videocam.batch.plan import Job
 from videocam.errors import ModelLoadError
 
@@ -46,6 +46,8 @@ class Slot:
     ready: bool = False
     job: Job | None = None
     job_started: float = 0.0
+    #: The pool killed the worker because its job ran past the timeout.
+    timed_out: bool = False
 
     def describe(self) -> str:
         return "a worker"
@@ -115,6 +117,10 @@ class Backend(Protocol[W]):
         """The result of ``job``, whose worker died during it."""
         ...
 
+    def kill(self, worker: W) -> None:
+        """Kill ``worker`` now (its job ran past the timeout); its death comes as an event."""
+        ...
+
     def stop(self, workers: Sequence[W], *, clean: bool) -> None:
         """End the workers (``clean``: every job finished; idle ones may leave politely)."""
         ...
@@ -127,9 +133,11 @@ def run_pool(
     on_start: Callable[[Job], None] | None,
     *,
     size: int,
+    timeout_s: float | None = None,
 ) -> None:
     """Run every job on at most ``size`` workers of ``backend``; returns when each has reported
-    a result.
+    a result. A job that runs longer than ``timeout_s`` has its worker killed and is reported
+    as :data:`~videocam.batch.job.TIMEOUT` (a fresh worker takes the next job).
 
     Raises:
         ModelLoadError: a worker cannot load the model, or dies while loading it before any
@@ -154,7 +162,7 @@ def run_pool(
                     w.job, w.job_started = job, time.perf_counter()
                     if on_start is not None:
                         on_start(job)
-            for event in backend.poll(workers, POLL_S):
+            for event in backend.poll(workers, _wait_s(workers, timeout_s)):
                 if isinstance(event, Ready):
                     event.worker.ready = state.ever_ready = True
                 elif isinstance(event, Finished):
@@ -162,7 +170,8 @@ def run_pool(
                     on_result(event.result)
                 else:
                     workers.remove(event.worker)
-                    _handle_death(backend, event, on_result, state)
+                    _handle_death(backend, event, on_result, state, timeout_s)
+            _kill_overdue(backend, workers, timeout_s)
         clean = True
     finally:
         backend.stop(workers, clean=clean)
@@ -174,14 +183,43 @@ class _PoolState:
     idle_deaths: int = 0
 
 
+def _wait_s(workers: Sequence[Slot], timeout_s: float | None) -> float:
+    """How long to wait for events: :data:`POLL_S`, or less when a job's deadline comes first."""
+    if timeout_s is None:
+        return POLL_S
+    now = time.perf_counter()
+    deadlines = [w.job_started + timeout_s - now for w in workers if w.job and not w.timed_out]
+    return max(0.05, min([POLL_S, *deadlines]))
+
+
+def _kill_overdue(backend: Backend[W], workers: Sequence[W], timeout_s: float | None) -> None:
+    """Kill the workers whose job has run past ``timeout_s`` (once each)."""
+    if timeout_s is None:
+        return
+    now = time.perf_counter()
+    for w in workers:
+        if w.job is not None and not w.timed_out and now - w.job_started > timeout_s:
+            logger.debug(
+                "%s %s: %s ran past %g s", backend.noun, w.describe(), w.job.path, timeout_s
+            )
+            w.timed_out = True
+            backend.kill(w)
+
+
 def _handle_death(
     backend: Backend[W],
     death: Died[W],
     on_result: Callable[[JobResult], None],
     state: _PoolState,
+    timeout_s: float | None = None,
 ) -> None:
     w, noun = death.worker, backend.noun
     job = w.job
+    if job is not None and w.timed_out and timeout_s is not None:
+        w.job = None
+        seconds = time.perf_counter() - w.job_started
+        on_result(timeout_result(job, seconds, timeout_s, details=death.details))
+        return
     if job is not None:
         logger.debug("%s %s died (%s) on %s", noun, w.describe(), death.reason, job.path)
         w.job = None

@@ -218,6 +218,17 @@ def check_reachable(
         ) from exc
 
 
+def gpu_actor_threads(nodes: Sequence[dict[str, Any]]) -> int:
+    """Cores per GPU actor: the fewest CPUs per GPU over the live nodes that have GPUs (so an
+    actor fits on any of them), at least 1."""
+    shares = [
+        int(n.get("Resources", {}).get("CPU", 0)) // int(n["Resources"]["GPU"])
+        for n in nodes
+        if n.get("Alive") and n.get("Resources", {}).get("GPU", 0) >= 1
+    ]
+    return max(1, min(shares, default=1))
+
+
 def actor_threads(workers: int | None = None, local: bool = False) -> int:
     """CPU cores each actor reserves and gives torch: ``OMP_NUM_THREADS`` when set; on a local
     Ray with ``workers`` asked for, this machine's usable cores shared out (as the local engine
@@ -260,6 +271,7 @@ class RayEngine:
         log_level: level of the per-video logs (``log.txt``).
         scratch_dir: where actors keep their stderr capture (OUT); None = Ray's worker logs.
         max_workers: at most this many actors (the number of videos to do).
+        timeout_s: kill an actor whose video runs longer, and report it as ``Timeout``.
     """
 
     name = "ray"
@@ -276,14 +288,17 @@ class RayEngine:
         log_level: int = logging.INFO,
         scratch_dir: Path | None = None,
         max_workers: int | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.config = config
+        self.timeout_s = timeout_s
         self.requested_workers = workers
         self.address = address if address is not None else (os.environ.get("RAY_ADDRESS") or None)
         self._source = "--ray-address" if address is not None else "RAY_ADDRESS"
         sharing = min(workers, max_workers) if workers and max_workers else workers
+        self._threads_given = threads is not None or "OMP_NUM_THREADS" in os.environ
         self.threads = threads or actor_threads(sharing, local=self.address is None)
         self.log_level = log_level
         self.scratch_dir = scratch_dir
@@ -323,7 +338,7 @@ class RayEngine:
             self._write_probe()
             assert self.workers is not None
             self._placed, self._waiting_since = False, time.monotonic()
-            run_pool(self, jobs, on_result, on_start, size=self.workers)
+            run_pool(self, jobs, on_result, on_start, size=self.workers, timeout_s=self.timeout_s)
         finally:
             if self._probe is not None:
                 with suppress(OSError):
@@ -390,6 +405,10 @@ class RayEngine:
         if device == "cuda" and gpus == 0:
             raise ConfigError("--device cuda: the Ray cluster has no GPU")
         self.use_gpus = gpus > 0 and device != "cpu"
+        if self.use_gpus and not self._threads_given:
+            # A GPU actor decodes, pins, fuses and renders for a whole GPU: it gets the cores
+            # of a node shared out among that node's GPUs, not one core.
+            self.threads = gpu_actor_threads(ray.nodes())
         capacity = gpus if self.use_gpus else cpus // self.threads
         workers = self.requested_workers or max(1, capacity)
         if self.max_workers is not None:
@@ -508,6 +527,10 @@ class RayEngine:
     def crash_result(self, a: _Actor, job: Job, seconds: float, death: Died[_Actor]) -> JobResult:
         detail = "" if death.cause is None else _ray_detail(death.cause)
         return actor_crash_result(job, a.describe(), seconds, death.details, detail)
+
+    def kill(self, a: _Actor) -> None:
+        with suppress(Exception):
+            self._ray.kill(a.handle, no_restart=True)
 
     def _forget(self, a: _Actor) -> str:
         """Kill an actor (if it still runs) and return its captured stderr."""

@@ -1,5 +1,5 @@
 """``run_batch``: plan the videos, decide what ``--resume`` skips, run an engine, and keep
-``index.csv`` / ``failures.csv`` up to date.
+``index.csv``, ``failures.csv`` and the batch's review page up to date.
 
 Files in OUT (each written atomically):
 
@@ -8,6 +8,8 @@ Files in OUT (each written atomically):
   usable index (unfinished videos read ``pending``).
 - ``failures.csv``: ``path``, ``error_type``, ``message`` (and ``output``) of each failed video;
   written even when empty.
+- ``report.html``: the batch's review page (one row per video, links into each video's own
+  page), rewritten with ``index.csv``.
 - ``batch.json``: inputs, options and their hash, counts, timings, versions.
 - ``.batch.lock``: held (``flock``) while a batch writes here, so two runs cannot mix.
 
@@ -30,11 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videocam.analysis.result import REPORT_HTML
 from videocam.batch.engine import Engine, LocalEngine
 from videocam.batch.job import (
     INDEX_COLUMNS,
+    LOG_FILE,
     STATUS_FAILED,
     STATUS_OK,
+    STATUS_PENDING,
     STATUS_SKIPPED,
     JobResult,
     completed_result,
@@ -94,20 +99,67 @@ class BatchReport:
 
 
 class _Index:
-    """The batch's tables: every planned video's latest result, written atomically."""
+    """The batch's tables and page: every planned video's latest result, written atomically.
 
-    def __init__(self, out_dir: Path, jobs: Sequence[Job]) -> None:
+    Args:
+        out_dir: OUT.
+        jobs: the plan.
+        base: the folder the videos' names on the page are relative to (the input folder,
+            or the manifest's).
+        config: the options (the page shows the model and method).
+    """
+
+    def __init__(
+        self, out_dir: Path, jobs: Sequence[Job], base: Path, config: AnalyzeConfig
+    ) -> None:
         self.out_dir = out_dir
+        self.config = config
         self.results: dict[str, JobResult] = {job.name: pending_result(job) for job in jobs}
+        self.names = {job.name: _display_name(job.path, base) for job in jobs}
+        # Which sub-folders hold a page and a log: looked at once per finished video.
+        self.files: dict[str, tuple[bool, bool]] = {}
         self._written_at: float | None = None
+        self._page_written_at: float | None = None
+        self._page_cost_s = 0.0
 
     def add(self, result: JobResult) -> None:
         self.results[result.output] = result
+        self.files.pop(result.output, None)
         now = time.monotonic()
         if self._written_at is None or now - self._written_at >= INDEX_INTERVAL_S:
-            self.write()
+            # The page of a large batch takes a while to write (0.3 s for 10,000 videos): it is
+            # rewritten at most once per ten times that, so it never takes much of this process.
+            due = max(INDEX_INTERVAL_S, 10 * self._page_cost_s)
+            self.write(page=self._page_written_at is None or now - self._page_written_at >= due)
 
-    def write(self) -> None:
+    def _files(self, result: JobResult) -> tuple[bool, bool]:
+        if result.status == STATUS_PENDING:
+            return False, False
+        if result.output not in self.files:
+            sub = self.out_dir / result.output
+            self.files[result.output] = ((sub / REPORT_HTML).is_file(), (sub / LOG_FILE).is_file())
+        return self.files[result.output]
+
+    def page_rows(self) -> list[dict[str, Any]]:
+        """The rows of the batch page, in plan order."""
+        rows = []
+        for result in self.results.values():
+            has_report, has_log = self._files(result)
+            row = result.row()
+            times = [float(t) for t in row.pop("top_keyframe_times_s").split(";") if t]
+            rows.append(
+                {
+                    **row,
+                    "name": self.names.get(result.output, result.path),
+                    "keyframe_times_s": times,
+                    "report": REPORT_HTML if has_report else "",
+                    "log": LOG_FILE if has_log else "",
+                }
+            )
+        return rows
+
+    def write(self, finished: bool = False, *, page: bool = True) -> None:
+        """Rewrite index.csv and failures.csv, and the page unless ``page`` is False."""
         import pandas as pd
 
         rows = [r.row() for r in self.results.values()]
@@ -124,7 +176,27 @@ class _Index:
         )
         write_csv(index, self.out_dir / INDEX_FILE)
         write_csv(failures, self.out_dir / FAILURES_FILE)
+        if page:
+            self.write_page(finished)
         self._written_at = time.monotonic()
+
+    def write_page(self, finished: bool) -> None:
+        from datetime import datetime, timezone
+
+        from videocam.render.report import write_batch_report
+
+        started = time.monotonic()
+        write_batch_report(
+            self.out_dir / REPORT_HTML,
+            self.page_rows(),
+            title=f"Batch {self.out_dir.name}",
+            finished=finished,
+            model=self.config.model,
+            method=self.config.method,
+            updated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        )
+        self._page_written_at = time.monotonic()
+        self._page_cost_s = self._page_written_at - started
 
     @property
     def written(self) -> bool:
@@ -196,6 +268,7 @@ def run_batch(
     ray_address: str | None = None,
     progress: bool = False,
     log_level: int = logging.INFO,
+    timeout_s: float | None = None,
 ) -> BatchReport:
     """Analyse every video of a folder or manifest into ``out_dir``, one sub-folder each.
 
@@ -213,6 +286,8 @@ def run_batch(
             node mounts at the same path.
         progress: a progress bar over videos (tqdm, stderr).
         log_level: level of the per-video ``log.txt`` files.
+        timeout_s: a video whose analysis runs longer has its worker killed and is listed as
+            ``Timeout`` (``--resume`` retries it); None = no limit.
 
     Returns:
         The :class:`BatchReport`; its ``exit_code`` is 0 or 3. Videos that fail do not raise.
@@ -230,6 +305,8 @@ def run_batch(
     started = time.perf_counter()
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if timeout_s is not None and not timeout_s > 0:
+        raise ConfigError(f"--timeout must be > 0 seconds, got {timeout_s}")
     if engine not in ENGINES:
         raise ConfigError(f"engine {engine!r} is not available; choose from {', '.join(ENGINES)}")
     if ray_address is not None and engine != "ray":
@@ -252,11 +329,18 @@ def run_batch(
             tmp.unlink(missing_ok=True)
         digest = config_hash(config)
         todo, done = _resume_plan(jobs, digest, out) if resume else (list(jobs), [])
-        index = _Index(out, jobs)
+        index = _Index(out, jobs, _names_base(inputs), config)
         for result in done:
             index.results[result.output] = result
         runner = _make_engine(
-            engine, config, workers, len(todo), ray_address, log_level=log_level, scratch_dir=out
+            engine,
+            config,
+            workers,
+            len(todo),
+            ray_address,
+            log_level=log_level,
+            scratch_dir=out,
+            timeout_s=timeout_s,
         )
         bar = tqdm(total=len(todo), desc="batch", unit="video", disable=not progress)
         n_failed = 0
@@ -289,13 +373,27 @@ def run_batch(
             # Nothing is written when no video was started (e.g. the model cannot load), so
             # OUT stays empty and the same command can simply be run again.
             if index.written or dispatched or finished:
-                index.write()
+                index.write(finished)
                 used = workers if workers is not None else getattr(runner, "workers", None) or 1
                 summary = _summary(report, inputs, config, digest, used, resume, engine, finished)
                 if engine == "ray":
                     summary["ray_address"] = getattr(runner, "address", None) or "local"
                 write_json({**summary, "versions": package_versions()}, out / SUMMARY_FILE)
     return report
+
+
+def _names_base(inputs: str | os.PathLike[str]) -> Path:
+    """The folder the page names videos relative to: the input folder, or the manifest's."""
+    path = Path(os.path.abspath(os.fspath(inputs)))
+    return path if path.is_dir() else path.parent
+
+
+def _display_name(video: Path, base: Path) -> str:
+    """``video`` relative to ``base`` when inside it (``a/clip.mp4``), else its full path."""
+    try:
+        return video.relative_to(base).as_posix()
+    except ValueError:
+        return str(video)
 
 
 def _make_engine(
@@ -307,6 +405,7 @@ def _make_engine(
     *,
     log_level: int,
     scratch_dir: Path,
+    timeout_s: float | None = None,
 ) -> Engine:
     """The engine named ``engine``, with at most one worker per video to do."""
     if engine == "ray":
@@ -319,12 +418,14 @@ def _make_engine(
             log_level=log_level,
             scratch_dir=scratch_dir,
             max_workers=max(1, n_todo),
+            timeout_s=timeout_s,
         )
     return LocalEngine(
         config,
         workers=min(workers or 1, max(1, n_todo)),
         log_level=log_level,
         scratch_dir=scratch_dir,
+        timeout_s=timeout_s,
     )
 
 
@@ -362,6 +463,7 @@ def _summary(
         "files": {
             "index": INDEX_FILE,
             "failures": FAILURES_FILE,
+            "report": REPORT_HTML,
             "per_video": "SUB/ with the analyze outputs, log.txt, and .done written last",
         },
     }

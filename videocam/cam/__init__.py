@@ -31,6 +31,7 @@ from videocam.cam.methods import (
     layercam,
     xgradcam,
 )
+from videocam.cam.targets import ClassIndices
 from videocam.errors import CamError
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "CamError",
     "CamMethod",
     "CamOutput",
+    "ClassIndices",
     "Classes",
     "ReshapeFn",
     "Targets",

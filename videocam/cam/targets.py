@@ -1,6 +1,11 @@
 """What the CAM engine explains per sample: class indices, a callable on the model output, or
-the top class; several classes per sample as a matrix. Validated on the host where the indices
-come from Python, so a bad index is an error here, not a device-side assert."""
+the top class; several classes per sample as a matrix.
+
+Indices are validated on the host before they go to the device, so a bad index is an error
+here, not a device-side assert (which, on CUDA, poisons the context for every later call in
+the process). :class:`ClassIndices` is the exception that keeps the hot loop free of host
+synchronisations: indices already on the device and known to be valid (built once per run,
+or the top-k of the model's own output), used as they are."""
 
 from __future__ import annotations
 
@@ -14,45 +19,69 @@ from torch import Tensor
 
 from videocam.errors import CamError
 
-__all__ = ["Classes", "TargetChoice", "Targets", "class_matrix", "gather_logits"]
+__all__ = ["ClassIndices", "Classes", "TargetChoice", "Targets", "class_matrix", "gather_logits"]
 
 Targets = int | Sequence[int] | Tensor | Callable[[Tensor], Tensor] | None
 """What to explain, per sample. See :func:`cam_and_output`."""
 
-Classes = Sequence[int] | Tensor | Callable[[Tensor], Tensor]
+
+@dataclass(frozen=True)
+class ClassIndices:
+    """Class indices already on the model's device and known to be in range: shape (M,) or
+    (N, M), long. Build them once with :meth:`on` (validated on the host, one copy); the
+    engine then uses them with no check and no copy.
+    """
+
+    tensor: Tensor
+    #: The largest index when known (checked against the model's classes on the host).
+    largest: int | None = None
+
+    @classmethod
+    def on(
+        cls, device: torch.device, values: Sequence[int], n_classes: int | None = None
+    ) -> ClassIndices:
+        """Validate ``values`` (ints, >= 0, < ``n_classes`` when given) and copy them once."""
+        if not values or not all(_is_int(v) for v in values):
+            raise CamError(f"classes: expected class indices (ints); got {list(values)[:8]!r}")
+        ints = [int(v) for v in values]
+        _check_nonnegative(min(ints))
+        if n_classes is not None and max(ints) >= n_classes:
+            raise _out_of_range(max(ints), n_classes)
+        return cls(torch.tensor(ints, dtype=torch.long).to(device), max(ints))
+
+
+Classes = Sequence[int] | Tensor | ClassIndices | Callable[[Tensor], Tensor | ClassIndices]
 """Several classes to explain per sample. See :func:`cam_and_output_classes`."""
 
 
 def class_matrix(classes: Classes, output: Tensor) -> Tensor:
-    """``classes`` as a long tensor (N, M) on the output's device, range-checked."""
+    """``classes`` as a long tensor (N, M) on the output's device, range-checked.
+
+    Host data (ints, CPU tensors) is checked before the copy. A tensor already on another
+    device is checked with one host synchronisation (pass :class:`ClassIndices` to avoid it).
+    """
     n_samples, n_logits = output.shape
     chosen: Any = classes(output.detach()) if callable(classes) else classes
-    if isinstance(chosen, Tensor):
+    if isinstance(chosen, ClassIndices):
+        if chosen.largest is not None and chosen.largest >= n_logits:
+            raise _out_of_range(chosen.largest, n_logits)
+        matrix = chosen.tensor
+    elif isinstance(chosen, Tensor):
         if chosen.dtype.is_floating_point or chosen.dtype == torch.bool or chosen.is_complex():
             raise CamError(f"classes: expected integer class indices; got dtype {chosen.dtype}")
+        if chosen.numel():
+            # On the host: cheap. On a device: one synchronisation, but never a device assert.
+            smallest, largest = (int(v) for v in torch.aminmax(chosen))
+            _check_nonnegative(smallest)
+            if largest >= n_logits:
+                raise _out_of_range(largest, n_logits)
         matrix = chosen.to(device=output.device, dtype=torch.long)
-        if matrix.device.type == "cpu" and matrix.numel():  # cheap here; no device sync
-            _check_nonnegative(int(matrix.min()))
-            if int(matrix.max()) >= n_logits:
-                raise CamError(
-                    f"classes: class index {int(matrix.max())} out of range for a model with "
-                    f"{n_logits} classes"
-                )
     elif isinstance(chosen, Sequence) and not isinstance(chosen, (str, bytes)):
-        if not chosen or not all(_is_int(c) for c in chosen):
-            raise CamError(f"classes: expected class indices (ints); got {list(chosen)[:8]!r}")
-        values = [int(c) for c in chosen]
-        _check_nonnegative(min(values))
-        if max(values) >= n_logits:
-            raise CamError(
-                f"classes: class index {max(values)} out of range for a model with "
-                f"{n_logits} classes"
-            )
-        matrix = torch.tensor(values, dtype=torch.long, device=output.device)
+        matrix = ClassIndices.on(output.device, chosen, n_logits).tensor
     else:
         raise CamError(
-            "classes: expected a sequence of ints, an integer tensor (M,) or (N, M), or a "
-            f"callable on the logits; got {type(chosen).__name__}"
+            "classes: expected a sequence of ints, an integer tensor (M,) or (N, M), "
+            f"ClassIndices, or a callable on the logits; got {type(chosen).__name__}"
         )
     if matrix.ndim == 1:
         matrix = matrix[None].expand(n_samples, -1)
@@ -69,7 +98,7 @@ class TargetChoice:
     """Parsed ``targets``: fixed class indices, a callable, or None (top class)."""
 
     indices: Tensor | None = None
-    max_index: int | None = None  # known without a device sync when the indices came from Python
+    max_index: int | None = None  # checked on the host against the output's classes
     function: Callable[[Tensor], Tensor] | None = None
 
     @classmethod
@@ -87,10 +116,9 @@ class TargetChoice:
                     f"{tuple(targets.shape)} dtype {targets.dtype}"
                 )
             _check_length(len(targets), n_samples)
-            max_index = None
-            if targets.device.type == "cpu":  # cheap to check here; no device sync
-                _check_nonnegative(int(targets.min()))
-                max_index = int(targets.max())
+            # Checked before the copy (on a device: one synchronisation, never a device assert).
+            smallest, max_index = (int(v) for v in torch.aminmax(targets))
+            _check_nonnegative(smallest)
             # clone(): the caller's tensor may be an inference tensor, which autograd cannot save
             indices = targets.to(device=device, dtype=torch.long).clone()
             return cls(indices=indices, max_index=max_index)
@@ -107,7 +135,7 @@ class TargetChoice:
                 f"callable on the model output; got {type(targets).__name__}"
             )
         _check_nonnegative(min(values))
-        indices = torch.tensor(values, dtype=torch.long, device=device)
+        indices = torch.tensor(values, dtype=torch.long).to(device)
         return cls(indices=indices, max_index=max(values))
 
     def scores(self, output: Tensor) -> Tensor:
@@ -159,6 +187,12 @@ def _is_int(value: object) -> bool:
 def _check_length(length: int, n_samples: int) -> None:
     if length != n_samples:
         raise CamError(f"targets: expected one class index per sample ({n_samples}); got {length}")
+
+
+def _out_of_range(index: int, n_classes: int) -> CamError:
+    return CamError(
+        f"classes: class index {index} out of range for a model with {n_classes} classes"
+    )
 
 
 def _check_nonnegative(smallest: int) -> None:

@@ -147,10 +147,12 @@ class SizeChange(TypedDict):
 class DecodeReport(_DecodeCounts, total=False):
     """Damaged frames of a source, JSON-ready (``FrameSource.decode_report()``);
     ``size_changes`` only when the picture changed size part-way (the first frame of each other
-    size; such frames are scaled to the video's size). Which decoder read them, and why, is
-    :attr:`FrameSource.decoder`."""
+    size; such frames are scaled to the video's size); ``repeated_timestamps`` only when frames
+    were left out because an earlier frame has the same presentation time (a joined file whose
+    timestamps restart). Which decoder read them, and why, is :attr:`FrameSource.decoder`."""
 
     size_changes: list[SizeChange]
+    repeated_timestamps: int
 
 
 @dataclass
@@ -162,6 +164,8 @@ class DecodeLog:
     warned: bool = False
     #: (width, height) -> first frame index decoded at that size, for sizes not the video's.
     sizes: dict[tuple[int, int], int] = field(default_factory=dict)
+    #: Frames left out because an earlier frame has the same timestamp (PyAV's count).
+    repeated_timestamps: int = 0
 
 
 class FrameSource(abc.ABC):
@@ -325,6 +329,8 @@ class FrameSource(abc.ABC):
                 {"frame": frame, "width": width, "height": height}
                 for (width, height), frame in sorted(self._log.sizes.items(), key=lambda kv: kv[1])
             ]
+        if self._log.repeated_timestamps:
+            report["repeated_timestamps"] = self._log.repeated_timestamps
         return report
 
     def close(self) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 
 from videocam.errors import DecodeError, VideoOpenError
 from videocam.io.base import FrameSource, Size, VideoMeta, check_video_path
-from videocam.io.probe import probe_stream, upright_turns
+from videocam.io.probe import demuxed_frames, probe_stream, upright_turns
 
 _decord_quiet = False
 
@@ -161,6 +161,18 @@ class DecordSource(FrameSource):
                 raise _DecordUnsuitable(
                     self.path,
                     f"decord indexes {n_frames} of the {info.index_frames} frames its index lists",
+                )
+            if (
+                not info.index_frames
+                and info.size_change is None  # the policy decides on those (PyAV for auto)
+                and n_frames != (demuxed := demuxed_frames(self.path))
+            ):
+                # No frame count in the container's index (mkv, ts...): decord and PyAV must
+                # see the same frames, or the render pass (PyAV) would not match the maps.
+                # Duplicated or damaged packets make decord count frames PyAV does not.
+                raise _DecordUnsuitable(
+                    self.path,
+                    f"decord indexes {n_frames} frames, PyAV's demuxer finds {demuxed}",
                 )
             stamps = np.asarray(reader.get_frame_timestamp(np.arange(n_frames)), dtype=np.float64)
             avg_fps = float(reader.get_avg_fps())

@@ -1,5 +1,5 @@
-"""Container-level facts read with PyAV: codec, rotation, nominal frame rate, and why a file that
-is not a usable video is not one.
+"""Container-level facts read with PyAV: codec, rotation, nominal frame rate, metadata tags, and
+why a file that is not a usable video is not one.
 
 Rotation convention (verified on files written with a known display matrix): FFmpeg's display
 matrix angle, which PyAV reports as ``VideoFrame.rotation`` (and takes in
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from videocam.errors import VideoOpenError
 
@@ -141,10 +141,12 @@ def open_container(path: Path) -> Any:
     """Open ``path`` with PyAV and check it has a real video stream.
 
     Returns:
-        The open container (the caller closes it).
+        The open container (the caller closes it); its first video stream has a decoder
+        context, so every caller may use ``streams.video[0].codec_context``.
 
     Raises:
-        VideoOpenError: FFmpeg cannot open it, it is text, or it has no video stream.
+        VideoOpenError: FFmpeg cannot open it, it is text, it has no video stream, or no
+            decoder for it.
     """
     import av
 
@@ -161,6 +163,13 @@ def open_container(path: Path) -> Any:
             kinds = sorted({s.type for s in container.streams})
             found = f" (it holds {', '.join(kinds)})" if kinds else ""
             raise VideoOpenError(f"{path}: no video stream{found}")
+        if container.streams.video[0].codec_context is None:
+            # FFmpeg found a video stream but no decoder for it: its codec parameters are
+            # missing (a damaged header or index) or the codec is unknown to this build.
+            raise VideoOpenError(
+                f"{path}: cannot open video: its video stream has no codec FFmpeg can decode "
+                "(a damaged header or index, or an unsupported codec)"
+            )
     except BaseException:
         container.close()
         raise
@@ -240,6 +249,7 @@ def find_size_change(path: Path) -> str | None:
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
         first: tuple[int, int] | None = None
+        start = 0.0  # times are told from the first frame, as FrameSource.times_s counts them
         for packet in container.demux(stream):
             try:
                 frames = stream.decode(packet)
@@ -249,10 +259,99 @@ def find_size_change(path: Path) -> str | None:
                 size = (frame.width, frame.height)
                 if first is None:
                     first = size
+                    start = float(frame.time or 0.0)
                 elif size != first:
-                    at = f" at {float(frame.time):.2f} s" if frame.time is not None else ""
+                    at = f" at {float(frame.time) - start:.2f} s" if frame.time is not None else ""
                     return (
                         f"the picture changes size from {first[0]}x{first[1]} to "
                         f"{size[0]}x{size[1]}{at}"
                     )
     return None
+
+
+class PacketScan(NamedTuple):
+    """What demuxing a video stream (without decoding it) finds."""
+
+    #: Distinct presentation times of the stream's frames, increasing.
+    pts: list[int]
+    #: Packets read whole (one the file ends in the middle of does not count).
+    n_complete: int
+    #: Packets whose presentation time an earlier packet already has (a joined file whose
+    #: timestamps restart): their frames cannot be told apart from that one's and are left out.
+    n_repeated: int
+
+
+def scan_packets(container: Any, stream: Any, size: int) -> PacketScan:
+    """Demux every packet of ``stream``; ``size`` is the file's size in bytes.
+
+    A packet that the file ends in the middle of comes back short and flagged corrupt.
+    """
+    pts: set[int] = set()
+    n_complete = 0
+    n_repeated = 0
+    for packet in container.demux(stream):
+        if packet.size == 0 and packet.pos is None:
+            continue  # the flush packet at the end (empty packets in the file do count)
+        if packet.pts is not None:
+            if int(packet.pts) in pts:
+                n_repeated += 1
+            pts.add(int(packet.pts))
+        at_end = packet.pos is not None and packet.pos >= 0 and packet.pos + packet.size >= size
+        if not (packet.is_corrupt and at_end):
+            n_complete += 1
+    return PacketScan(sorted(pts), n_complete, n_repeated)
+
+
+def demuxed_frames(path: Path) -> int:
+    """How many frames PyAV's demuxer finds in the first video stream (distinct presentation
+    times, as :class:`~videocam.io.pyav_backend.PyAVSource` counts them), once per file
+    version.
+
+    Raises:
+        VideoOpenError: as :func:`open_container`.
+    """
+    return _demuxed_frames_of_file(str(path), *_file_key(path))
+
+
+@lru_cache(maxsize=64)
+def _demuxed_frames_of_file(path: str, size: int, mtime_ns: int) -> int:
+    import av
+
+    with open_container(Path(path)) as container:
+        try:
+            pts = scan_packets(container, container.streams.video[0], size).pts
+        except av.FFmpegError as exc:
+            raise VideoOpenError(f"{path}: cannot read video: {ffmpeg_reason(exc)}") from exc
+    return len(pts)
+
+
+#: Most characters kept of one metadata tag's value (a tag can hold a whole text).
+_TAG_CHARS = 500
+#: Tags the muxer writes for its own bookkeeping, of no interest to whoever watches the video.
+_MUXER_TAGS = frozenset(
+    {"major_brand", "minor_version", "compatible_brands", "encoder", "handler_name", "vendor_id"}
+)
+
+
+def container_tags(path: Path) -> dict[str, str]:
+    """The descriptive metadata tags of the container and its first video stream (``title``,
+    ``creation_time``, ``comment``...; not the muxer's own ``major_brand``, ``encoder``...),
+    container tags first; values cut to a few hundred characters.
+    Best effort: ``{}`` when the file cannot be opened. The values are outside text: whoever
+    shows them escapes them."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            tags = dict(container.metadata or {})
+            if container.streams.video:
+                for key, value in (container.streams.video[0].metadata or {}).items():
+                    tags.setdefault(key, value)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        logger.debug("%s: cannot read metadata tags: %s", path, exc)
+        return {}
+    return {
+        str(k): str(v)[:_TAG_CHARS]
+        for k, v in tags.items()
+        if k not in _MUXER_TAGS and (k, v) != ("language", "und")
+    }

@@ -23,10 +23,12 @@ import numpy as np
 from videocam.errors import VideoOpenError
 from videocam.io.base import FrameSource, Size, VideoMeta, check_size, check_video_path
 from videocam.io.probe import (
+    PacketScan,
     ffmpeg_reason,
     first_frame,
     normalise_rotation,
     open_container,
+    scan_packets,
     stream_fps,
 )
 
@@ -54,7 +56,16 @@ class PyAVSource(FrameSource):
         self._colour: YUVColour | None = None
         try:
             container = self._open_container()
-            pts, n_complete = self._scan_packets(container)
+            scan = self._scan_packets(container)
+            pts, n_complete = scan.pts, scan.n_complete
+            self._log.repeated_timestamps = scan.n_repeated
+            if scan.n_repeated:
+                logger.warning(
+                    "%s: %d frame(s) repeat an earlier frame's timestamp (timestamps restart "
+                    "part-way) and are left out",
+                    self.path,
+                    scan.n_repeated,
+                )
             if not pts:
                 raise VideoOpenError(f"{self.path}: no video frames")
             index_frames = int(self._stream.frames or 0)
@@ -122,23 +133,9 @@ class PyAVSource(FrameSource):
             self._stream.thread_type = "AUTO"
         return self._container
 
-    def _scan_packets(self, container: Any) -> tuple[list[int], int]:
-        """Presentation times of every frame, and the number of packets read whole.
-
-        A packet that the file ends in the middle of comes back short and flagged corrupt.
-        """
-        size = self.path.stat().st_size
-        pts: set[int] = set()
-        n_complete = 0
-        for packet in container.demux(self._stream):
-            if packet.size == 0 and packet.pos is None:
-                continue  # the flush packet at the end (empty packets in the file do count)
-            if packet.pts is not None:
-                pts.add(int(packet.pts))
-            at_end = packet.pos is not None and packet.pos >= 0 and packet.pos + packet.size >= size
-            if not (packet.is_corrupt and at_end):
-                n_complete += 1
-        return sorted(pts), n_complete
+    def _scan_packets(self, container: Any) -> PacketScan:
+        """Presentation times of every frame, packets read whole, timestamps repeated."""
+        return scan_packets(container, self._stream, self.path.stat().st_size)
 
     def _restart(self) -> None:
         """Decode from the first frame again (reopening is the one seek that always works)."""

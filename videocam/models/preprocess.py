@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -63,8 +64,17 @@ class Preprocess:
                 f"frames are {height}x{width} but the model expects {self.size[0]}x{self.size[1]}: "
                 "resize them (whole frame, no crop) before preprocessing"
             )
-        mean = torch.tensor(self.mean, dtype=torch.float32, device=frames.device)
-        std = torch.tensor(self.std, dtype=torch.float32, device=frames.device)
+        mean, std = _constants(self.mean, self.std, frames.device)
         # Normalise while channels are last (a broadcast over the last axis), then move them once.
         x = frames.to(torch.float32).div_(255.0).sub_(mean).div_(std)
         return x.movedim(-1, 1).contiguous()
+
+
+@lru_cache(maxsize=32)
+def _constants(
+    mean: tuple[float, float, float], std: tuple[float, float, float], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mean`` and ``std`` as float32 tensors on ``device``, made once per device: a tensor
+    built from Python numbers is a pageable copy, which on a GPU synchronises the host."""
+    values = torch.tensor([mean, std], dtype=torch.float32).to(device)
+    return values[0], values[1]

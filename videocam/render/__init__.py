@@ -1,4 +1,5 @@
-"""Rendering: what a reviewer looks at (clip, plot, images) and the atomic file writers.
+"""Rendering: what a reviewer looks at (clip, plot, images, review pages) and the atomic file
+writers.
 
 - :mod:`~videocam.render.files`: atomic writers (CSV, JSON, ``.npy``) and the output folder.
 - :mod:`~videocam.render.overlay`: colormap lookup tables, bilinear map resizing, heatmap
@@ -7,6 +8,8 @@
 - :mod:`~videocam.render.timeline`: the timeline plot (matplotlib).
 - :mod:`~videocam.render.keyframes`: the keyframe images and their thumbnails.
 - :mod:`~videocam.render.curves`: the deletion / insertion curves of ``videocam evaluate``.
+- :mod:`~videocam.render.report`: the review pages (``report.html``) of a video, a batch and an
+  evaluation: self-contained HTML over the files of their folder.
 
 The renderers take plain arrays, tables and paths; which files an analysis writes, and under
 which names, is decided above them (:mod:`videocam.analysis.outputs`).

@@ -8,6 +8,7 @@ or the previous version) and removes the temporary file.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -25,7 +26,37 @@ from videocam.errors import OutputError, VideocamError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["atomic_write", "ensure_output_dir", "write_csv", "write_json", "write_npy"]
+__all__ = [
+    "atomic_write",
+    "ensure_output_dir",
+    "write_csv",
+    "write_failure",
+    "write_json",
+    "write_npy",
+]
+
+#: What a full disk, a file size limit or a quota says, in words a user acts on.
+_SPACE_ERRORS = {
+    errno.ENOSPC: "the disk is full (no space left on the device)",
+    errno.EFBIG: "a file would be too large (a file size limit is set for this process)",
+    errno.EDQUOT: "the disk quota is exceeded",
+}
+
+
+def write_failure(exc: BaseException) -> str:
+    """Why writing failed, in one line without the file's name: a full disk, a file size limit
+    or a quota anywhere in the exception's chain, else the innermost reason."""
+    seen: BaseException | None = exc
+    innermost = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        code = getattr(seen, "errno", None)
+        if code in _SPACE_ERRORS:
+            return _SPACE_ERRORS[code]
+        innermost = seen
+        seen = seen.__cause__ or seen.__context__
+    return _reason(innermost)
 
 
 def _reason(exc: BaseException) -> str:

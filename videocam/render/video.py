@@ -27,6 +27,7 @@ import numpy as np
 from videocam.errors import OutputError
 from videocam.io import YUVFrame
 from videocam.io.pyav_backend import plane_view
+from videocam.render.chapters import Chapter
 from videocam.render.files import atomic_write
 from videocam.render.overlay import (
     blend_plane,
@@ -305,6 +306,26 @@ def _close_quietly(container: Any) -> None:
         container.close()
 
 
+def container_chapters(chapters: Sequence[Chapter]) -> list[Any]:
+    """Chapters as PyAV's ``Container.set_chapters`` takes them (milliseconds, ``title``)."""
+    previous_end = 0
+    entries: list[Any] = []
+    for number, chapter in enumerate(chapters, start=1):
+        if chapter.end_ms <= chapter.start_ms or chapter.start_ms < previous_end:
+            raise ValueError(f"chapters must be in order and not overlap: {chapter}")
+        previous_end = chapter.end_ms
+        entries.append(
+            {
+                "id": number,
+                "start": chapter.start_ms,
+                "end": chapter.end_ms,
+                "time_base": Fraction(1, 1000),
+                "metadata": {"title": " ".join(chapter.title.split())},
+            }
+        )
+    return entries
+
+
 def _time_base(times_s: np.ndarray, fps: Fraction) -> Fraction:
     """1/fps when every time lies on that grid (constant frame rate), else 1/90000 s."""
     if fps > 0 and len(times_s):
@@ -327,6 +348,7 @@ def render_annotated_clip(
     render_size: tuple[int, int] | None = None,
     colormap: str = "jet",
     alpha: float = 0.5,
+    chapters: Sequence[Chapter] = (),
     progress: bool = False,
 ) -> Path:
     """Write the annotated clip: every source frame with its heatmap, over a timeline strip.
@@ -343,6 +365,10 @@ def render_annotated_clip(
         render_size: (H, W) of the picture; default the source's own size.
         colormap: matplotlib colormap name of the heatmap.
         alpha: heatmap opacity at heat 1 (opacity ``alpha * heat * (2 - heat)``).
+        chapters: chapters of the clip, in time order and not overlapping
+            (:func:`videocam.render.chapters.analysis_chapters`): written as container
+            chapters, which FFmpeg's MP4/MOV muxer stores twice, as a QuickTime chapter track
+            and as Nero ``chpl`` chapters, so that mpv, VLC and QuickTime list them.
         progress: show a tqdm progress bar.
 
     Frames between analysed frames (stride > 1) show the map of the nearest analysed frame at or
@@ -371,6 +397,7 @@ def render_annotated_clip(
     target_score = np.asarray(target_score, dtype=np.float64).reshape(-1)
     keyframe_indices = np.asarray(keyframe_indices, dtype=np.int64).reshape(-1)
     _check_inputs(frame_indices, cams, attribution, target_score, alpha, render_size)
+    chapter_entries = container_chapters(chapters)
     lut = colormap_lut(colormap)
 
     # The render pass streams with PyAV: it hands out the decoder's Y'CbCr
@@ -437,6 +464,8 @@ def render_annotated_clip(
                 codec.color_primaries = colour.primaries
                 codec.color_trc = colour.trc
                 codec.color_range = 1  # limited ("MPEG") range
+                if chapter_entries:  # before the header, which the first packet writes
+                    container.set_chapters(chapter_entries)
                 with _EncoderThread(container, stream) as encoder:
                     last_pts = -1
                     for frame in source.iter_yuv420(size=decode_size):

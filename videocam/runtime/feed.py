@@ -144,11 +144,14 @@ class HostCopies:
     """Per-batch results to the host, without a device synchronisation per batch.
 
     On the CPU the tensors are already there. On CUDA each batch's results are copied into pinned
-    host memory asynchronously and handed out one batch later, once their event has completed,
-    so the device keeps working on the next batch meanwhile.
+    host memory asynchronously, on the current stream of the device they live on (not the
+    current device's: with ``cuda:1`` the host would otherwise read the buffers before the copy
+    is done), and handed out one batch later, once that stream's event has completed, so the
+    device keeps working on the next batch meanwhile.
     """
 
     def __init__(self, device: torch.device) -> None:
+        self._device = device
         self._cuda = device.type == "cuda"
         self._pending: deque[tuple[Any, np.ndarray, list[torch.Tensor]]] = deque()
 
@@ -159,13 +162,15 @@ class HostCopies:
         if not self._cuda:
             yield (rows, *(t.detach().numpy() for t in tensors))
             return
-        host = []
-        for tensor in tensors:
-            pinned = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
-            pinned.copy_(tensor.detach(), non_blocking=True)
-            host.append(pinned)
-        event = torch.cuda.Event()
-        event.record()
+        with torch.cuda.device(self._device):
+            stream = torch.cuda.current_stream(self._device)
+            host = []
+            for tensor in tensors:
+                pinned = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+                pinned.copy_(tensor.detach(), non_blocking=True)
+                host.append(pinned)
+            event = torch.cuda.Event()
+            event.record(stream)
         self._pending.append((event, rows, host))
         while len(self._pending) > 1:
             yield self._pop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,7 +97,12 @@ def background_decoding(device: torch.device) -> bool:
     return available_cpus() > torch.get_num_threads()
 
 
-def auto_batch(loaded: LoadedModel, clip_len: int | None = None, method: str = "gradcam") -> int:
+def auto_batch(
+    loaded: LoadedModel,
+    clip_len: int | None = None,
+    method: str = "gradcam",
+    autocast: bool = False,
+) -> int:
     """Windows (or frames) per forward.
 
     On the CPU a batch of about 1.6M input values: big inputs gain nothing from batching (r3d_18
@@ -107,15 +113,99 @@ def auto_batch(loaded: LoadedModel, clip_len: int | None = None, method: str = "
     """
     clip_len = clip_len or loaded.clip_len or 16
     if loaded.device.type == "cuda":
-        return cuda_batch(loaded, clip_len, method)
+        return cuda_batch(loaded, clip_len, method, autocast)
     height, width = loaded.preprocess.size
     values = 3 * height * width * (1 if loaded.kind == "frame" else clip_len)
     return max(1, min(MAX_CPU_BATCH, CPU_BATCH_VALUES // values))
 
 
-def cuda_batch(loaded: LoadedModel, clip_len: int, method: str) -> int:
-    """Windows per batch from free GPU memory: a probe window's peak, within
-    :data:`CUDA_MEMORY_SHARE` of the free memory."""
+#: Environment variable a batch engine sets in each worker: how many workers share its GPU.
+WORKERS_PER_DEVICE_ENV = "VIDEOCAM_WORKERS_PER_DEVICE"
+_DEV = Path("/dev")
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may hand to worker processes, without initialising CUDA (and
+    without importing torch): ``CUDA_VISIBLE_DEVICES`` when set (an empty value: none), else
+    the NVIDIA device files ``/dev/nvidia0``, ``/dev/nvidia1``... by number."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [part.strip() for part in listed.split(",") if part.strip() and part.strip() != "-1"]
+    try:
+        numbers = sorted(
+            int(name[len("nvidia") :])
+            for name in (p.name for p in _DEV.iterdir())
+            if name.startswith("nvidia") and name[len("nvidia") :].isdigit()
+        )
+    except OSError:
+        return []
+    return [str(n) for n in numbers]
+
+
+def least_loaded_gpu(gpus: list[str], load: dict[str, int]) -> str:
+    """The GPU of ``gpus`` with the fewest workers now (``load``: GPU -> workers), ties to the
+    first: workers spread round-robin, and a replacement takes the place a dead one left."""
+    return min(gpus, key=lambda gpu: (load.get(gpu, 0), gpus.index(gpu)))
+
+
+def worker_gpu_env(gpu: str, workers_on_it: int) -> dict[str, str]:
+    """The environment of a worker process that is to use ``gpu`` only (set before torch is
+    imported in it), and how many workers share that GPU (for :func:`cuda_batch`)."""
+    return {"CUDA_VISIBLE_DEVICES": gpu, WORKERS_PER_DEVICE_ENV: str(max(1, workers_on_it))}
+
+
+#: Probed batch sizes, per model and per (device, clip length, method, autocast, input size).
+_PROBED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], int]] = weakref.WeakKeyDictionary()
+
+
+def workers_per_device() -> int:
+    """Workers sharing this process's GPU (``VIDEOCAM_WORKERS_PER_DEVICE``, default 1)."""
+    with contextlib.suppress(KeyError, ValueError):
+        return max(1, int(os.environ[WORKERS_PER_DEVICE_ENV]))
+    return 1
+
+
+def cuda_batch(loaded: LoadedModel, clip_len: int, method: str, autocast: bool = False) -> int:
+    """Windows per batch from GPU memory, probed once per model and settings.
+
+    A probe window's peak memory (with as many classes as the pass keeps, under the run's
+    autocast) against this worker's budget: :data:`CUDA_MEMORY_SHARE` of the memory it may use
+    — free on the device plus what PyTorch's allocator has reserved but not allocated — divided
+    among the workers sharing the device (:func:`workers_per_device`). The probe resets the
+    device's peak-memory statistics, once per model and settings.
+    """
+    key = (str(loaded.device), clip_len, method, autocast, tuple(loaded.preprocess.size))
+    known = _PROBED.setdefault(loaded.module, {})
+    if key not in known:
+        known[key] = batch_from_memory(
+            _probe_window_bytes(loaded, clip_len, method, autocast),
+            *_device_memory(loaded.device),
+            workers=workers_per_device(),
+        )
+    return known[key]
+
+
+def batch_from_memory(
+    per_window: int, free: int, reserved: int, allocated: int, *, workers: int = 1
+) -> int:
+    """Windows per batch for a probe window of ``per_window`` bytes (1 to
+    :data:`MAX_CUDA_BATCH`): the budget is :data:`CUDA_MEMORY_SHARE` x (``free`` + reserved
+    but unallocated bytes), shared by ``workers``."""
+    usable = free + max(0, reserved - allocated)
+    budget = int(CUDA_MEMORY_SHARE * usable) // max(1, workers)
+    return int(min(MAX_CUDA_BATCH, max(1, budget // max(1, per_window))))
+
+
+def _device_memory(device: torch.device) -> tuple[int, int, int]:
+    """(free, reserved, allocated) bytes of ``device``."""
+    import torch
+
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(free), torch.cuda.memory_reserved(device), torch.cuda.memory_allocated(device)
+
+
+def _probe_window_bytes(loaded: LoadedModel, clip_len: int, method: str, autocast: bool) -> int:
+    """Peak memory of explaining one window (one frame for frame models)."""
     import torch
 
     from videocam.cam import cam_and_output_classes
@@ -133,18 +223,20 @@ def cuda_batch(loaded: LoadedModel, clip_len: int, method: str) -> int:
         lambda out: torch.arange(min(AUTO_CANDIDATES, out.shape[1]), device=out.device),
         method,
         reshape=loaded.reshape,
+        autocast=autocast,
     )
-    per_window = max(1, torch.cuda.max_memory_allocated(device) - before)
-    free, _ = torch.cuda.mem_get_info(device)
-    return int(min(MAX_CUDA_BATCH, max(1, int(CUDA_MEMORY_SHARE * free) // per_window)))
+    return max(1, torch.cuda.max_memory_allocated(device) - before)
 
 
 def autocast(device: torch.device, enabled: bool) -> Any:
-    """A context that runs the model in reduced precision when ``enabled``: bfloat16 on the
-    CPU, float16 on a GPU; a no-op context otherwise."""
+    """A context that runs the model in bfloat16 when ``enabled`` (a no-op context otherwise),
+    the dtype the CAM engine uses for ``autocast=True`` too.
+
+    bfloat16 on the CPU and on a GPU alike: float16 has no loss scaling here, and the small
+    gradients a head sends back to the target layer go subnormal in it.
+    """
     import torch
 
     if not enabled:
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, dtype=torch.bfloat16)

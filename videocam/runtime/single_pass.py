@@ -17,6 +17,7 @@ decoded frames when the caller keeps them (``keep_frames``, for perturbation re-
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,12 +28,15 @@ import numpy as np
 from videocam.io import FrameSource, stand_ins
 from videocam.runtime import resources
 from videocam.runtime.feed import HostCopies, model_input, window_inputs
-from videocam.temporal import FrameAccumulator, RowStore
+from videocam.temporal import FrameAccumulator, FrameMaps, RowStore
 
 if TYPE_CHECKING:
     import torch
 
+    from videocam.cam.targets import ClassIndices
     from videocam.models import LoadedModel
+
+logger = logging.getLogger(__name__)
 
 #: Bytes of per-window results (each store) held in memory before spilling to a temporary file.
 STORE_MEMORY_BYTES = 16 * 2**20
@@ -89,10 +93,9 @@ class Explained:
 
     Attributes:
         target: the explained class.
-        maps: float32, shape (n_positions, h, w), >= 0: each sampled position's fused map at
-            the layer's spatial resolution (raw scale).
-        target_score: float, shape (n_positions,): the target's probability, averaged over the
-            windows covering each position.
+        maps: each sampled position's fused map at the layer's spatial resolution (raw scale,
+            >= 0), in a temporary file past a bound, with its mean, maximum and the target's
+            probability (averaged over the windows covering it); the caller closes it.
         class_probs: float32, shape (K,): mean class probability over the windows.
         layer_shape: the layer's map shape per window (t', h, w); t' = 1 for frame models.
         candidates_per_window: classes whose maps each window kept while the target was
@@ -104,8 +107,7 @@ class Explained:
     """
 
     target: int
-    maps: np.ndarray = field(repr=False)
-    target_score: np.ndarray = field(repr=False)
+    maps: FrameMaps = field(repr=False)
     class_probs: np.ndarray = field(repr=False)
     layer_shape: tuple[int, ...]
     candidates_per_window: int | None
@@ -113,6 +115,11 @@ class Explained:
     seconds: dict[str, float]
     frames: KeptFrames | None = field(default=None, repr=False)
     tracks: list[TrackCurves] = field(default_factory=list, repr=False)
+
+    @property
+    def target_score(self) -> np.ndarray:
+        """float64 (n_positions,): the target's probability per position."""
+        return self.maps.scores
 
 
 @dataclass
@@ -138,17 +145,6 @@ class _PassResult:
             store.close()
 
 
-def _curves(class_index: int, maps: np.ndarray, scores: np.ndarray) -> TrackCurves:
-    """A class's per-position curves from its fused maps (n, h, w) and scores (n,)."""
-    flat = maps.reshape(len(maps), -1)
-    return TrackCurves(
-        class_index=int(class_index),
-        map_mean=flat.mean(axis=1, dtype=np.float64),
-        map_max=flat.max(axis=1) if flat.shape[1] else np.zeros(len(maps), np.float32),
-        target_score=scores,
-    )
-
-
 class _ClassTotals:
     """Class probabilities summed over the windows so far, and the candidate classes they give.
 
@@ -169,30 +165,37 @@ class _ClassTotals:
         #: The candidates chosen for the latest batch (on the device).
         self.chosen: torch.Tensor | None = None
         self._always: torch.Tensor | None = None
+        self._excluded: torch.Tensor | None = None  # bool (K,): never a free candidate
+        self._n_excluded = 0
 
-    def candidates(self, output: torch.Tensor) -> torch.Tensor:
-        """Top classes by mean probability so far (this batch included), on the device."""
+    def candidates(self, output: torch.Tensor) -> ClassIndices:
+        """Top classes by mean probability so far (this batch included), on the device: the
+        ``always`` classes first. No host synchronisation (the masks are made once)."""
         import torch
+
+        from videocam.cam.targets import ClassIndices
 
         probs = torch.softmax(output.float(), dim=1).sum(0)
         score = probs if self.total is None else self.total + probs
         n_classes = score.shape[0]
+        if self._excluded is None:
+            excluded = list(self.always)
+            background = self.background
+            if background is not None and 0 <= background < n_classes and n_classes > 1:
+                excluded.append(background)
+            mask = torch.zeros(n_classes, dtype=torch.bool)
+            mask[excluded] = True
+            self._excluded = mask.to(score.device)
+            self._n_excluded = int(mask.sum())
+            if self.always:
+                self._always = ClassIndices.on(score.device, self.always, n_classes).tensor
         size = min(n_classes, max(resources.AUTO_CANDIDATES, len(self.always) + self.top))
-        excluded = list(self.always)
-        background = self.background
-        if background is not None and 0 <= background < n_classes and n_classes > 1:
-            excluded.append(background)
-        if excluded:
-            score = score.clone()
-            score[excluded] = -1.0
-        others = max(0, min(size - len(self.always), n_classes - len(set(excluded))))
-        top = score.topk(others).indices
-        if self.always:
-            if self._always is None:
-                self._always = torch.tensor(self.always, dtype=torch.long).to(top.device)
+        others = max(0, min(size - len(self.always), n_classes - self._n_excluded))
+        top = score.masked_fill(self._excluded, -1.0).topk(others).indices
+        if self._always is not None:
             top = torch.cat([self._always, top])
         self.chosen = top
-        return self.chosen
+        return ClassIndices(top)
 
     def add(self, probs: torch.Tensor) -> None:
         """Count a batch's probabilities (b, K)."""
@@ -269,6 +272,10 @@ class SinglePass:
         self.progress = progress
         self.keep_frames = keep_frames
         self.n_recomputed = 0
+        #: Windows per forward: ``batch``, halved after each out-of-memory error.
+        self.chunk = batch
+        #: Out-of-memory errors the pass recovered from.
+        self.oom_splits = 0
         self.background_decoding = resources.background_decoding(loaded.device)
 
     def explain(
@@ -294,6 +301,7 @@ class SinglePass:
         if top_tracks and rank is None:
             raise ValueError("top_tracks needs rank")
         kept = self._frame_keeper() if self.keep_frames else None
+        fused: FrameMaps | None = None
         try:
             started = time.perf_counter()
             result = self.run(
@@ -302,27 +310,23 @@ class SinglePass:
             try:
                 passed = time.perf_counter()
                 chosen = target if target is not None else choose(result.mean_probs)
-                maps, scores, layer_shape = self.fuse(result, chosen)
+                fused = self._frame_maps(result)
+                layer_shape = self.fuse_into(result, chosen, fused)
                 followed = list(dict.fromkeys(tracks))
                 if top_tracks and rank is not None:
                     ranked = [c for c in rank(result.mean_probs) if c not in followed]
                     followed += ranked[:top_tracks]
-                curves = [
-                    _curves(c, maps, scores)
-                    if c == chosen
-                    else _curves(c, *self.fuse(result, c)[:2])
-                    for c in followed
-                ]
+                curves = [self._track(result, c, chosen, fused) for c in followed]
             finally:
                 result.close()
         except BaseException:
-            if kept is not None:
-                kept.close()
+            for owned in (kept, fused):
+                if owned is not None:
+                    owned.close()
             raise
         return Explained(
             target=chosen,
-            maps=maps,
-            target_score=scores,
+            maps=fused,
             class_probs=result.mean_probs,
             layer_shape=layer_shape,
             candidates_per_window=None if target is not None else int(result.classes.row_shape[0]),
@@ -333,6 +337,39 @@ class SinglePass:
             },
             frames=kept,
             tracks=curves,
+        )
+
+    def _track(
+        self, result: _PassResult, class_index: int, target: int, target_maps: FrameMaps
+    ) -> TrackCurves:
+        """The per-frame numbers of one followed class (its maps are not kept)."""
+        if class_index == target:
+            numbers = target_maps
+        else:
+            numbers = self._frame_maps(result, keep_maps=False)
+            self.fuse_into(result, class_index, numbers)
+        return TrackCurves(
+            class_index=int(class_index),
+            map_mean=numbers.means,
+            map_max=numbers.maxes,
+            target_score=numbers.scores,
+        )
+
+    def _shrink_chunk(self, error: BaseException) -> None:
+        """After an out-of-memory error: free the allocator's cache and halve the windows per
+        forward for the rest of the pass (the failed batch runs again in halves); ``error``
+        again when one window does not fit."""
+        import torch
+
+        if self.chunk == 1:
+            raise error
+        if self.loaded.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.chunk = max(1, self.chunk // 2)
+        self.oom_splits += 1
+        device = self.loaded.device
+        logger.warning(
+            "out of memory on %s: %d windows per forward from now on", device, self.chunk
         )
 
     def _frame_keeper(self) -> KeptFrames:
@@ -369,7 +406,7 @@ class SinglePass:
         """
         import torch
 
-        from videocam.cam import cam_and_output_classes, get_method
+        from videocam.cam import ClassIndices, cam_and_output_classes, get_method
 
         loaded = self.loaded
         class_free = not get_method(self.method).needs_gradients
@@ -379,7 +416,8 @@ class SinglePass:
             fixed = [0]
         elif target is not None and not top:
             fixed = known
-        fixed_classes = None if fixed is None else torch.tensor(fixed, dtype=torch.long)
+        # Built once on the device: no host synchronisation per batch.
+        fixed_classes = None if fixed is None else ClassIndices.on(loaded.device, fixed)
         probs_so_far = _ClassTotals(loaded.background_class, known, top)
         stores = _WindowStores(len(self.plan))
         copies = HostCopies(loaded.device)
@@ -394,26 +432,35 @@ class SinglePass:
             tap=tap,
         )
         try:
-            for rows, inputs in batches:
-                result = cam_and_output_classes(
-                    loaded.module,
-                    inputs,
-                    loaded.layer,
-                    probs_so_far.candidates if fixed is None else fixed,
-                    self.method,
-                    reshape=loaded.reshape,
-                    autocast=self.autocast,
-                )
-                probs = torch.softmax(result.output, dim=1)
-                probs_so_far.add(probs)
-                if fixed_classes is not None:
-                    classes = fixed_classes.expand(len(rows), -1)
-                else:
-                    assert probs_so_far.chosen is not None
-                    classes = probs_so_far.chosen.expand(len(rows), -1)
-                cams = result.cams[:, :1] if class_free else result.cams
-                for ready in copies.push(rows, probs, classes, cams):
-                    stores.append(*ready[1:])  # batches arrive in window order
+            for batch_rows, batch_inputs in batches:
+                start = 0
+                while start < len(batch_rows):  # a batch is split only after an out-of-memory
+                    rows = batch_rows[start : start + self.chunk]
+                    inputs = batch_inputs[start : start + self.chunk]
+                    try:
+                        result = cam_and_output_classes(
+                            loaded.module,
+                            inputs,
+                            loaded.layer,
+                            probs_so_far.candidates if fixed_classes is None else fixed_classes,
+                            self.method,
+                            reshape=loaded.reshape,
+                            autocast=self.autocast,
+                        )
+                    except torch.OutOfMemoryError as error:
+                        self._shrink_chunk(error)
+                        continue
+                    start += len(rows)
+                    probs = torch.softmax(result.output, dim=1)
+                    probs_so_far.add(probs)
+                    if fixed_classes is not None:
+                        classes = fixed_classes.tensor.expand(len(rows), -1)
+                    else:
+                        assert probs_so_far.chosen is not None
+                        classes = probs_so_far.chosen.expand(len(rows), -1)
+                    cams = result.cams[:, :1] if class_free else result.cams
+                    for ready in copies.push(rows, probs, classes, cams):
+                        stores.append(*ready[1:])  # batches arrive in window order
             for ready in copies.flush():
                 stores.append(*ready[1:])
         except BaseException:
@@ -432,13 +479,12 @@ class SinglePass:
 
     # -- from windows to frames ----------------------------------------------------------------
 
-    def fuse(
-        self, result: _PassResult, target: int
-    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-        """Per-frame maps and target scores of ``target`` from the kept window results.
+    def fuse_into(self, result: _PassResult, target: int, sink: FrameMaps) -> tuple[int, ...]:
+        """Stream the per-frame maps and scores of ``target`` into ``sink``, frame by frame as
+        each becomes final (no later window covers it): memory holds the windows in flight.
 
         Returns:
-            (maps float32 (n_frames, h, w), target score (n_frames,), the layer's map shape).
+            The layer's map shape per window (t', h, w); t' = 1 for frame models.
         """
         n_windows = len(self.plan)
         if len(result.maps) != n_windows:
@@ -461,8 +507,31 @@ class SinglePass:
                     picked[missed] = self._recompute(start + missed, target)
             scores = result.probs.read(start, stop)[:, target : target + 1]
             accumulator.add(self.plan[start:stop], picked.reshape(stop - start, *map_shape), scores)
-        maps, scores = accumulator.result()
-        return maps, scores[:, 0], tuple(map_shape)
+            # Windows start in order: frames before the next window's first one are final.
+            final = int(self.plan[stop, 0]) if stop < n_windows else len(self.indices)
+            positions, frame_maps, frame_scores = accumulator.pop_final(final)
+            sink.add(positions, frame_maps, frame_scores[:, 0])
+        return tuple(map_shape)
+
+    def fuse(
+        self, result: _PassResult, target: int
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        """:meth:`fuse_into`, every frame's map in memory (for short videos and tests).
+
+        Returns:
+            (maps float32 (n_frames, h, w), target score (n_frames,), the layer's map shape).
+        """
+        with self._frame_maps(result) as sink:
+            layer_shape = self.fuse_into(result, target, sink)
+            return sink.read(0, len(sink)), sink.scores.copy(), layer_shape
+
+    def _frame_maps(self, result: _PassResult, *, keep_maps: bool = True) -> FrameMaps:
+        spatial = (
+            result.maps.row_shape[1:]
+            if self.loaded.kind == "frame"
+            else (result.maps.row_shape[2:])
+        )
+        return FrameMaps(len(self.indices), spatial, keep_maps=keep_maps)
 
     def _recompute(self, rows: np.ndarray, target: int) -> np.ndarray:
         """Maps of ``target`` for windows whose candidates missed it: decoded and run again.
@@ -476,8 +545,8 @@ class SinglePass:
         # The frames the pass used: undecodable ones replaced by the same stand-ins.
         decodable = self.indices[stand_ins(self.indices, self.source.skipped_indices)]
         out = []
-        for start in range(0, len(rows), self.batch):
-            batch_rows = rows[start : start + self.batch]
+        for start in range(0, len(rows), self.chunk):
+            batch_rows = rows[start : start + self.chunk]
             positions = np.unique(self.plan[batch_rows])
             frames = self.source.read(decodable[positions], size=loaded.preprocess.size)
             block = frames[np.searchsorted(positions, self.plan[batch_rows])]

@@ -10,7 +10,7 @@ from videocam.scoring.frames import (
     scale_cams,
     select_keyframes,
 )
-from videocam.scoring.video import VideoScores, score_video
+from videocam.scoring.video import VideoScores, score_frames, score_video
 
 __all__ = [
     "Segment",
@@ -21,6 +21,7 @@ __all__ = [
     "frame_attribution",
     "resize_bilinear",
     "scale_cams",
+    "score_frames",
     "score_video",
     "select_keyframes",
 ]

@@ -192,14 +192,28 @@ class FrameAccumulator:
     The same fusion as :class:`WindowFuser` (each window's map brought to its T frames by linear
     interpolation along time, each frame the mean of the contributions it received), for when
     every window's map is at hand in batches: one gather-add per batch instead of Python loops
-    over slots. Holds the per-frame sums (n_frames x S float32) until :meth:`result`.
+    over slots. Sums are held for the frames still open only: :meth:`pop_final` hands out the
+    frames no later window covers (windows come in order of their first position), so memory
+    stays bounded by the windows in flight, whatever the video's length.
     """
 
     def __init__(self, n_frames: int, map_shape: tuple[int, ...], n_scores: int) -> None:
-        self._sums = np.zeros((n_frames, int(np.prod(map_shape, dtype=np.int64))), np.float32)
-        self._score_sums = np.zeros((n_frames, n_scores), dtype=np.float64)
-        self._counts = np.zeros(n_frames, dtype=np.int64)
+        self.n_frames = n_frames
         self._map_shape = tuple(map_shape)
+        self._size = int(np.prod(map_shape, dtype=np.int64))
+        self._start = 0  # the first frame not yet handed out
+        self._sums = np.zeros((0, self._size), np.float32)
+        self._score_sums = np.zeros((0, n_scores), dtype=np.float64)
+        self._counts = np.zeros(0, dtype=np.int64)
+
+    def _reach(self, stop: int) -> None:
+        """Hold sums up to position ``stop`` (exclusive)."""
+        extra = stop - self._start - len(self._counts)
+        if extra > 0:
+            self._sums = np.concatenate([self._sums, np.zeros((extra, self._size), np.float32)])
+            more_scores = np.zeros((extra, self._score_sums.shape[1]), np.float64)
+            self._score_sums = np.concatenate([self._score_sums, more_scores])
+            self._counts = np.concatenate([self._counts, np.zeros(extra, np.int64)])
 
     def add(self, positions: np.ndarray, window_maps: np.ndarray, scores: np.ndarray) -> None:
         """Add a batch of windows.
@@ -208,6 +222,9 @@ class FrameAccumulator:
             positions: int, shape (b, T): sampled-stream position of each slot.
             window_maps: float, shape (b, t', *S): maps at the layer's time resolution.
             scores: float, shape (b, K): per-window values to average per frame.
+
+        Raises:
+            ValueError: bad shapes, or a slot on a frame already handed out.
         """
         positions = np.asarray(positions, dtype=np.int64)
         b, n_slots = positions.shape
@@ -217,24 +234,53 @@ class FrameAccumulator:
                 f"window_maps: expected shape ({b}, t', *{self._map_shape}); "
                 f"got {window_maps.shape}"
             )
+        if b == 0:
+            return
+        if int(positions.min()) < self._start:
+            raise ValueError(f"frame {int(positions.min())} was already handed out")
+        self._reach(int(positions.max()) + 1)
         flat = window_maps.reshape(b, n_in, -1).astype(np.float32, copy=False)
         slot_maps = np.matmul(interpolation_matrix(n_slots, n_in), flat)  # (b, T, P)
-        flat_positions = positions.reshape(-1)
+        flat_positions = positions.reshape(-1) - self._start
         # Unbuffered adds, in window order: a frame covered twice in one batch gets both.
         np.add.at(self._sums, flat_positions, slot_maps.reshape(b * n_slots, -1))
         window_scores = np.asarray(scores, dtype=np.float64).reshape(b, -1)
         np.add.at(self._score_sums, flat_positions, np.repeat(window_scores, n_slots, axis=0))
         np.add.at(self._counts, flat_positions, 1)
 
+    def pop_final(self, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Hand out the frames before position ``limit`` (no later window may cover them).
+
+        Returns:
+            (positions int64 (m,), maps float32 (m, *S), scores float64 (m, K)): means per
+            frame, in order.
+
+        Raises:
+            ValueError: one of them was not covered by any window.
+        """
+        limit = min(limit, self.n_frames)
+        m = max(0, limit - self._start)
+        self._reach(limit)
+        counts = self._counts[:m]
+        uncovered = np.flatnonzero(counts == 0)
+        if len(uncovered):
+            raise ValueError(
+                f"frame {self._start + int(uncovered[0])} was not covered by any window"
+            )
+        maps = (self._sums[:m] / counts[:, None].astype(np.float32)).reshape((m, *self._map_shape))
+        scores = self._score_sums[:m] / counts[:, None]
+        positions = np.arange(self._start, self._start + m, dtype=np.int64)
+        self._sums, self._score_sums = self._sums[m:], self._score_sums[m:]
+        self._counts = self._counts[m:]
+        self._start += m
+        return positions, maps, scores
+
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        """(maps float32 (n_frames, *S), scores float64 (n_frames, K)): means per frame.
+        """(maps float32 (m, *S), scores float64 (m, K)): the means of every frame not handed
+        out yet (all frames when :meth:`pop_final` was never called).
 
         Raises:
             ValueError: a frame was not covered by any window.
         """
-        uncovered = np.flatnonzero(self._counts == 0)
-        if len(uncovered):
-            raise ValueError(f"frame {int(uncovered[0])} was not covered by any window")
-        counts = self._counts.astype(np.float32)
-        maps = (self._sums / counts[:, None]).reshape((len(counts), *self._map_shape))
-        return maps, self._score_sums / self._counts[:, None]
+        _, maps, scores = self.pop_final(self.n_frames)
+        return maps, scores
