@@ -380,3 +380,38 @@ def test_cli_lists_the_families_without_importing_them(capsys: pytest.CaptureFix
     families = {(r["name"], r["family"]) for r in rows if r["family"]}
     assert {("hf:ID_OR_DIR", f) for f in HF_FAMILIES} <= families
     assert {("timm:NAME", "vit"), ("timm:NAME", "cnn")} <= families
+
+
+def test_quiet_hub_holds_back_the_hubs_retry_warnings_and_restores() -> None:
+    """Offline, huggingface_hub warns "Retrying in 1s…" ten times before failing; the one error
+    line videocam writes must be all the user reads."""
+    import logging
+
+    from huggingface_hub.utils import are_progress_bars_disabled
+    from huggingface_hub.utils import logging as hub_logging
+
+    from videocam.models.optional import quiet_hub
+
+    class Kept(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    hub = hub_logging.get_logger("huggingface_hub.utils._http")  # where the retries are said
+    library = logging.getLogger("huggingface_hub")
+    kept = Kept()
+    library.addHandler(kept)
+    level, bars = library.level, are_progress_bars_disabled()
+    try:
+        with quiet_hub():
+            hub.warning("Retrying in 1s [Retry 1/5].")
+            assert are_progress_bars_disabled()
+        assert kept.messages == []
+        assert (library.level, are_progress_bars_disabled()) == (level, bars)
+        hub.warning("Retrying in 2s [Retry 2/5].")  # outside: the Hub's warnings as before
+        assert kept.messages == ["Retrying in 2s [Retry 2/5]."]
+    finally:
+        library.removeHandler(kept)

@@ -46,7 +46,7 @@ from torch import nn
 
 from videocam.errors import ConfigError, ModelLoadError
 from videocam.models.layers import PatchTokens, ReshapeFn
-from videocam.models.optional import import_optional
+from videocam.models.optional import import_optional, quiet_hub
 from videocam.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from videocam.models.spec import Built, ModelInfo
 from videocam.models.weights import (
@@ -463,15 +463,17 @@ def _transformers() -> Any:
 
 @contextmanager
 def _quiet_progress(transformers: Any) -> Iterator[None]:
-    """No progress bars or load reports on stderr while loading: the library never writes there
-    itself (a missing head is an error of ours instead of transformers' warning)."""
+    """No progress bars, load reports or Hub retry warnings on stderr while loading: the library
+    never writes there itself (a missing head is an error of ours instead of transformers'
+    warning, a failed download one line)."""
     tf_logging = transformers.utils.logging
     was = tf_logging.is_progress_bar_enabled()
     verbosity = tf_logging.get_verbosity()
     tf_logging.disable_progress_bar()
     tf_logging.set_verbosity_error()
     try:
-        yield
+        with quiet_hub():
+            yield
     finally:
         tf_logging.set_verbosity(verbosity)
         if was:
@@ -549,7 +551,8 @@ def _load_error(source: _Source, what: str, exc: BaseException) -> ModelLoadErro
 
 def _read_config(transformers: Any, source: _Source) -> Any:
     try:
-        config = transformers.AutoConfig.from_pretrained(source.ref, trust_remote_code=False)
+        with _quiet_progress(transformers):
+            config = transformers.AutoConfig.from_pretrained(source.ref, trust_remote_code=False)
     except OSError as exc:
         raise _load_error(source, "the config", exc) from exc
     except (ValueError, KeyError) as exc:  # an unknown model_type, custom code refused…
@@ -574,12 +577,13 @@ def _json_file(transformers: Any, source: _Source, filename: str) -> dict[str, A
         text = path.read_text(encoding="utf-8")
     else:
         try:
-            resolved = transformers.utils.cached_file(
-                source.spec,
-                filename,
-                _raise_exceptions_for_missing_entries=False,
-                _raise_exceptions_for_connection_errors=False,
-            )
+            with _quiet_progress(transformers):
+                resolved = transformers.utils.cached_file(
+                    source.spec,
+                    filename,
+                    _raise_exceptions_for_missing_entries=False,
+                    _raise_exceptions_for_connection_errors=False,
+                )
         except OSError:
             return None
         if resolved is None:

@@ -8,11 +8,14 @@ model source stay as fast as before.
 from __future__ import annotations
 
 import importlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 from videocam.errors import ModelLoadError
 
-__all__ = ["EXTRA", "import_optional"]
+__all__ = ["EXTRA", "import_optional", "quiet_hub"]
 
 #: The pip extra that installs transformers and timm.
 EXTRA = "videocam[hf]"
@@ -32,3 +35,30 @@ def import_optional(module: str, *, needed_for: str) -> ModuleType:
             f"{needed_for} needs the package {package}, which is not installed: "
             f"pip install '{EXTRA}' (transformers and timm) ({type(exc).__name__}: {exc})"
         ) from exc
+
+
+@contextmanager
+def quiet_hub() -> Iterator[None]:
+    """While downloading from the Hugging Face Hub: no progress bars and none of its retry
+    warnings on stderr ("Retrying in 1s…" ten times when offline), so that a failed download
+    ends in videocam's one error line. Restored afterwards."""
+    hub_logger = logging.getLogger("huggingface_hub")
+    level = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)
+    try:
+        from huggingface_hub.utils import (
+            are_progress_bars_disabled,
+            disable_progress_bars,
+            enable_progress_bars,
+        )
+    except ImportError:
+        restore_bars = False
+    else:
+        restore_bars = not are_progress_bars_disabled()
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        hub_logger.setLevel(level)
+        if restore_bars:
+            enable_progress_bars()

@@ -29,8 +29,7 @@ from __future__ import annotations
 import difflib
 import logging
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from torch import nn
 
 from videocam.errors import ModelLoadError
 from videocam.models.layers import ChannelsLastToFirst, PatchTokens, ReshapeFn
-from videocam.models.optional import import_optional
+from videocam.models.optional import import_optional, quiet_hub
 from videocam.models.preprocess import Preprocess
 from videocam.models.spec import Built, ModelInfo
 from videocam.models.weights import (
@@ -200,7 +199,7 @@ def _pretrained(timm: Any, name: str, num_classes: int | None) -> nn.Module:
     kwargs: dict[str, Any] = {"pretrained": True}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    with _quiet_progress():
+    with quiet_hub():
         try:
             module: nn.Module = timm.create_model(name, **kwargs)
         except RuntimeError as exc:
@@ -222,27 +221,6 @@ def _download_error(name: str, arch: str, exc: BaseException) -> ModelLoadError:
         f"'{name}', pretrained=True).state_dict(), '{arch}.pth') and pass --weights "
         f"/path/to/{arch}.pth; HF_HUB_OFFLINE=1 skips the Hub's retries when offline"
     )
-
-
-@contextmanager
-def _quiet_progress() -> Iterator[None]:
-    """No Hub download progress bars on stderr (the library never writes there itself)."""
-    try:
-        from huggingface_hub.utils import (
-            are_progress_bars_disabled,
-            disable_progress_bars,
-            enable_progress_bars,
-        )
-    except ImportError:
-        yield
-        return
-    restore = not are_progress_bars_disabled()
-    disable_progress_bars()
-    try:
-        yield
-    finally:
-        if restore:
-            enable_progress_bars()
 
 
 def _file_kwargs(module: nn.Module, state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
