@@ -2,10 +2,13 @@
 
 Times, on the same batch and in one run: the forward pass alone (``torch.inference_mode``),
 ``videocam.compute_cam`` (Grad-CAM, gradients at the target layer only), and pytorch-grad-cam's
-``GradCAM`` (full backward) when it is installed. Models: r3d_18 (layer4, a 16-frame clip batch)
-and resnet50 run per frame (layer4). Weights are random (``weights=None``): cost does not depend
-on them. Each timing is the median of ``--repeats`` after one warm-up; the three contenders run
-interleaved within each repeat so that drift in machine load hits them alike.
+``GradCAM`` (full backward) when it is installed. Models: r3d_18 (layer4, a 16-frame clip batch),
+resnet50 run per frame (layer4), and a VideoMAE-base-sized transformers model (12 blocks of 768,
+16 frames at 224², tubelets 2x16x16: 1568 tokens, 400 classes; its default layer, the last
+block's output, with the tubelet reshape) when transformers is installed. Weights are random:
+cost does not depend on them. Each timing is the median of ``--repeats`` after one warm-up; the
+three contenders run interleaved within each repeat so that drift in machine load hits them
+alike.
 
 The object-detector case times ``fasterrcnn_mobilenet_v3_large_fpn`` (random weights) the way
 ``analyze`` runs it: the detector as a class scorer (``DetectionScores``: each class's detection
@@ -19,7 +22,7 @@ as on a busy street; the post-processing and the Grad-CAM backward through the R
 the work they do with real weights (the box head runs on all 1000 proposals either way).
 
 Usage: python benchmarks/cam_overhead.py [--repeats 5] [--quick] [--json PATH] [--device cpu]
-       [--cases classifiers detector]
+       [--skip-videomae] [--cases classifiers detector]
 """
 
 from __future__ import annotations
@@ -61,11 +64,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--skip-pytorch-grad-cam", action="store_true", help="time forward and videocam only"
     )
     parser.add_argument(
+        "--skip-videomae", action="store_true", help="leave out the VideoMAE-base case"
+    )
+    parser.add_argument(
+        "--videomae-batch", type=int, default=1, help="clips per batch of the VideoMAE case"
+    )
+    parser.add_argument(
         "--cases",
         nargs="+",
         choices=CASES,
         default=list(CASES),
-        help="classifiers (r3d_18, resnet50) and/or detector (fasterrcnn_mobilenet_v3_large_fpn)",
+        help="classifiers (r3d_18, resnet50, VideoMAE) and/or detector "
+        "(fasterrcnn_mobilenet_v3_large_fpn)",
     )
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -117,41 +127,64 @@ def main(argv: list[str] | None = None) -> int:
     else:
         note = "pytorch-grad-cam skipped (--skip-pytorch-grad-cam)"
 
-    cases = []
+    def torchvision_case(builder: Callable[..., Any]) -> Callable[[], tuple[Any, Any]]:
+        return lambda: (builder(weights=None), None)
+
+    cases: list[tuple[str, Callable[[], tuple[Any, Any]], str, tuple[int, ...]]] = []
     if "classifiers" in args.cases:
-        cases = [
+        cases += [
             (
                 "r3d_18",
-                torchvision.models.video.r3d_18,
+                torchvision_case(torchvision.models.video.r3d_18),
                 "layer4",
                 (1 if args.quick else 4, 3, 16, 112, 112),
             ),
             (
                 "resnet50 (per frame)",
-                torchvision.models.resnet50,
+                torchvision_case(torchvision.models.resnet50),
                 "layer4",
                 (4 if args.quick else 16, 3, 224, 224),
             ),
         ]
+    if "classifiers" in args.cases and not args.skip_videomae:
+        videomae = _videomae_base_case()
+        if videomae is None:
+            note = "; ".join(filter(None, [note, "transformers not installed: no VideoMAE row"]))
+        else:
+            build, layer = videomae
+            cases.append(
+                ("VideoMAE-base (hf:)", build, layer, (args.videomae_batch, 3, 16, 224, 224))
+            )
+
+    def reshaped(reshape: Any, shape: tuple[int, ...]) -> Any:
+        return None if reshape is None else (lambda tensor: reshape(tensor, torch.Size(shape)))
 
     rows = []
-    for name, builder, layer, shape in cases:
+    for name, build, layer, shape in cases:
         torch.manual_seed(0)
-        model = builder(weights=None).eval().to(device)
+        model, reshape = build()
+        model = model.eval().to(device)
         inputs = torch.randn(*shape, device=device)
 
         def forward(model=model, inputs=inputs) -> None:
             with torch.inference_mode():
                 model(inputs)
 
-        def videocam(model=model, inputs=inputs, layer=layer) -> None:
-            compute_cam(model, inputs, layer, None, "gradcam")
+        def videocam(model=model, inputs=inputs, layer=layer, reshape=reshape) -> None:
+            compute_cam(model, inputs, layer, None, "gradcam", reshape=reshape)
 
         contenders: dict[str, Callable[[], object]] = {"forward": forward, "videocam": videocam}
         if grad_cam_class is not None:
+            transform = reshaped(reshape, shape)
 
-            def pytorch_grad_cam(model=model, inputs=inputs, layer=layer) -> None:
-                with grad_cam_class(model=model, target_layers=[model.get_submodule(layer)]) as cam:
+            def pytorch_grad_cam(
+                model=model, inputs=inputs, layer=layer, transform=transform
+            ) -> None:
+                with grad_cam_class(
+                    model=model,
+                    target_layers=[model.get_submodule(layer)],
+                    reshape_transform=transform,
+                ) as cam:
                     cam(input_tensor=inputs, targets=None)
                 model.zero_grad(set_to_none=True)
 
@@ -206,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             "torch_threads": torch.get_num_threads(),
             "torch_version": torch.__version__,
             "torchvision_version": torchvision.__version__,
+            "transformers_version": _version("transformers"),
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "processor": platform.processor(),
@@ -337,6 +371,41 @@ def _print_detector_table(rows: list[dict[str, Any]]) -> None:
             f"{r['eigencam_ratio']:>6.2f} {r['gradcam_s']:>9.3f} {r['gradcam_ratio']:>6.2f} "
             f"{paired:>13}"
         )
+
+
+def _videomae_base_case() -> tuple[Callable[[], tuple[Any, Any]], str] | None:
+    """(build -> (model, reshape), layer) of a random VideoMAE-base-sized classifier, as
+    ``--model hf:`` loads one (the adapter, the family's default layer and reshape); None
+    without transformers."""
+    try:
+        import transformers
+    except ImportError:
+        return None
+    from videocam.models.hf import HF_FAMILIES, HFClassifier, default_layer, hf_reshape
+
+    family = HF_FAMILIES["videomae"]
+    config = transformers.VideoMAEConfig(num_labels=400)  # base: 12 x 768, 16 x 224², 2x16x16
+    # The default layer by the family's rule (the head mean-pools: the last block's output).
+    layer = f"videomae.encoder.layer.{config.num_hidden_layers - 1}"
+
+    def build() -> tuple[Any, Any]:
+        model = transformers.VideoMAEForVideoClassification(config).eval()
+        assert default_layer(model, family, config)[0] == layer
+        reshape = hf_reshape(
+            model, family, config, layer, name="videomae-base", expected_input=(16, 224, 224)
+        )
+        return HFClassifier(model, "video", (16, 224, 224), "videomae-base"), reshape
+
+    return build, layer
+
+
+def _version(package: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(package)
+    except Exception:  # not installed
+        return None
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

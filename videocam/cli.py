@@ -11,6 +11,7 @@ import json
 import logging
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -393,23 +394,46 @@ def _run_models(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps([dataclasses.asdict(i) for i in infos], indent=2) + "\n")
         return EXIT_OK
-    rows = [("name", "kind", "default layer", "weights", "input", "clip", "source")]
+    rows: list[tuple[str, ...]] = [
+        ("name", "kind", "default layer", "weights", "input", "clip", "source")
+    ]
+    families: list[tuple[str, ...]] = [("prefix", "family", "kind", "default layer", "tokens")]
     for i in infos:
+        if i.family is not None:
+            families.append((i.name, i.family, i.kind, i.default_layer, i.note or "-"))
+            continue
         size = f"{i.input_size[0]}x{i.input_size[1]}" if i.input_size else "-"
         weights = ", ".join(i.weights) if i.weights else "-"
         clip = str(i.clip_len) if i.clip_len else "-"
         rows.append((i.name, i.kind, i.default_layer, weights, size, clip, i.source))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for r in rows:
-        sys.stdout.write(
-            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n"
+    _write_table(rows)
+    sys.stdout.write(
+        "\n"
+        + textwrap.fill(
+            "Families: hf:ID_OR_DIR is a Hugging Face transformers classifier, a Hub model ID "
+            "or a save_pretrained directory (classes, clip length, input size and mean/std from "
+            "its own files); timm:NAME is any of timm's image classifiers, run per frame (input "
+            "size and mean/std from timm's data config; --weights DEFAULT, a pretrained TAG, a "
+            "file or none). Both need pip install 'videocam[hf]'.",
+            width=100,
         )
+        + "\n"
+    )
+    _write_table(families)
     sys.stdout.write(
         "\nAlso: a custom builder path/to/file.py:function or package.module:function "
         "(--frame-model for per-frame models); --weights takes DEFAULT, a listed name, "
         "a local state-dict file, or none.\n"
     )
     return EXIT_OK
+
+
+def _write_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        sys.stdout.write(
+            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n"
+        )
 
 
 #: ``videocam export FORMAT`` (videocam.export.FORMATS; listed here so that building the parser

@@ -30,10 +30,22 @@ VIDEO_ROWS = {
 
 @pytest.fixture(scope="module")
 def rows() -> dict[str, ModelInfo]:
-    infos = list_models()
+    """The model names (the hf: / timm: family rows aside: their names are patterns)."""
+    infos = [info for info in list_models() if info.family is None]
     names = [info.name for info in infos]
     assert len(names) == len(set(names)), "duplicate model names"
     return {info.name: info for info in infos}
+
+
+def test_family_rows_come_last_and_are_unique() -> None:
+    infos = list_models()
+    families = [(i.name, i.family) for i in infos if i.family is not None]
+    assert len(families) == len(set(families))
+    assert [i.family is not None for i in infos] == sorted(i.family is not None for i in infos)
+    assert {name for name, _ in families} == {"hf:ID_OR_DIR", "timm:NAME"}
+    for info in infos:
+        if info.family is not None:
+            assert info.source in ("transformers", "timm") and info.note
 
 
 def test_lists_every_torchvision_video_model(rows: dict[str, ModelInfo]) -> None:

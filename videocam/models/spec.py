@@ -26,7 +26,11 @@ class ModelInfo:
         weights: names ``--weights`` accepts besides ``DEFAULT``, a local file and ``none``.
         input_size: (H, W) of the default weights' preprocessing.
         clip_len: default window length in frames (video models), None for frame models.
-        source: ``"torchvision"`` or ``"bundled"``.
+        source: ``"torchvision"``, ``"bundled"``, ``"transformers"`` or ``"timm"``.
+        family: for the rows of the ``hf:`` and ``timm:`` prefixes (``name`` is then
+            ``hf:ID_OR_DIR`` or ``timm:NAME``, a pattern rather than a name): the family the row
+            describes (``videomae``, ``vit``…); None for a model name.
+        note: the family's token layout (what the default layer's reshape undoes), or None.
         task: ``"classification"``, or ``"detection"`` for object detectors (run per frame,
             explained through their detection scores).
     """
@@ -38,6 +42,8 @@ class ModelInfo:
     input_size: tuple[int, int] | None
     clip_len: int | None
     source: str
+    family: str | None = None
+    note: str | None = None
     task: str = "classification"
 
 
@@ -82,6 +88,9 @@ class LoadedModel:
         detector: for object detectors (``module`` is then a
             :class:`~videocam.models.detectors.DetectionScores` whose outputs are per-class
             detection masses, not logits), else None.
+        sources: where each setting came from (``hf:`` and ``timm:`` models: the files and
+            defaults that gave the classes, clip length, input size, mean / std, layer…; an
+            option given by the user says so); None for the other models.
     """
 
     name: str
@@ -96,6 +105,7 @@ class LoadedModel:
     background_class: int | None
     device: torch.device
     detector: DetectorInfo | None = None
+    sources: dict[str, str] | None = None
 
     def class_scores(self, output: torch.Tensor) -> torch.Tensor:
         """The model output (N, K) as per-class scores: softmax probabilities of a classifier's
@@ -111,12 +121,16 @@ ReshapeFactory = Callable[[nn.Module, str], "ReshapeFn | None"]
 
 @dataclass(frozen=True)
 class Built:
-    """What a model source (torchvision, bundled, custom) hands the registry (internal).
+    """What a model source (torchvision, bundled, custom, hf, timm) hands the registry
+    (internal).
 
     Attributes:
         fixed_input: the (T, H, W) or (H, W) the network was built for and only accepts
             (MViT, ViT), else None.
         num_classes: the number of logits when known (checks ``labels``).
+        sources: where each setting came from (see :class:`LoadedModel`).
+        needs_layer_hint: the error to raise when no ``layer`` is given and there is no
+            default (a model family without a tested default layer).
     """
 
     module: nn.Module
@@ -131,3 +145,5 @@ class Built:
     reshape_factory: ReshapeFactory | None = None
     fixed_input: tuple[int, ...] | None = None
     detector: DetectorInfo | None = None
+    sources: dict[str, str] | None = None
+    needs_layer_hint: str | None = None
