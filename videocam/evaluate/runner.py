@@ -24,6 +24,7 @@ from videocam.analysis import (
     package_versions,
     resolve_class,
     run_analysis_keeping_frames,
+    with_method,
 )
 from videocam.config import AnalyzeConfig
 from videocam.errors import VideocamError
@@ -231,6 +232,8 @@ def evaluate_manifest(
     """Evaluate every video of ``manifest``; failures are recorded, not raised."""
     import pandas as pd
     from tqdm import tqdm
+
+    config = with_method(config, loaded)  # the summary names the method the model got
 
     entries = read_manifest(manifest)
     rows: list[dict[str, Any]] = []
