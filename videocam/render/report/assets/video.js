@@ -368,7 +368,8 @@
       ctx.fillText(clip(ctx, lane.name, GUTTER - 14), GUTTER - 8, top + h / 2 - 6);
       ctx.fillStyle = "#868e96";
       ctx.font = "11px system-ui, sans-serif";
-      ctx.fillText("0 – " + VC.num(max, max >= 1 ? 0 : 3), GUTTER - 8, top + h / 2 + 9);
+      var digits = max < 1 ? 3 : max % 1 === 0 ? 0 : 2;  // a detection mass of 1.59: not "2"
+      ctx.fillText("0 – " + VC.num(max, digits), GUTTER - 8, top + h / 2 + 9);
     });
     // Keyframe markers, numbered by rank; the strongest drawn last, on top of any it overlaps.
     keyframes.slice().reverse().forEach(function (k) {
