@@ -128,6 +128,7 @@ def test_gradient_methods_follow_the_explained_detection(tiny_video: Path) -> No
     assert np.all(cams[[0, 1, 2, 3, 12, 15]] == 0)  # no car: no gradient, no map
 
 
+@pytest.mark.slow
 def test_torchvision_faster_rcnn_with_a_forced_detection(tiny_video: Path) -> None:
     """A real torchvision detector (its own transform, RPN and post-processing) fitted to the
     video (64x80 -> 320x400, as its own resize would), the forced box back in video pixels."""
@@ -159,6 +160,7 @@ def test_torchvision_faster_rcnn_with_a_forced_detection(tiny_video: Path) -> No
         assert frame[box_cells].sum() / frame.sum() > 0.95
 
 
+@pytest.mark.slow
 def test_torchvision_detector_with_detector_flag_as_custom_builder(
     tiny_video: Path, tmp_path: Path
 ) -> None:
