@@ -10,6 +10,14 @@ cost does not depend on them. Each timing is the median of ``--repeats`` after o
 three contenders run interleaved within each repeat so that drift in machine load hits them
 alike.
 
+Then, per window, what each method costs against Grad-CAM on the same window (``methods``):
+``eigengradcam`` (one backward, an SVD per sample), ``ablationcam`` (one perturbed head replay per
+channel of the layer, batched by memory) and ``scorecam`` (one whole-model forward per channel,
+batched by memory). Models: the bundled ``videocam_tiny`` (block4, 128 channels) and r3d_18
+(layer4, 512 channels), one 16-frame window each, and the bundled ``efficientnet_lite0`` per
+frame (_conv_head, 1280 channels), one frame. Score-CAM runs ``--method-repeats`` once by
+default: on r3d_18 it is 512 forwards.
+
 The object-detector case times ``fasterrcnn_mobilenet_v3_large_fpn`` (random weights) the way
 ``analyze`` runs it: the detector as a class scorer (``DetectionScores``: each class's detection
 mass) on 16 frames of 240x320 fed at that size, its default layer ``backbone.body.16``; plain
@@ -22,7 +30,7 @@ as on a busy street; the post-processing and the Grad-CAM backward through the R
 the work they do with real weights (the box head runs on all 1000 proposals either way).
 
 Usage: python benchmarks/cam_overhead.py [--repeats 5] [--quick] [--json PATH] [--device cpu]
-       [--skip-videomae] [--cases classifiers detector]
+       [--skip-videomae] [--method-repeats 1] [--skip-methods] [--cases classifiers detector]
 """
 
 from __future__ import annotations
@@ -70,14 +78,22 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--videomae-batch", type=int, default=1, help="clips per batch of the VideoMAE case"
     )
     parser.add_argument(
+        "--method-repeats", type=int, default=1, help="timed runs per method and window"
+    )
+    parser.add_argument(
+        "--skip-methods", action="store_true", help="skip the per-window cost of each method"
+    )
+    parser.add_argument(
         "--cases",
         nargs="+",
         choices=CASES,
         default=list(CASES),
-        help="classifiers (r3d_18, resnet50, VideoMAE) and/or detector "
-        "(fasterrcnn_mobilenet_v3_large_fpn)",
+        help="classifiers (r3d_18, resnet50, VideoMAE, and each method's cost) and/or "
+        "detector (fasterrcnn_mobilenet_v3_large_fpn)",
     )
     args = parser.parse_args(argv)
+    if args.method_repeats < 1:
+        parser.error("--method-repeats must be >= 1")
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     if args.json is None:
@@ -217,6 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         del model, inputs
 
+    method_rows = (
+        []
+        if args.skip_methods or "classifiers" not in args.cases
+        else _method_costs(args, device, timed)
+    )
     detector_rows = []
     if "detector" in args.cases:
         n_frames = 4 if args.quick else DETECTOR_FRAMES
@@ -224,7 +245,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if rows:
         _print_table(rows)
+    if method_rows:
+        print()
+        _print_method_table(method_rows)
     if detector_rows:
+        print()
         _print_detector_table(detector_rows)
     if note and rows:
         print(f"note: {note}")
@@ -253,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         "note": note or None,
         "rows": rows,
         "detector_rows": detector_rows,
+        "method_repeats": args.method_repeats,
+        "methods": method_rows,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     partial = args.json.with_name(args.json.name + ".tmp")
@@ -432,6 +459,114 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     print("-" * len(header))
     for row in rows:
         print(line([cell(row) for _, _, cell in columns]))
+
+
+#: The methods timed per window against Grad-CAM.
+METHOD_CASES = ("gradcam", "eigengradcam", "ablationcam", "scorecam")
+
+
+def _method_costs(args: argparse.Namespace, device: Any, timed: Callable) -> list[dict[str, Any]]:
+    """Per window: each method's time and its ratio to Grad-CAM on the same window."""
+    import torch
+    import torchvision
+
+    from videocam.models import load_model
+
+    cases: list[tuple[str, Callable[[], Any], str, tuple[int, ...]]] = [
+        (
+            "videocam_tiny",
+            lambda: load_model("videocam_tiny", device=str(device)).module,
+            "block4",
+            (1, 3, 16, 112, 112),
+        ),
+        (
+            "r3d_18",
+            lambda: torchvision.models.video.r3d_18(weights=None),
+            "layer4",
+            (1, 3, 16, 112, 112),
+        ),
+        (
+            "efficientnet_lite0 (per frame)",
+            lambda: load_model("efficientnet_lite0", device=str(device)).module,
+            "_conv_head",
+            (1, 3, 224, 224),
+        ),
+    ]
+    if args.quick:
+        cases = cases[:1]
+    rows = []
+    for name, build, layer, shape in cases:
+        torch.manual_seed(0)
+        model = build().eval().to(device)
+        inputs = torch.randn(*shape, device=device)
+        channels = int(_layer_channels(model, layer, inputs))
+        times = _time_methods(model, inputs, layer, args.method_repeats, timed)
+        median = {m: statistics.median(v) for m, v in times.items()}
+        row = {
+            "model": name,
+            "layer": layer,
+            "window": "x".join(map(str, shape)),
+            "channels": channels,
+            "seconds": median,
+            "over_gradcam": {m: median[m] / median["gradcam"] for m in METHOD_CASES},
+            "times_s": times,
+        }
+        rows.append(row)
+        print(
+            f"{name}: " + ", ".join(f"{m} {median[m]:.3f} s" for m in METHOD_CASES),
+            flush=True,
+        )
+    return rows
+
+
+def _time_methods(
+    model: Any, inputs: Any, layer: str, repeats: int, timed: Callable
+) -> dict[str, list[float]]:
+    """Each method's times on one window, interleaved within each repeat (Score-CAM, the
+    slowest, gets no warm-up: its first perturbed forward warms the rest)."""
+    from videocam.cam import compute_cam
+
+    def run(method: str) -> Callable[[], Any]:
+        return lambda: compute_cam(model, inputs, layer, None, method)
+
+    for method in METHOD_CASES:
+        if method != "scorecam":
+            timed(run(method))
+    times: dict[str, list[float]] = {m: [] for m in METHOD_CASES}
+    for _ in range(repeats):
+        for method in METHOD_CASES:
+            times[method].append(timed(run(method)))
+    return times
+
+
+def _layer_channels(model: Any, layer: str, inputs: Any) -> int:
+    import torch
+
+    seen: list[int] = []
+    handle = model.get_submodule(layer).register_forward_hook(
+        lambda m, i, o: seen.append(int(o.shape[1]))
+    )
+    with torch.inference_mode():
+        model(inputs)
+    handle.remove()
+    return seen[0]
+
+
+def _print_method_table(rows: list[dict[str, Any]]) -> None:
+    header = f"{'per window':<32}{'channels':>9}" + "".join(
+        f"{m + ' s':>15}{'÷ gradcam':>10}" for m in METHOD_CASES[1:]
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        cells = "".join(
+            f"{row['seconds'][m]:>15.3f}{row['over_gradcam'][m]:>10.1f}" for m in METHOD_CASES[1:]
+        )
+        print(f"{row['model']:<32}{row['channels']:>9}{cells}")
+    print(
+        "gradcam s per window: "
+        + ", ".join(f"{r['model']} {r['seconds']['gradcam']:.3f}" for r in rows)
+    )
 
 
 def _maybe(value: float | None, spec: str) -> str:

@@ -8,13 +8,20 @@ and validation seeds), with the bundled model ``videocam_tiny`` explaining the t
   lies in the event object's box — the pointing game on keyframes;
 - deletion AUC (normalised, lower = more faithful) in attribution order, and the same for random
   orders (mean of 3 seeds, the same orders for every method);
-- time per video of the analysis (decode, scan, CAM; no rendering).
+- time per video of the analysis (decode, scan, CAM; no rendering);
+- sanity: the Spearman rank correlation of the maps with those of the model with every block
+  re-initialised (the last step of ``evaluate --sanity``'s cascade), on the first
+  ``--sanity-clips`` clips; near 0 = the maps depend on what the model learnt.
 
 Model-free keyframe baselines: uniform sampling (3 evenly spaced frames) and motion-energy peaks
 (mean absolute frame difference, top 3 with the same min gap; its pointing uses the largest pixel
-difference; its deletion order is by motion energy).
+difference; its deletion order is by motion energy). Model-based baseline: temporal occlusion
+(``evaluate --occlusion``): each frame's importance is the target's drop when the 5 frames around
+it are made neutral; keyframes by the CAM keyframes' rule on it, deletion order by it; no map, so
+no pointing.
 
-    python benchmarks/explanation_quality.py [--clips 20] [--quick]
+    python benchmarks/explanation_quality.py [--clips 20] [--quick] [--methods gradcam,scorecam]
+        [--sanity-clips 5]
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 SEED_START = 4_000_000
 TOPK = 3
 MIN_GAP_S = 0.5
+OCCLUSION_RUN = 5
 
 
 def inside_box(point_yx: tuple[int, int], box: np.ndarray) -> bool:
@@ -99,6 +107,8 @@ def main() -> None:
         normalised_auc,
         order_by_attribution,
     )
+    from videocam.evaluate.occlusion import occlusion_importance, occlusion_keyframes
+    from videocam.evaluate.sanity import cascade, randomisation_steps, spearman
     from videocam.models import load_model
     from videocam.scoring import resize_bilinear, select_keyframes
     from videocam.synthetic import make_clip, render_clip
@@ -108,16 +118,27 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="4 clips")
     parser.add_argument("--random-seeds", type=int, default=3)
     parser.add_argument("--json", default="benchmarks/results/explanation_quality.json")
+    parser.add_argument(
+        "--sanity-clips", type=int, default=5, help="clips the sanity figure is measured on"
+    )
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help="CAM methods, comma-separated (default: all)"
+    )
     args = parser.parse_args()
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        parser.error(f"--methods: unknown {', '.join(unknown)}; known: {', '.join(METHODS)}")
     n_clips = 4 if args.quick else args.clips
 
     loaded = load_model("videocam_tiny", device="cpu")
+    *_, randomised = cascade(loaded, randomisation_steps(loaded.module))  # every block random
     base = AnalyzeConfig(
         model="videocam_tiny", topk=TOPK, min_gap=MIN_GAP_S, keyframe_floor=0.0, render=False
     )
     per_method: dict[str, dict[str, list[float]]] = {
-        name: {"hit": [], "point": [], "del": [], "seconds": []}
-        for name in (*METHODS, "uniform", "motion energy")
+        name: {"hit": [], "point": [], "del": [], "seconds": [], "sanity": []}
+        for name in (*methods, "occlusion", "uniform", "motion energy")
     }
     random_aucs: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,7 +164,7 @@ def main() -> None:
 
             ctx = ClipContext(times, start_s, end_s, boxes, scorer, reference)
 
-            for method in METHODS:
+            for method in methods:
                 t0 = time.perf_counter()
                 analysis = run_analysis(clip.path, loaded, config.replace(method=method))
                 seconds = time.perf_counter() - t0
@@ -154,6 +175,24 @@ def main() -> None:
                     points.append(np.unravel_index(int(np.argmax(up)), up.shape))
                 order = order_by_attribution(analysis.frames.attribution.to_numpy())
                 record(per_method[method], ctx, keys, points, order, seconds)
+                if i < args.sanity_clips:
+                    random_maps = run_analysis(clip.path, randomised, config.replace(method=method))
+                    per_method[method]["sanity"].append(spearman(random_maps.cams, analysis.cams))
+
+            t0 = time.perf_counter()
+            importance = occlusion_importance(scorer.score_all, n, OCCLUSION_RUN)
+            keys = occlusion_keyframes(
+                importance,
+                times,
+                first.frames.target_score.to_numpy(),
+                topk=TOPK,
+                min_gap_s=MIN_GAP_S,
+                keyframe_floor=base.keyframe_floor,
+                evidence_floor=base.evidence_floor,
+            )
+            order = order_by_attribution(importance)
+            seconds = time.perf_counter() - t0 + first.summary["timings_s"]["analysis_s"]
+            record(per_method["occlusion"], ctx, keys, None, order, seconds)
 
             # Baselines on the original frames (no model).
             original, _ = render_clip(spec)
@@ -190,25 +229,29 @@ def main() -> None:
                 "deletion_auc": float(np.mean(stats["del"])) if stats["del"] else None,
                 "deletion_auc_random": float(np.mean(random_aucs)),
                 "seconds_per_video": float(np.mean(stats["seconds"])),
+                "sanity_rank_corr": float(np.mean(stats["sanity"])) if stats["sanity"] else None,
             }
         )
     header = (
         f"{'method':14s} {'hit@3':>6s} {'pointing':>9s} {'del AUC':>8s} {'random':>7s} "
-        f"{'s/video':>8s}"
+        f"{'s/video':>8s} {'sanity':>7s}"
     )
     print("\n" + header)
     for r in rows:
         point = "-" if r["pointing"] is None else f"{r['pointing']:.3f}"
         dele = "-" if r["deletion_auc"] is None else f"{r['deletion_auc']:.3f}"
+        sanity = "-" if r["sanity_rank_corr"] is None else f"{r['sanity_rank_corr']:.3f}"
         print(
             f"{r['method']:14s} {r['hit_at_3']:6.3f} {point:>9s} {dele:>8s} "
-            f"{r['deletion_auc_random']:7.3f} {r['seconds_per_video']:8.3f}"
+            f"{r['deletion_auc_random']:7.3f} {r['seconds_per_video']:8.3f} {sanity:>7s}"
         )
     result = {
         "clips": n_clips,
         "seeds": [SEED_START, SEED_START + n_clips - 1],
         "topk": TOPK,
         "min_gap_s": MIN_GAP_S,
+        "occlusion_run": OCCLUSION_RUN,
+        "sanity_clips": min(args.sanity_clips, n_clips),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

@@ -107,7 +107,7 @@ def test_short_video_is_padded(tmp_path: Path) -> None:
 
 def test_bad_options(clip: SyntheticClip) -> None:
     with pytest.raises(ConfigError, match="method"):
-        analyze(clip.path, "videocam_tiny", weights="none", method="scorecam")
+        analyze(clip.path, "videocam_tiny", weights="none", method="scorecamm")
     with pytest.raises(ConfigError, match="not a class"):
         analyze(clip.path, "videocam_tiny", weights="none", target="explode")
     with pytest.raises(ConfigError, match="unknown option"):

@@ -118,7 +118,14 @@ def _single_pass(
 
 @pytest.mark.parametrize(
     ("method", "target"),
-    [("gradcam", "auto"), ("gradcam++", "auto"), ("eigencam", "auto"), ("layercam", 2)],
+    [
+        ("gradcam", "auto"),
+        ("gradcam++", "auto"),
+        ("eigencam", "auto"),
+        ("layercam", 2),
+        ("eigengradcam", "auto"),
+        ("ablationcam", "auto"),
+    ],
 )
 def test_bundled_model_matches_two_passes(tiny, clip: SyntheticClip, method, target) -> None:
     config = AnalyzeConfig(method=method, target=target, render=False, device="cpu")

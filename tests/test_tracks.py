@@ -9,12 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from videocam.analysis import TRACK_COLUMNS, Analysis, run_analysis
+from videocam.cam import compute_cam
 from videocam.cli import main
 from videocam.config import AnalyzeConfig
 from videocam.errors import ConfigError
+from videocam.io import open_video
 from videocam.models import LoadedModel, load_model
+from videocam.runtime import model_input
 from videocam.synthetic import EVENT_CLASSES, SyntheticClip, make_clip
 
 
@@ -159,3 +163,34 @@ def test_cli_tracks_errors(clip: SyntheticClip, tmp_path: Path) -> None:
     assert main(["analyze", str(clip.path), "-o", str(out), "--tracks", "0", "--quiet"]) == 2
     assert main(["analyze", str(clip.path), "-o", str(out), "--tracks", "bus", "--quiet"]) == 2
     assert not out.exists()
+
+
+def test_scorecam_tracks_come_from_the_windows_perturbed_forwards(
+    tiny: LoadedModel, tmp_path: Path
+) -> None:
+    """One window (16 frames), two classes followed: each track equals compute_cam of its class
+    on that window, and the window's masked forwards run once for both."""
+    short = make_clip(tmp_path / "short.mp4", n_frames=16, size=(72, 96), event="move_right")
+    calls: list[int] = []
+    handle = tiny.module.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
+    try:
+        config = AnalyzeConfig(render=False, device="cpu", method="scorecam", tracks=(0, 2))
+        analysis = run_analysis(short.path, tiny, config.replace(target=1))
+    finally:
+        handle.remove()
+    channels = 128  # block4
+    assert sum(calls[1:]) == channels  # the masked copies of the one window, all classes at once
+    with open_video(short.path) as source:
+        frames = source.read(list(range(16)), size=tiny.preprocess.size)
+    window = model_input(tiny, frames[None])
+    for c in (0, 1, 2):
+        cam = compute_cam(tiny.module, window, tiny.layer, [c], "scorecam", upsample=False)[0]
+        frame_means = torch.nn.functional.interpolate(
+            cam[None, None], size=(16, *cam.shape[1:]), mode="trilinear", align_corners=False
+        )[0, 0].mean(dim=(1, 2))
+        if c == 1:
+            got = analysis.frames.attribution.to_numpy() * analysis.summary["cam_scale"]
+        else:
+            scale = analysis.summary["tracks"]["scale"]
+            got = _track(analysis, c).attribution.to_numpy() * scale
+        np.testing.assert_allclose(got, frame_means.numpy(), rtol=1e-4, atol=1e-7)

@@ -95,8 +95,8 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--target", help="auto, a class index, or a class name")
     e.add_argument(
         "--method",
-        help="gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam (default: eigencam "
-        "for detectors, gradcam otherwise)",
+        help="gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam, eigengradcam, "
+        "scorecam, ablationcam (default: eigencam for detectors, gradcam otherwise)",
     )
     e.add_argument(
         "--score-threshold",
@@ -269,6 +269,20 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--out", required=True, help="output folder")
     parser.add_argument("--steps", type=int, default=10, help="deletion/insertion steps (10%%)")
     parser.add_argument("--random-seeds", type=int, default=3, help="random orders averaged")
+    parser.add_argument(
+        "--sanity",
+        action="store_true",
+        help="model-parameter randomisation check: re-initialise the blocks from the head "
+        "down and report the maps' rank correlation with the trained model's",
+    )
+    parser.add_argument(
+        "--occlusion",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also score the temporal occlusion baseline: importance = the target's drop when "
+        "the N frames around a frame are made neutral (0: off)",
+    )
     _add_analysis_options(parser)
     _add_common(parser)
     parser.set_defaults(run=_run_evaluate)
@@ -280,6 +294,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     if args.steps < 1 or args.random_seeds < 1:
         raise ConfigError("--steps and --random-seeds must be >= 1")
+    if args.occlusion < 0:
+        raise ConfigError(f"--occlusion must be >= 0 (0: off), got {args.occlusion}")
     check_out_dir(args.out)
     config = analysis_config(args)
     read_manifest(args.manifest)  # fail early on a bad manifest, before loading the model
@@ -290,17 +306,21 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         config,
         steps=args.steps,
         random_seeds=args.random_seeds,
+        sanity=args.sanity,
+        occlusion=args.occlusion,
         progress=_progress(args),
     )
     out = save_evaluation(evaluation, args.out)
+    s = evaluation.summary
     if not args.quiet:
-        s = evaluation.summary
         accuracy = "n/a" if s["accuracy"] is None else f"{s['accuracy']:.3f}"
         means = ", ".join(f"{k} {v:.3f}" for k, v in s["means"].items() if v is not None)
         sys.stdout.write(
             f"{s['n_ok']} of {s['n_videos']} videos evaluated ({s['n_failed']} failed); "
             f"accuracy {accuracy}\nmeans: {means}\noutputs in {out}\n"
         )
+    if s.get("sanity", {}).get("flagged"):
+        logger.warning("sanity check: %s", s["sanity"]["message"])
     return EXIT_OK
 
 

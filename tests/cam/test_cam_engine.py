@@ -211,6 +211,49 @@ def _tokens_to_grid(tokens: torch.Tensor, input_shape: torch.Size) -> torch.Tens
     return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], t, h, w)
 
 
+def _by_definition(method, model, x, layer, targets, grid_of, ablate) -> torch.Tensor:
+    """Score-CAM / Ablation-CAM from their definitions, one channel and one forward at a time.
+
+    ``grid_of(raw)`` turns the layer's raw output into (N, C, *S); ``ablate(raw, c)`` returns
+    the raw output with channel ``c`` of that grid set to 0.
+    """
+    module = model.get_submodule(layer)
+    seen: list = []
+    handle = module.register_forward_hook(lambda m, i, o: seen.append(o))
+    with torch.no_grad():
+        logits = model(x)
+    handle.remove()
+    raw = seen[0][0] if isinstance(seen[0], tuple) else seen[0]
+    grid = grid_of(raw, x.shape).double()
+    maps = []
+    for n, k in enumerate(targets):
+        scores = []
+        for c in range(grid.shape[1]):
+            if method == "scorecam":
+                mode = "trilinear" if x.ndim == 5 else "bilinear"
+                mask = nn.functional.interpolate(
+                    grid[n : n + 1, c : c + 1], size=x.shape[2:], mode=mode, align_corners=True
+                )[0, 0]
+                mask = (mask - mask.min()) / (mask.max() - mask.min() + 1e-8)
+                with torch.no_grad():
+                    scores.append(float(model(x[n : n + 1] * mask.float())[0, k]))
+            else:
+                ablated = ablate(raw[n : n + 1].clone(), c)
+
+                def swap(m, i, o, ablated=ablated):
+                    return (ablated, *o[1:]) if isinstance(o, tuple) else ablated
+
+                handle = module.register_forward_hook(swap)
+                with torch.no_grad():
+                    scores.append(float(model(x[n : n + 1])[0, k]))
+                handle.remove()
+        s = torch.tensor(scores, dtype=torch.float64)
+        y = float(logits[n, k])
+        weights = torch.softmax(s, dim=0) if method == "scorecam" else (y - s) / y
+        maps.append(torch.relu(torch.einsum("c,c...->...", weights, grid[n])))
+    return torch.stack(maps).float()
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_tuple_returning_layer_with_token_reshape(method: str) -> None:
     model = _TokenModel().eval()
@@ -223,9 +266,17 @@ def test_tuple_returning_layer_with_token_reshape(method: str) -> None:
     leaf = tokens.detach().requires_grad_(True)
     logits = model.head(leaf.mean(dim=1))
     (grad,) = torch.autograd.grad(logits[[0, 1], [0, 3]].sum(), leaf)
-    expected = get_method(method).function(
-        _tokens_to_grid(leaf.detach(), x.shape), _tokens_to_grid(grad, x.shape)
-    )
+    if get_method(method).perturbation:
+
+        def ablate(tokens: torch.Tensor, c: int) -> torch.Tensor:
+            tokens[..., c] = 0
+            return tokens
+
+        expected = _by_definition(method, model, x, "block", [0, 3], _tokens_to_grid, ablate)
+    else:
+        expected = get_method(method).function(
+            _tokens_to_grid(leaf.detach(), x.shape), _tokens_to_grid(grad, x.shape)
+        )
     torch.testing.assert_close(cams, expected, rtol=1e-5, atol=1e-6)
     up = compute_cam(model, x, "block", [0, 3], method, upsample=True, reshape=_tokens_to_grid)
     assert up.shape == (2, 4, 8, 12)
@@ -265,7 +316,17 @@ def test_channels_last_reshape_matches_hand_permuted_layer(method: str) -> None:
     leaf = features.detach().requires_grad_(True)
     logits = model.head(leaf.square().mean(dim=(2, 3, 4)))
     (grad,) = torch.autograd.grad(logits[[0, 1], [0, 2]].sum(), leaf)
-    expected = get_method(method).function(leaf.detach(), grad)
+    if get_method(method).perturbation:
+
+        def ablate(features: torch.Tensor, c: int) -> torch.Tensor:
+            features[..., c] = 0
+            return features
+
+        expected = _by_definition(
+            method, model, x, "norm", [0, 2], lambda a, _s: a.permute(0, 4, 1, 2, 3), ablate
+        )
+    else:
+        expected = get_method(method).function(leaf.detach(), grad)
     torch.testing.assert_close(cams, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -297,7 +358,9 @@ def test_no_side_effects(small_cnn, method: str) -> None:
     compute_cam(model, x, "features.3", [0, 1], method)
     model.fc._forward_pre_hooks.clear()
 
-    assert seen_training == [False]  # eval mode during the call
+    # eval mode during the call (perturbation methods run the model more than once)
+    assert seen_training and not any(seen_training)
+    assert len(seen_training) == 1 or get_method(method).perturbation
     _assert_untouched(model, x, x_before, training_before, requires_grad_before)
     torch.testing.assert_close(model.features[1].running_mean, running_mean)
 

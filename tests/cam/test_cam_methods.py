@@ -9,10 +9,13 @@ import torch
 from videocam.cam import (
     METHODS,
     CamError,
+    ablationcam,
     compute_cam,
     eigencam,
     get_method,
     gradcam_plus_plus,
+    scorecam,
+    scorecam_masks,
     xgradcam,
 )
 from videocam.errors import VideocamError
@@ -77,11 +80,13 @@ def _expected_square_head(method: str, a: np.ndarray, w: np.ndarray) -> np.ndarr
     raise AssertionError(method)
 
 
-GRADIENT_METHODS = [m for m in METHODS if m != "eigencam"]
+GRADIENT_METHODS = [m for m in METHODS if get_method(m).needs_gradients]
+#: The gradient methods whose maps the two helpers above compute in closed form.
+WEIGHTED_METHODS = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam"]
 
 
 @pytest.mark.parametrize("n_dims", [2, 3])
-@pytest.mark.parametrize("method", GRADIENT_METHODS)
+@pytest.mark.parametrize("method", WEIGHTED_METHODS)
 @pytest.mark.parametrize("square", [False, True], ids=["linear-head", "square-head"])
 def test_fixed_model_matches_hand_computed_map(
     n_dims: int, method: str, square: bool, fixed_model, fixed_input, head_weight
@@ -129,6 +134,129 @@ def test_eigencam_matches_hand_computed_projection(
     centred = xs - xs.reshape(len(xs), -1).mean(axis=1).reshape(-1, *[1] * n_dims)
     expected = _relu(sign * np.linalg.norm(gain) * centred)
     np.testing.assert_allclose(cams.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def _eigen_projection(x: np.ndarray) -> np.ndarray:
+    """The contract's EigenCAM of one sample x (C, *S) in float64 numpy."""
+    flat = x.reshape(len(x), -1).T  # (P, C)
+    centred = flat - flat.mean(axis=0)
+    projection = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+    m = flat.mean(axis=1)
+    sign = -1.0 if np.dot(projection, m - m.mean()) < 0 else 1.0
+    return _relu(sign * projection).reshape(x.shape[1:])
+
+
+@pytest.mark.parametrize("n_dims", [2, 3])
+@pytest.mark.parametrize("square", [False, True], ids=["linear-head", "square-head"])
+def test_eigengradcam_is_eigencam_of_gradient_times_activation(
+    n_dims: int, square: bool, fixed_model, fixed_input, head_weight
+) -> None:
+    """Linear head: g_c = w_c / P, so g ⊙ A = (w_c u_c / P) x + const is rank one after
+    centring: map = ReLU(sign(Σ_c v_c) |v| (x - mean x)), v_c = w_c u_c / P (gains u = (1, -1)).
+    Square head: g_c = 2 w_c A_c / P, checked against the SVD written out in numpy."""
+    model = fixed_model(n_dims, square=square)
+    x = fixed_input(n_dims)
+    cams = compute_cam(model, x, "0", TARGETS, "eigengradcam")
+    a = _activations(x.double().numpy())
+    w = head_weight.double().numpy()
+    p = a[0, 0].size
+    expected = []
+    for i, k in enumerate(TARGETS):
+        if square:
+            g = 2.0 * w[k].reshape(2, *[1] * n_dims) * a[i] / p
+            expected.append(_eigen_projection(g * a[i]))
+        else:
+            v = w[k] * np.array([1.0, -1.0]) / p
+            centred = a[i, 0] - a[i, 0].mean()
+            expected.append(_relu(np.sign(v.sum()) * np.linalg.norm(v) * centred))
+    expected = np.stack(expected)
+    assert expected.max() > 0
+    np.testing.assert_allclose(cams.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def _head_logit(model, a: np.ndarray, k: int, square: bool) -> float:
+    """The fixed model's logit k for target-layer activations a (2, *S)."""
+    w = model[-1].weight.detach().double().numpy()[k]
+    b = float(model[-1].bias.detach()[k])
+    h = a**2 if square else a
+    return float(w @ h.reshape(2, -1).mean(axis=1) + b)
+
+
+@pytest.mark.parametrize("n_dims", [2, 3])
+@pytest.mark.parametrize("square", [False, True], ids=["linear-head", "square-head"])
+def test_ablationcam_matches_hand_computed_map(
+    n_dims: int, square: bool, fixed_model, fixed_input
+) -> None:
+    """w_c = (y - y_c) / y, y_c the logit once A_c is 0; linear head: y - y_c = w_kc mean A_c."""
+    model = fixed_model(n_dims, square=square)
+    x = fixed_input(n_dims)
+    cams = compute_cam(model, x, "0", TARGETS, "ablationcam")
+    a = _activations(x.double().numpy())
+    expected = []
+    for i, k in enumerate(TARGETS):
+        y = _head_logit(model, a[i], k, square)
+        weights = []
+        for c in range(2):
+            ablated = a[i].copy()
+            ablated[c] = 0.0
+            weights.append((y - _head_logit(model, ablated, k, square)) / y)
+        if not square:
+            w = model[-1].weight.detach().double().numpy()[k]
+            linear = w * a[i].reshape(2, -1).mean(axis=1) / y
+            np.testing.assert_allclose(weights, linear, rtol=1e-12)
+        expected.append(_weighted(np.array(weights), a[i]))
+    expected = np.stack(expected)
+    assert expected.max() > 0
+    np.testing.assert_allclose(cams.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_dims", [2, 3])
+@pytest.mark.parametrize("square", [False, True], ids=["linear-head", "square-head"])
+def test_scorecam_matches_hand_computed_map(
+    n_dims: int, square: bool, fixed_model, fixed_input
+) -> None:
+    """The 1x1 layer keeps the input's size, so channel c's mask is min-max(A_c) itself; the
+    masked input x m_c gives activations (x m_c, 2 - x m_c); w = softmax over c of their logit."""
+    model = fixed_model(n_dims, square=square)
+    x = fixed_input(n_dims)
+    cams = compute_cam(model, x, "0", TARGETS, "scorecam")
+    a = _activations(x.double().numpy())
+    expected = []
+    for i, k in enumerate(TARGETS):
+        logits = []
+        for c in range(2):
+            mask = (a[i, c] - a[i, c].min()) / (a[i, c].max() - a[i, c].min() + 1e-8)
+            masked = x[i, 0].double().numpy() * mask
+            logits.append(_head_logit(model, np.stack([masked, 2.0 - masked]), k, square))
+        weights = np.exp(logits - np.max(logits))
+        expected.append(_weighted(weights / weights.sum(), a[i]))
+    expected = np.stack(expected)
+    assert expected.max() > 0
+    np.testing.assert_allclose(cams.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_scorecam_masks_are_aligned_corner_upsampling_scaled_to_unit_range() -> None:
+    a = torch.tensor([[[[0.0, 2.0], [4.0, 6.0]], [[1.0, 1.0], [1.0, 1.0]]]])  # (1, 2, 2, 2)
+    masks = scorecam_masks(a, (3, 3))
+    assert masks.shape == (1, 2, 3, 3)
+    # align_corners=True: the corners keep the map's values, the centre is their mean
+    expected = torch.tensor([[0.0, 1.0, 2.0], [2.0, 3.0, 4.0], [4.0, 5.0, 6.0]]) / (6.0 + 1e-8)
+    torch.testing.assert_close(masks[0, 0], expected)
+    assert torch.equal(masks[0, 1], torch.zeros(3, 3))  # a constant channel: (m - min) = 0
+    with pytest.raises(CamError, match="scorecam: cannot upsample"):
+        scorecam_masks(a, (4, 3, 3))
+
+
+def test_ablationcam_zero_logit_gives_zero_weights_and_scorecam_is_a_softmax() -> None:
+    a = torch.rand(1, 3, 2, 2) + 0.5
+    scores = torch.tensor([[[1.0, 2.0, 3.0]]])
+    assert torch.equal(ablationcam(a, scores, torch.zeros(1, 1)), torch.zeros(1, 1, 2, 2))
+    weights = torch.softmax(scores[0, 0], dim=0)
+    torch.testing.assert_close(
+        scorecam(a, scores, torch.zeros(1, 1))[0, 0], torch.einsum("c,chw->hw", weights, a[0])
+    )
+    halved = ablationcam(a, scores, torch.full((1, 1), 4.0))[0, 0]
+    torch.testing.assert_close(halved, torch.einsum("c,chw->hw", (4.0 - scores[0, 0]) / 4, a[0]))
 
 
 def test_eigencam_restores_thread_count() -> None:
@@ -185,9 +313,28 @@ def test_methods_accept_low_precision_and_return_float32() -> None:
 
 
 def test_registry_has_one_spelling_per_method() -> None:
-    assert METHODS == ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam")
+    assert METHODS == (
+        "gradcam",
+        "gradcam++",
+        "xgradcam",
+        "hirescam",
+        "layercam",
+        "eigencam",
+        "eigengradcam",
+        "scorecam",
+        "ablationcam",
+    )
     assert [get_method(m).name for m in METHODS] == list(METHODS)
-    assert [m for m in METHODS if not get_method(m).needs_gradients] == ["eigencam"]
+    assert [m for m in METHODS if not get_method(m).needs_gradients] == [
+        "eigencam",
+        "scorecam",
+        "ablationcam",
+    ]
+    assert [m for m in METHODS if get_method(m).class_free] == ["eigencam"]
+    assert {m: get_method(m).perturbation for m in METHODS if get_method(m).perturbation} == {
+        "scorecam": "mask",
+        "ablationcam": "ablate",
+    }
     for bad in ("GradCAM", "grad-cam", "gradcampp", ""):
         with pytest.raises(CamError, match="method") as info:
             get_method(bad)

@@ -152,3 +152,60 @@ def test_eigencam_matches_pytorch_grad_cam_projection_up_to_sign(small_cnn, r3d,
         p = projection[i].ravel()
         sign = np.sign(np.dot(p - p.mean(), channel_mean[i] - channel_mean[i].mean()))
         _assert_relative_close(ours[i], np.maximum(sign * projection[i], 0), 1e-4)
+
+
+@pytest.mark.parametrize("case", ["cnn2d", "r3d_18"])
+def test_eigengradcam_matches_pytorch_grad_cam_projection_up_to_sign(
+    small_cnn, r3d, case: str
+) -> None:
+    """pytorch-grad-cam's EigenGradCAM: the SVD projection of g ⊙ A, sign left to the SVD."""
+    pgc = pytest.importorskip("pytorch_grad_cam")
+    model, layer_name, x, targets = _cases(small_cnn, r3d)[case]
+    layer = model.get_submodule(layer_name)
+    projection, a, g = _pytorch_grad_cam_raw(pgc.EigenGradCAM, model, layer, x, targets)
+    # the raw helper applied ReLU; rebuild the signed projection from its recorded A and g
+    svd = pytest.importorskip("pytorch_grad_cam.utils.svd_on_activations")
+    signed = svd.get_2d_projection((g * a).astype(np.float64))
+    np.testing.assert_allclose(projection, np.maximum(signed, 0), rtol=1e-4, atol=1e-7)
+    ours = compute_cam(model, x, layer_name, targets, "eigengradcam")
+    product_mean = (g * a).astype(np.float64).mean(axis=1).reshape(len(x), -1)
+    for i in range(len(x)):
+        p = signed[i].ravel()
+        sign = np.sign(np.dot(p - p.mean(), product_mean[i] - product_mean[i].mean()))
+        _assert_relative_close(ours[i], np.maximum(sign * signed[i], 0), 1e-4)
+
+
+def _pytorch_grad_cam_gradient_free(cam_class, model, layer, x, targets):
+    """The raw map of a gradient-free pytorch-grad-cam method (its weights on its activations,
+    ReLU'd, not scaled)."""
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    outputs = [ClassifierOutputTarget(k) for k in targets]
+    seen = []
+    handle = layer.register_forward_hook(lambda m, i, o: seen.append(o.detach()))
+    with torch.no_grad():
+        model(x)
+    handle.remove()
+    activations = seen[0].numpy()
+    with cam_class(model=model, target_layers=[layer]) as cam:
+        raw = cam.get_cam_image(x, layer, outputs, activations, None, False)
+    return np.maximum(raw, 0)
+
+
+@pytest.mark.parametrize("method", ["scorecam", "ablationcam"])
+def test_perturbation_methods_match_pytorch_grad_cam_on_2d(small_cnn, method: str) -> None:
+    """On a layer ending in a ReLU, where pytorch-grad-cam's ablation value is 0 too (on a layer
+    with negative outputs it ablates to min - 1e7 instead; the contract sets the channel to 0).
+    Its Score-CAM and Ablation-CAM crash on 5-D inputs: the 3-D case is checked against the
+    definitions in test_cam_methods.py and test_cam_engine.py."""
+    pgc = pytest.importorskip("pytorch_grad_cam")
+    model = small_cnn(2)
+    torch.manual_seed(6)
+    x = torch.randn(3, 3, 16, 20)
+    targets = [1, 4, 0]
+    cam_class = {"scorecam": pgc.ScoreCAM, "ablationcam": pgc.AblationCAM}[method]
+    expected = _pytorch_grad_cam_gradient_free(
+        cam_class, model, model.get_submodule("features.4"), x, targets
+    )
+    ours = compute_cam(model, x, "features.4", targets, method)
+    _assert_relative_close(ours, expected, 1e-4)

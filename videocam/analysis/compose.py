@@ -146,15 +146,20 @@ class PassFrames:
         row_of_position: int64, shape (n_positions,): the ``frames`` row (decoded frames only)
             whose frame each position holds.
         neutral: uint8, shape (H, W, 3): the decoded frames' temporal mean.
+        window_maps: float32 rows (t', h, w), one per window of ``plan``: the window's own map
+            of the explained class (raw scale, layer resolution; t' = 1 for frame models).
     """
 
     store: RowStore
     plan: np.ndarray
     row_of_position: np.ndarray
     neutral: np.ndarray = field(repr=False)
+    window_maps: RowStore | None = None
 
     def close(self) -> None:
         self.store.close()
+        if self.window_maps is not None:
+            self.window_maps.close()
 
     def __enter__(self) -> PassFrames:
         return self
@@ -416,4 +421,4 @@ def _pass_frames(
     for position in np.flatnonzero(~decoded).tolist():
         total -= kept.store.read(position, position + 1)[0]
     neutral = (total / max(1, int(decoded.sum()))).round().astype(np.uint8)
-    return PassFrames(kept.store, plan, row_of_position.astype(np.int64), neutral)
+    return PassFrames(kept.store, plan, row_of_position.astype(np.int64), neutral, kept.window_maps)

@@ -13,8 +13,7 @@ never modified. Device and dtype follow the model and its inputs; nothing is cop
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +21,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from videocam.cam.hooks import capture, check_output, eval_mode, reshaped, single_capture
 from videocam.cam.methods import CamMethod, get_method
-from videocam.cam.targets import Classes, TargetChoice, Targets, class_matrix
+from videocam.cam.perturbation import (
+    PerturbationResult,
+    ScoreFactory,
+    ScoreFn,
+    perturbation_cams,
+)
+from videocam.cam.targets import (
+    Classes,
+    TargetChoice,
+    Targets,
+    class_matrix,
+    gather_logits,
+)
 from videocam.errors import CamError, LayerNotFoundError
 from videocam.models.layers import ReshapeFn, layer_name, resolve_layer
 
@@ -163,7 +175,10 @@ def cam_and_output(
 
     Gradient-based methods differentiate the chosen logit (before any softmax). ``eigencam``
     uses no gradient and ignores the targets' values (their length is still checked); its
-    forward runs under ``torch.no_grad``.
+    forward runs under ``torch.no_grad``. ``scorecam`` and ``ablationcam`` run one perturbed
+    forward per channel of the layer (batched by memory, :mod:`videocam.cam.perturbation`) and
+    score each with the target: the chosen logit, or the callable's float score on the
+    perturbed outputs.
 
     Args:
         model: the model; put in eval mode for the call, every module's flag restored after.
@@ -189,40 +204,92 @@ def cam_and_output(
     with torch.inference_mode(False):  # indices get saved for backward: no inference tensors
         choice = TargetChoice.parse(targets, n_samples, inputs.device)
 
+    if cam_method.perturbation is not None:
+        result = _perturbation(
+            model,
+            inputs,
+            (module, layer_name, cam_method),
+            lambda output: _target_scores(choice, output),
+            reshape,
+            autocast_context,
+        )
+        return CamOutput(cams=result.cams[:, 0], output=result.output)
+
     if not cam_method.needs_gradients:
         with (
-            _eval_mode(model, freeze_parameters=False),
-            _capture(module, as_leaf=False) as captured,
+            eval_mode(model, freeze_parameters=False),
+            capture(module, as_leaf=False) as captured,
             torch.no_grad(),
         ):
             with autocast_context:
                 output = model(inputs)
-            _check_output(output, n_samples)
-            activations = _single(captured, layer_name)
-            activations = _reshaped(activations, reshape, inputs.shape, layer_name)
+            check_output(output, n_samples)
+            activations = single_capture(captured, layer_name)
+            activations = reshaped(activations, reshape, inputs.shape, layer_name)
             cams = cam_method.function(activations, None)
         return CamOutput(cams=cams.detach(), output=output.detach().float())
 
     with (
-        _eval_mode(model, freeze_parameters=True),
-        _capture(module, as_leaf=True) as captured,
+        eval_mode(model, freeze_parameters=True),
+        capture(module, as_leaf=True) as captured,
         torch.inference_mode(False),
         torch.enable_grad(),
     ):
         with autocast_context:
             output = model(inputs)
-        _check_output(output, n_samples)
-        leaf = _single(captured, layer_name)
+        check_output(output, n_samples)
+        leaf = single_capture(captured, layer_name)
         if not output.requires_grad:
             raise _not_on_path(layer_name)
-        activations = _reshaped(leaf.detach(), reshape, inputs.shape, layer_name)
+        activations = reshaped(leaf.detach(), reshape, inputs.shape, layer_name)
         scores = choice.scores(output)
         (gradients,) = torch.autograd.grad(scores.sum(), leaf, allow_unused=True)
         if gradients is None:
             raise _not_on_path(layer_name)
-        gradients = _reshaped(gradients, reshape, inputs.shape, layer_name)
+        gradients = reshaped(gradients, reshape, inputs.shape, layer_name)
         cams = cam_method.function(activations, gradients)
     return CamOutput(cams=cams.detach(), output=output.detach().float())
+
+
+def _perturbation(
+    model: nn.Module,
+    inputs: Tensor,
+    layer: tuple[nn.Module, str, CamMethod],
+    scores_for: ScoreFactory,
+    reshape: ReshapeFn | None,
+    autocast_context: Any,
+) -> PerturbationResult:
+    """A perturbation method's maps (``layer``: the module, its name and the method), the
+    model held in eval mode meanwhile."""
+    module, name, cam_method = layer
+    with eval_mode(model, freeze_parameters=False):
+        return perturbation_cams(
+            model,
+            inputs,
+            module,
+            name,
+            cam_method,
+            scores_for,
+            reshape=reshape,
+            autocast_context=autocast_context,
+        )
+
+
+def _target_scores(choice: TargetChoice, output: Tensor) -> ScoreFn:
+    """The explained score of sample ``n`` on a batch of its perturbed outputs: (B, 1)."""
+    indices = choice.class_indices(output)
+    if indices is not None:
+        if output.ndim != 2:
+            gather_logits(output, indices)  # raises: class indices need logits (N, K)
+        return lambda n, rows: rows[:, indices[n]][:, None]
+
+    def from_callable(n: int, rows: Tensor) -> Tensor:
+        values = choice.called(rows)
+        if not values.dtype.is_floating_point:
+            raise CamError("targets: the callable returned class indices for perturbed outputs")
+        return values.float()[:, None]
+
+    return from_callable
 
 
 def _prepare(
@@ -273,8 +340,10 @@ def cam_and_output_classes(
             tensor) or M per sample (an integer tensor (N, M)); or a callable on the logits
             returning either form, so the choice can depend on the output without leaving the
             device.
-        method: one of :data:`videocam.cam.METHODS`. A gradient-free method (``eigencam``) gives
-            one map per sample, broadcast over the M classes.
+        method: one of :data:`videocam.cam.METHODS`. ``eigencam`` gives one map per sample,
+            broadcast over the M classes; ``scorecam`` and ``ablationcam`` take the M classes'
+            scores from the same perturbed forwards (one set per sample, see
+            :mod:`videocam.cam.perturbation`).
         reshape: turns the layer output into (N, C, *S); see :data:`ReshapeFn`.
         autocast: as in :func:`cam_and_output`; CAM arithmetic stays in float32.
 
@@ -290,25 +359,46 @@ def cam_and_output_classes(
     cam_method, n_samples, layer_name, module, autocast_context = _prepare(
         model, inputs, layer, method, autocast
     )
+    if cam_method.perturbation is not None:
+
+        def chosen_scores(output: Tensor) -> ScoreFn:
+            if output.ndim != 2:
+                raise CamError(
+                    f"classes: class indices need logits of shape (N, K); the model returned "
+                    f"{tuple(output.shape)}"
+                )
+            chosen = class_matrix(classes, output)
+            return lambda n, rows: rows[:, chosen[n]]
+
+        result = _perturbation(
+            model,
+            inputs,
+            (module, layer_name, cam_method),
+            chosen_scores,
+            reshape,
+            autocast_context,
+        )
+        return CamOutput(cams=result.cams, output=result.output)
+
     needs_gradients = cam_method.needs_gradients
     with (
-        _eval_mode(model, freeze_parameters=needs_gradients),
-        _capture(module, as_leaf=needs_gradients) as captured,
+        eval_mode(model, freeze_parameters=needs_gradients),
+        capture(module, as_leaf=needs_gradients) as captured,
         torch.inference_mode(False),
         torch.enable_grad() if needs_gradients else torch.no_grad(),
     ):
         with autocast_context:
             output = model(inputs)
-        _check_output(output, n_samples)
+        check_output(output, n_samples)
         if output.ndim != 2:
             raise CamError(
                 f"classes: class indices need logits of shape (N, K); the model returned "
                 f"{tuple(output.shape)}"
             )
         chosen = class_matrix(classes, output)
-        leaf = _single(captured, layer_name)
-        activations = _reshaped(leaf.detach(), reshape, inputs.shape, layer_name)
-        if not needs_gradients:
+        leaf = single_capture(captured, layer_name)
+        activations = reshaped(leaf.detach(), reshape, inputs.shape, layer_name)
+        if cam_method.class_free:
             cams = cam_method.function(activations, None)
             cams = cams[:, None].expand(-1, chosen.shape[1], *cams.shape[1:])
             return CamOutput(cams=cams.detach(), output=output.detach().float())
@@ -325,7 +415,7 @@ def cam_and_output_classes(
             gradients = _batched_gradients(output, leaf, one_hot)
             if gradients is None:
                 raise _not_on_path(layer_name)
-            gradients = _reshaped(gradients.flatten(0, 1), reshape, inputs.shape, layer_name)
+            gradients = reshaped(gradients.flatten(0, 1), reshape, inputs.shape, layer_name)
             repeated = activations.expand(m, *activations.shape).flatten(0, 1)
             maps = cam_method.function(repeated, gradients)
             parts.append(maps.unflatten(0, (m, n_samples)).transpose(0, 1))
@@ -378,96 +468,8 @@ def _autocast_dtype(autocast: bool | torch.dtype) -> torch.dtype | None:
     raise CamError(f"autocast: expected a bool or a torch.dtype; got {autocast!r}")
 
 
-def _check_output(output: Any, n_samples: int) -> None:
-    if not isinstance(output, Tensor) or output.ndim < 1 or output.shape[0] != n_samples:
-        got = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
-        raise CamError(
-            f"model output: expected a tensor with {n_samples} samples, like logits "
-            f"({n_samples}, K); got {got}"
-        )
-
-
 def _not_on_path(layer_name: str) -> CamError:
     return CamError(
         f"layer {layer_name!r}: the explained score does not depend on its output; "
         "choose a layer on the path from the input to the output"
     )
-
-
-def _single(captured: list[Tensor], layer_name: str) -> Tensor:
-    if len(captured) != 1:
-        raise CamError(
-            f"layer {layer_name!r} ran {len(captured)} times in one forward pass; "
-            "choose a layer that runs exactly once"
-        )
-    return captured[0]
-
-
-def _reshaped(
-    activations: Tensor, reshape: ReshapeFn | None, input_shape: torch.Size, layer_name: str
-) -> Tensor:
-    result = reshape(activations, input_shape) if reshape is not None else activations
-    if not isinstance(result, Tensor) or result.ndim < 3:
-        got = tuple(result.shape) if isinstance(result, Tensor) else type(result).__name__
-        raise CamError(
-            f"layer {layer_name!r}: expected activations (N, C, *S) with at least one "
-            f"positional axis; got {got}. Pass reshape= for token or channels-last outputs"
-        )
-    return result
-
-
-@contextmanager
-def _eval_mode(model: nn.Module, *, freeze_parameters: bool) -> Iterator[None]:
-    """Eval mode (and frozen parameters) for the duration; each flag restored exactly."""
-    modes = [(module, module.training) for module in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()] if freeze_parameters else []
-    try:
-        model.eval()
-        for parameter, _ in flags:
-            parameter.requires_grad_(False)
-        yield
-    finally:
-        for parameter, requires_grad in flags:
-            parameter.requires_grad_(requires_grad)
-        for module, training in modes:
-            module.training = training
-
-
-@contextmanager
-def _capture(module: nn.Module, *, as_leaf: bool) -> Iterator[list[Tensor]]:
-    """Record ``module``'s output (the first element of a tuple) while the context is open.
-
-    With ``as_leaf``, the output is replaced by a fresh leaf that requires grad: parameters are
-    frozen and inputs need no grad, so the layers before this one record no graph at all, and
-    the backward from the score stops here. The model downstream gets a *copy* of the leaf, so
-    an in-place op there (``ReLU(inplace=True)``) neither fails on the leaf nor alters the
-    recorded activations. Without ``as_leaf`` the recorded activations are a copy, for the
-    same reason.
-    """
-    captured: list[Tensor] = []
-
-    def hook(_module: nn.Module, _args: Any, output: Any) -> Any:
-        first = output[0] if isinstance(output, (tuple, list)) else output
-        if not isinstance(first, Tensor):
-            raise CamError(
-                f"target layer {type(_module).__name__} returned {type(first).__name__}; "
-                "expected a tensor (or a tuple whose first element is one)"
-            )
-        if not as_leaf:
-            # A copy: the model downstream may modify the layer output in place.
-            captured.append(first.clone())
-            return None
-        leaf = first.detach().requires_grad_(True)
-        captured.append(leaf)
-        passed_on = leaf.clone()
-        if isinstance(output, tuple):
-            return (passed_on, *output[1:])
-        if isinstance(output, list):
-            return [passed_on, *output[1:]]
-        return passed_on
-
-    handle = module.register_forward_hook(hook)
-    try:
-        yield captured
-    finally:
-        handle.remove()

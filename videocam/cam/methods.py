@@ -11,10 +11,11 @@ The one registry of method names is :data:`METHODS`; :func:`get_method` looks a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from videocam.errors import CamError
@@ -22,17 +23,24 @@ from videocam.errors import CamError
 __all__ = [
     "METHODS",
     "CamMethod",
+    "ablationcam",
     "eigencam",
+    "eigengradcam",
     "get_method",
     "gradcam",
     "gradcam_plus_plus",
     "hirescam",
     "layercam",
+    "scorecam",
+    "scorecam_masks",
     "xgradcam",
 ]
 
 # XGrad-CAM's denominator guard, as in pytorch-grad-cam (the contract fixes it at 1e-7).
 _XGRADCAM_EPS = 1e-7
+# Score-CAM's min-max guard, as in pytorch-grad-cam 1.5.7.
+_SCORECAM_EPS = 1e-8
+_ALIGNED_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
 def _flat(x: Tensor) -> Tensor:
@@ -139,6 +147,94 @@ def eigencam(activations: Tensor, gradients: Tensor | None = None) -> Tensor:
     return torch.relu(projection).reshape(activations.shape[:1] + activations.shape[2:])
 
 
+def eigengradcam(activations: Tensor, gradients: Tensor) -> Tensor:
+    """EigenGrad-CAM: :func:`eigencam` on the element-wise product ``g ⊙ A``.
+
+    The projection of ``g ⊙ A`` (centred over positions) on its first right-singular vector,
+    ReLU applied; the sign chosen so that it correlates positively with ``mean_c (g ⊙ A)_c``.
+    pytorch-grad-cam 1.5.7's ``EigenGradCAM`` (which leaves the sign to the SVD).
+    """
+    return eigencam(gradients.float() * activations.float())
+
+
+def scorecam_masks(activations: Tensor, size: Sequence[int]) -> Tensor:
+    """Score-CAM's masks: each channel upsampled to the input and min-max scaled to [0, 1].
+
+    Upsampling is (bi/tri)linear with ``align_corners=True`` and the scaling is
+    ``(m - min) / (max - min + 1e-8)`` per channel, as pytorch-grad-cam 1.5.7 does it.
+
+    Args:
+        activations: shape (N, C, *S), 1 to 3 positional axes.
+        size: the input's positional size (same number of axes as S).
+
+    Returns:
+        float32, shape (N, C, *size), in [0, 1].
+    """
+    size = tuple(int(s) for s in size)
+    n_axes = activations.ndim - 2
+    if n_axes != len(size) or n_axes not in _ALIGNED_MODES:
+        raise CamError(
+            f"scorecam: cannot upsample a map of shape {tuple(activations.shape[2:])} to the "
+            f"input's {size}: the layer must keep the input's positional axes"
+        )
+    upsampled = F.interpolate(
+        activations.float(), size=size, mode=_ALIGNED_MODES[n_axes], align_corners=True
+    )
+    flat = upsampled.flatten(2)
+    low = flat.amin(dim=-1)
+    high = flat.amax(dim=-1)
+    scale = (high - low + _SCORECAM_EPS).reshape(*low.shape, *([1] * n_axes))
+    return (upsampled - low.reshape(scale.shape)) / scale
+
+
+def scorecam(activations: Tensor, channel_scores: Tensor, base_scores: Tensor) -> Tensor:
+    """Score-CAM: ``w_c = softmax_c(y^c)``, ``y^c`` the target logit for the input multiplied
+    by channel ``c``'s mask (:func:`scorecam_masks`); map ``= ReLU(Σ_c w_c A_c)``.
+
+    Wang et al., "Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural
+    Networks", CVPR Workshops 2020; pytorch-grad-cam 1.5.7's ``ScoreCAM`` (softmax of the
+    logits over channels).
+
+    Args:
+        activations: shape (N, C, *S).
+        channel_scores: shape (N, M, C): the M explained scores of each masked input.
+        base_scores: shape (N, M): the scores of the untouched input (not used by Score-CAM).
+
+    Returns:
+        float32, shape (N, M, *S), >= 0.
+    """
+    del base_scores
+    return _class_maps(torch.softmax(channel_scores.float(), dim=-1), activations)
+
+
+def ablationcam(activations: Tensor, channel_scores: Tensor, base_scores: Tensor) -> Tensor:
+    """Ablation-CAM: ``w_c = (y - y_c) / y``, ``y`` the target logit, ``y_c`` the same with
+    channel ``c`` of the layer's output set to 0; map ``= ReLU(Σ_c w_c A_c)``. Where ``y = 0``
+    the weights are 0 (no division by zero).
+
+    Desai & Ramaswamy, "Ablation-CAM: Visual Explanations for Deep Convolutional Network via
+    Gradient-free Localization", WACV 2020; pytorch-grad-cam 1.5.7's ``AblationCAM`` (which
+    ablates to ``min - 1e7`` instead of 0 on layers whose output has negative values).
+
+    Args:
+        activations: shape (N, C, *S).
+        channel_scores: shape (N, M, C): ``y_c``.
+        base_scores: shape (N, M): ``y``.
+
+    Returns:
+        float32, shape (N, M, *S), >= 0.
+    """
+    y = base_scores.float()[..., None]
+    defined = y != 0
+    weights = torch.where(defined, (y - channel_scores.float()) / torch.where(defined, y, 1.0), 0.0)
+    return _class_maps(weights, activations)
+
+
+def _class_maps(weights: Tensor, activations: Tensor) -> Tensor:
+    """``ReLU(Σ_c w_{m,c} A_c)``: weights (N, M, C), activations (N, C, *S) -> (N, M, *S)."""
+    return torch.relu(torch.einsum("nmc,nc...->nm...", weights.float(), activations.float()))
+
+
 @dataclass(frozen=True)
 class CamMethod:
     """One entry of the method registry.
@@ -146,13 +242,24 @@ class CamMethod:
     Attributes:
         name: the one spelling used everywhere (CLI, config, summary.json).
         function: ``(activations (N, C, *S), gradients (N, C, *S)) -> map (N, *S)``; a
-            gradient-free method is called with ``gradients=None``.
+            gradient-free method is called with ``gradients=None``. A perturbation method's is
+            ``(activations, channel_scores (N, M, C), base_scores (N, M)) -> maps (N, M, *S)``.
         needs_gradients: False for gradient-free methods, which then skip the backward pass.
+        perturbation: how a perturbation method changes the model's input or the layer, one
+            forward per channel: ``"mask"`` (the input times each channel's upsampled map,
+            Score-CAM) or ``"ablate"`` (each channel of the layer's output set to 0,
+            Ablation-CAM); None for the others.
     """
 
     name: str
     function: Callable[..., Tensor]
     needs_gradients: bool = True
+    perturbation: str | None = None
+
+    @property
+    def class_free(self) -> bool:
+        """The map does not depend on the explained class (eigencam): one map serves all."""
+        return not self.needs_gradients and self.perturbation is None
 
 
 _REGISTRY: dict[str, CamMethod] = {
@@ -164,12 +271,15 @@ _REGISTRY: dict[str, CamMethod] = {
         CamMethod("hirescam", hirescam),
         CamMethod("layercam", layercam),
         CamMethod("eigencam", eigencam, needs_gradients=False),
+        CamMethod("eigengradcam", eigengradcam),
+        CamMethod("scorecam", scorecam, needs_gradients=False, perturbation="mask"),
+        CamMethod("ablationcam", ablationcam, needs_gradients=False, perturbation="ablate"),
     )
 }
 
 METHODS: tuple[str, ...] = tuple(_REGISTRY)
 """Every accepted method name, in one spelling: ``gradcam``, ``gradcam++``, ``xgradcam``,
-``hirescam``, ``layercam``, ``eigencam``."""
+``hirescam``, ``layercam``, ``eigencam``, ``eigengradcam``, ``scorecam``, ``ablationcam``."""
 
 
 def get_method(name: str) -> CamMethod:

@@ -140,14 +140,8 @@ class TargetChoice:
 
     def scores(self, output: Tensor) -> Tensor:
         """Per-sample scores (N,) to differentiate, taken from ``output``."""
-        n_samples = output.shape[0]
         if self.function is not None:
-            chosen = self.function(output)
-            if not isinstance(chosen, Tensor) or tuple(chosen.shape) != (n_samples,):
-                got = tuple(chosen.shape) if isinstance(chosen, Tensor) else type(chosen).__name__
-                raise CamError(
-                    f"targets: the callable must return a tensor of shape ({n_samples},); got {got}"
-                )
+            chosen = self.called(output)
             if chosen.dtype.is_floating_point:
                 if not chosen.requires_grad:
                     raise CamError(
@@ -155,20 +149,41 @@ class TargetChoice:
                         "model output; return scores computed from it, or integer class indices"
                     )
                 return chosen
-            if chosen.dtype == torch.bool or chosen.is_complex():
-                raise CamError(
-                    f"targets: the callable returned dtype {chosen.dtype}; expected float "
-                    "scores or integer class indices"
-                )
             return gather_logits(output, chosen.detach().long())
+        indices = self.class_indices(output)
+        assert indices is not None  # only a callable gives float scores
+        return gather_logits(output, indices)
+
+    def class_indices(self, output: Tensor) -> Tensor | None:
+        """Each sample's class index, long (N,); None when the callable gives float scores."""
+        if self.function is not None:
+            chosen = self.called(output)
+            return None if chosen.dtype.is_floating_point else chosen.detach().long()
         if self.indices is None:
-            return gather_logits(output, output.detach().argmax(dim=1))
+            return output.detach().argmax(dim=1)
         if self.max_index is not None and output.ndim == 2 and self.max_index >= output.shape[1]:
             raise CamError(
                 f"targets: class index {self.max_index} out of range for a model with "
                 f"{output.shape[1]} classes"
             )
-        return gather_logits(output, self.indices)
+        return self.indices
+
+    def called(self, output: Tensor) -> Tensor:
+        """The callable on ``output``: float scores or integer class indices, shape (rows,)."""
+        assert self.function is not None
+        n_samples = output.shape[0]
+        chosen = self.function(output)
+        if not isinstance(chosen, Tensor) or tuple(chosen.shape) != (n_samples,):
+            got = tuple(chosen.shape) if isinstance(chosen, Tensor) else type(chosen).__name__
+            raise CamError(
+                f"targets: the callable must return a tensor of shape ({n_samples},); got {got}"
+            )
+        if chosen.dtype == torch.bool or chosen.is_complex():
+            raise CamError(
+                f"targets: the callable returned dtype {chosen.dtype}; expected float "
+                "scores or integer class indices"
+            )
+        return chosen
 
 
 def gather_logits(output: Tensor, indices: Tensor) -> Tensor:

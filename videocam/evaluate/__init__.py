@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from videocam.evaluate.metrics import (
+    box_pointing,
     curve_masks,
     deletion_curve,
     insertion_curve,
@@ -23,13 +24,14 @@ from videocam.evaluate.runner import (
     evaluate_manifest,
     evaluate_video,
 )
-from videocam.manifest import ManifestEntry, read_manifest
+from videocam.manifest import ManifestEntry, read_boxes, read_manifest
 
 __all__ = [
     "METRIC_COLUMNS",
     "Evaluation",
     "ManifestEntry",
     "TargetScorer",
+    "box_pointing",
     "curve_masks",
     "deletion_curve",
     "evaluate_manifest",
@@ -38,6 +40,7 @@ __all__ = [
     "keyframe_hit_rate",
     "normalised_auc",
     "order_by_attribution",
+    "read_boxes",
     "read_manifest",
     "save_evaluation",
     "score_masks",

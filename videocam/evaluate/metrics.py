@@ -9,6 +9,9 @@ Normalised areas: the area under the score curve over the removed/inserted fract
 (trapezoid rule), divided by the target's score on the untouched video, so that videos whose
 model is more or less confident compare. Deletion: lower is more faithful (the score falls fast
 when the frames the explanation points at go); insertion: higher is more faithful.
+
+Correctness in time (keyframe hit rate, segment IoU against a true interval) and in space (the
+pointing game and its energy-based variant against a true box).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
+from videocam._interp import resize_bilinear
 
 #: Scores the target on a video given as a mask of kept frames: (n,) bool -> probability.
 ScoreFn = Callable[[np.ndarray], float]
@@ -106,3 +111,34 @@ def segment_iou(
     true = (t >= start_s) & (t < end_s)
     union = int(np.sum(predicted | true))
     return float(np.sum(predicted & true)) / union if union else 0.0
+
+
+def box_pointing(
+    cam: np.ndarray, frame_size: tuple[int, int], box: tuple[float, float, float, float]
+) -> tuple[bool, float]:
+    """The pointing game and its energy-based variant on one frame.
+
+    The map is upsampled bilinearly (``align_corners=False``) to the frame, as for the keyframe
+    boxes; pixel (x, y) lies in the box when x0 <= x < x1 and y0 <= y < y1.
+
+    Args:
+        cam: float, shape (h, w), >= 0: the frame's map at model resolution.
+        frame_size: (H, W) of the source frame.
+        box: (x0, y0, x1, y1) in source pixels.
+
+    Returns:
+        (hit, energy): whether the map's maximum (its first pixel in row-major order, on ties)
+        lies in the box (Zhang et al., 2016, without tolerance); the share of the map's mass in
+        the box (Score-CAM's energy-based pointing game). A map that is zero everywhere: a miss
+        and 0.
+    """
+    up = resize_bilinear(np.asarray(cam, dtype=np.float32), frame_size).astype(np.float64)
+    x0, y0, x1, y1 = box
+    rows = np.arange(frame_size[0])
+    cols = np.arange(frame_size[1])
+    inside = ((rows >= y0) & (rows < y1))[:, None] & ((cols >= x0) & (cols < x1))[None, :]
+    total = float(up.sum())
+    if total <= 0:
+        return False, 0.0
+    peak = np.unravel_index(int(np.argmax(up)), up.shape)
+    return bool(inside[peak]), float(up[inside].sum()) / total

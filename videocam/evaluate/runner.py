@@ -3,9 +3,13 @@
 Per video: the video-level prediction (as ``--target auto`` chooses it: the top mean window
 probability, skipping a declared background class) and whether it matches the label; the
 explained target (the label when given, else the prediction); temporal deletion and insertion
-curves in attribution order and in random orders (mean over seeds); and, with a ground-truth
-interval, the keyframe hit rate and the segment IoU. A video that fails is recorded with its
-error and the run goes on.
+curves in attribution order and in random orders (mean over seeds); Average Drop and Increase
+in Confidence over the windows (:mod:`.confidence`); with a ground-truth interval, the keyframe
+hit rate and the segment IoU; with boxes, the pointing game on the keyframes and on every boxed
+frame and the energy-based pointing game; with ``occlusion``, the temporal occlusion baseline
+scored as the maps are (:mod:`.occlusion`); and with ``sanity``, the rank correlation of the maps
+with those of the model randomised block by block (:mod:`.sanity`). A video that fails is
+recorded with its error and the run goes on.
 """
 
 from __future__ import annotations
@@ -28,14 +32,18 @@ from videocam.analysis import (
 )
 from videocam.config import AnalyzeConfig
 from videocam.errors import VideocamError
+from videocam.evaluate.confidence import confidence_change
 from videocam.evaluate.metrics import (
+    box_pointing,
     curve_masks,
     keyframe_hit_rate,
     normalised_auc,
     order_by_attribution,
     segment_iou,
 )
+from videocam.evaluate.occlusion import occlusion_importance, occlusion_keyframes
 from videocam.evaluate.rescoring import score_masks
+from videocam.evaluate.sanity import SANITY_THRESHOLD, randomisation_steps, sanity_rank_corrs
 from videocam.manifest import ManifestEntry, read_manifest
 
 if TYPE_CHECKING:
@@ -52,8 +60,17 @@ _MEAN_COLUMNS = [
     "insertion_auc",
     "deletion_auc_random",
     "insertion_auc_random",
+    "average_drop",
+    "increase_in_confidence",
     "keyframe_hit_rate",
     "segment_iou",
+    "pointing_keyframes",
+    "pointing_boxed",
+    "energy_pointing",
+    "occlusion_deletion_auc",
+    "occlusion_insertion_auc",
+    "occlusion_keyframe_hit_rate",
+    "sanity_rank_corr",
 ]
 METRIC_COLUMNS = [
     "path",
@@ -126,12 +143,18 @@ def evaluate_video(
     *,
     steps: int = 10,
     random_seeds: int = 3,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Metrics of one video (see the module docstring) and its curves (relative to the
-    untouched score): ``deletion``, ``insertion``, ``deletion_random``, ``insertion_random``.
+    sanity_steps: list[str] | None = None,
+    occlusion: int = 0,
+) -> tuple[dict[str, Any], dict[str, np.ndarray], list[float] | None]:
+    """Metrics of one video (see the module docstring), its curves (relative to the
+    untouched score): ``deletion``, ``insertion``, ``deletion_random``, ``insertion_random``,
+    and with ``sanity_steps`` (:func:`.sanity.randomisation_steps`) the maps' rank correlation
+    with the trained model's at each step of the cascade (else None). ``occlusion`` > 0 adds
+    the temporal occlusion baseline with runs of that many frames.
 
     One pass of the analysis (the label as the target when given, else ``auto``) gives the
-    maps, the prediction and the frames; the curves re-score those frames in one sweep.
+    maps, the prediction and the frames; the curves re-score those frames in one sweep; the
+    sanity check analyses the video once more per step.
     """
     started = time.perf_counter()
     label = resolve_class(_as_target(entry.label), loaded) if entry.label is not None else None
@@ -167,13 +190,73 @@ def evaluate_video(
             name: np.mean([scorer.score_all(m) for m in group], axis=0)
             for name, group in masks.items()
         }
+        baseline = (
+            _occlusion_metrics(scorer, analysis, entry, config, occlusion, steps, reference)
+            if occlusion
+            else {}
+        )
+        average_drop, increase = confidence_change(
+            loaded,
+            frames,
+            target,
+            batch=analysis.summary["windows"]["batch_size"],
+            autocast=config.autocast,
+        )
     row = _metrics_row(entry, loaded, analysis, label, predicted, curves, reference)
+    row["average_drop"] = average_drop
+    row["increase_in_confidence"] = increase
+    row.update(baseline)
+    sanity = None
+    if sanity_steps:
+        sanity = sanity_rank_corrs(
+            entry.path, loaded, sanity_steps, config, target, np.asarray(analysis.cams)
+        )
+        row["sanity_rank_corr"] = sanity[-1]
     row["n_frames"] = n_frames
     row["seconds"] = round(time.perf_counter() - started, 3)
     row["status"] = "ok"
     row["error"] = ""
     relative = {k: v / reference if reference > 0 else v for k, v in curves.items()}
-    return row, relative
+    return row, relative, sanity
+
+
+def _occlusion_metrics(
+    scorer: TargetScorer,
+    analysis: Analysis,
+    entry: ManifestEntry,
+    config: AnalyzeConfig,
+    run: int,
+    steps: int,
+    reference: float,
+) -> dict[str, float]:
+    """The occlusion baseline's deletion and insertion areas (frames in decreasing importance)
+    and, with an interval, its keyframes' hit rate."""
+    frames = analysis.frames
+    importance = occlusion_importance(scorer.score_all, len(frames), run)
+    order = order_by_attribution(importance)
+    masks = {
+        k: curve_masks(order, steps, inserting=k == "insertion") for k in ("deletion", "insertion")
+    }
+    scorer.score_all(np.concatenate(list(masks.values())))  # both curves in one sweep
+    metrics = {
+        f"occlusion_{kind}_auc": normalised_auc(scorer.score_all(kind_masks), reference)
+        for kind, kind_masks in masks.items()
+    }
+    if entry.event_start_s is not None and entry.event_end_s is not None:
+        times = frames.time_s.to_numpy()
+        keyframes = occlusion_keyframes(
+            importance,
+            times,
+            frames.target_score.to_numpy(),
+            topk=config.topk,
+            min_gap_s=config.min_gap,
+            keyframe_floor=config.keyframe_floor,
+            evidence_floor=config.evidence_floor,
+        )
+        metrics["occlusion_keyframe_hit_rate"] = keyframe_hit_rate(
+            times[keyframes], entry.event_start_s, entry.event_end_s
+        )
+    return metrics
 
 
 def _metrics_row(
@@ -205,7 +288,38 @@ def _metrics_row(
             entry.event_start_s,
             entry.event_end_s,
         )
+    if entry.boxes is not None:
+        row.update(box_metrics(analysis, entry.boxes))
     return row
+
+
+def box_metrics(
+    analysis: Analysis, boxes: dict[int, tuple[float, float, float, float]]
+) -> dict[str, float]:
+    """``pointing_keyframes``, ``pointing_boxed`` and ``energy_pointing``: the pointing game
+    over the boxed keyframes and over every boxed analysed frame, and the mean share of the map
+    in the box over the latter (:func:`.metrics.box_pointing`); NaN where no frame counts."""
+    size = (analysis.meta.height, analysis.meta.width)
+    frames = analysis.frames
+    hits, energies, keyframe_hits = [], [], []
+    for row, (index, is_keyframe) in enumerate(
+        zip(frames.frame_index.tolist(), frames.is_keyframe.tolist(), strict=True)
+    ):
+        if index in boxes:
+            hit, energy = box_pointing(analysis.cams[row], size, boxes[index])
+            hits.append(hit)
+            energies.append(energy)
+            if is_keyframe:
+                keyframe_hits.append(hit)
+    return {
+        "pointing_keyframes": _mean_or_nan(keyframe_hits),
+        "pointing_boxed": _mean_or_nan(hits),
+        "energy_pointing": _mean_or_nan(energies),
+    }
+
+
+def _mean_or_nan(values: list[bool] | list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
 
 
 _AUC_COLUMNS = {
@@ -227,9 +341,13 @@ def evaluate_manifest(
     *,
     steps: int = 10,
     random_seeds: int = 3,
+    sanity: bool = False,
+    occlusion: int = 0,
     progress: bool = False,
 ) -> Evaluation:
-    """Evaluate every video of ``manifest``; failures are recorded, not raised."""
+    """Evaluate every video of ``manifest``; failures are recorded, not raised. ``sanity``
+    adds the model-parameter randomisation check (:mod:`.sanity`), ``occlusion`` > 0 the
+    temporal occlusion baseline with runs of that many frames (:mod:`.occlusion`)."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -238,10 +356,18 @@ def evaluate_manifest(
     entries = read_manifest(manifest)
     rows: list[dict[str, Any]] = []
     all_curves: dict[str, list[np.ndarray]] = {}
+    steps_randomised = randomisation_steps(loaded.module) if sanity else None
+    corrs: list[tuple[str, list[float]]] = []
     for entry in tqdm(entries, desc="evaluate", unit="video", disable=not progress):
         try:
-            row, curves = evaluate_video(
-                entry, loaded, config, steps=steps, random_seeds=random_seeds
+            row, curves, video_corrs = evaluate_video(
+                entry,
+                loaded,
+                config,
+                steps=steps,
+                random_seeds=random_seeds,
+                sanity_steps=steps_randomised,
+                occlusion=occlusion,
             )
         except Exception as exc:  # one video's failure must not end the run
             if not isinstance(exc, VideocamError):
@@ -253,14 +379,52 @@ def evaluate_manifest(
                 "status": "failed",
                 "error": f"{type(exc).__name__}: {exc}",
             }
-            curves = {}
+            curves, video_corrs = {}, None
         rows.append(row)
+        if video_corrs is not None:
+            corrs.append((str(entry.path), video_corrs))
         for name, curve in curves.items():
             all_curves.setdefault(name, []).append(curve)
     metrics = pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS)
     mean_curves = {name: np.mean(curves, axis=0) for name, curves in all_curves.items()}
     summary = _summary(metrics, loaded, config, steps, random_seeds, mean_curves)
+    summary["occlusion_run"] = occlusion or None
+    if steps_randomised is not None:
+        summary.update(_sanity_summary(str(config.method), steps_randomised, corrs))
     return Evaluation(metrics=metrics, summary=summary, curves=mean_curves)
+
+
+def _sanity_summary(
+    method: str, steps: list[str], corrs: list[tuple[str, list[float]]]
+) -> dict[str, Any]:
+    """summary.json's ``sanity_rank_corr`` (per video and step, and the mean per step) and
+    ``sanity`` (the verdict)."""
+    mean = np.mean([c for _, c in corrs], axis=0).tolist() if corrs else None
+    flagged = mean is not None and mean[-1] > SANITY_THRESHOLD
+    return {
+        "sanity_rank_corr": {
+            "steps": steps,
+            "videos": [{"path": path, "rank_corr": c} for path, c in corrs],
+            "mean": mean,
+        },
+        "sanity": {
+            "method": method,
+            "threshold": SANITY_THRESHOLD,
+            "flagged": flagged,
+            "message": (
+                f"{method}: the maps barely change when the model is randomised (mean rank "
+                f"correlation {mean[-1]:.3f} > {SANITY_THRESHOLD} with every step "
+                "re-initialised): they do not reflect what the model learnt"
+                if flagged and mean is not None
+                else ""
+            ),
+            "definition": "cascading model-parameter randomisation (Adebayo et al. 2018): "
+            "step k re-initialises the k blocks nearest the head (seeded); each step's maps of "
+            "the same target are compared with the trained model's by Spearman rank "
+            "correlation over all frames and positions; flagged when the mean over the videos "
+            f"at the last step exceeds {SANITY_THRESHOLD}",
+        },
+    }
 
 
 def _summary(
@@ -293,7 +457,24 @@ def _summary(
             "insertion_auc": "the same inserting frames into an all-neutral video (higher = more "
             "faithful)",
             "random": f"the same in random orders, mean over {random_seeds} seeds",
+            "average_drop": "mean over the windows of max(0, p - p') / (p + 1e-7), p the "
+            "target's probability on the window, p' on the window multiplied by its own map "
+            "(min-max scaled to [0, 1], resized linearly to the input); torch-cam 0.5's "
+            "ClassificationMetric (lower = the map keeps what the model needs)",
+            "increase_in_confidence": "share of the windows where p < p' (higher = better)",
             "predicted": "top mean window probability, skipping a declared background class",
+            "pointing_keyframes": "with boxes: share of the boxed keyframes whose map maximum "
+            "(map upsampled bilinearly to the frame) lies in the frame's box",
+            "pointing_boxed": "the same over every analysed frame with a box",
+            "energy_pointing": "with boxes: mean over the boxed frames of the share of the "
+            "upsampled map's mass inside the box",
+            "occlusion": "with --occlusion N: each frame's importance is the drop in the "
+            "target's mean window probability when the N frames around it are replaced by the "
+            "neutral frame; occlusion_deletion_auc / occlusion_insertion_auc order the frames "
+            "by it, occlusion_keyframe_hit_rate takes keyframes from it by the CAM keyframes' "
+            "rule",
+            "sanity_rank_corr": "with --sanity: Spearman rank correlation of the maps with the "
+            "trained model's once every block is re-initialised (see sanity)",
         },
         "model": {"name": loaded.name, "weights": loaded.weights, "layer": loaded.layer},
         "steps": steps,

@@ -58,10 +58,14 @@ class KeptFrames:
         store: uint8 rows (H, W, 3), one per sampled position, stand-ins included (position
             ``p`` holds the frame the model saw there).
         total: float64 (H, W, 3): the sum of the stored rows.
+        window_maps: float32 rows (t', h, w), one per window (t' = 1 for frame models): each
+            window's own map of the target at the layer's resolution, raw scale, before the
+            fusion into frames; filled once the target is known.
     """
 
     store: RowStore
     total: np.ndarray | None = None
+    window_maps: RowStore | None = None
 
     def add(self, chunk: np.ndarray) -> None:
         self.store.append(chunk)
@@ -70,6 +74,8 @@ class KeptFrames:
 
     def close(self) -> None:
         self.store.close()
+        if self.window_maps is not None:
+            self.window_maps.close()
 
 
 @dataclass(frozen=True)
@@ -265,7 +271,8 @@ class SinglePass:
         batch: windows (or frames) per forward.
         autocast: run the model in reduced precision (CAM arithmetic stays float32).
         progress: show a progress bar.
-        keep_frames: keep the decoded frames (:attr:`Explained.frames`).
+        keep_frames: keep the decoded frames and each window's map of the target
+            (:attr:`Explained.frames`).
     """
 
     def __init__(
@@ -330,7 +337,11 @@ class SinglePass:
                 passed = time.perf_counter()
                 chosen = target if target is not None else choose(result.mean_probs)
                 fused = self._frame_maps(result)
-                layer_shape = self.fuse_into(result, chosen, fused)
+                if kept is not None:
+                    kept.window_maps = self._window_store(result)
+                layer_shape = self.fuse_into(
+                    result, chosen, fused, windows=None if kept is None else kept.window_maps
+                )
                 followed = list(dict.fromkeys(tracks))
                 if top_tracks and rank is not None:
                     ranked = [c for c in rank(result.mean_probs) if c not in followed]
@@ -428,7 +439,7 @@ class SinglePass:
         from videocam.cam import ClassIndices, cam_and_output_classes, get_method
 
         loaded = self.loaded
-        class_free = not get_method(self.method).needs_gradients
+        class_free = get_method(self.method).class_free
         known = list(dict.fromkeys([*([] if target is None else [target]), *always]))
         fixed: list[int] | None = None
         if class_free:
@@ -504,9 +515,26 @@ class SinglePass:
 
     # -- from windows to frames ----------------------------------------------------------------
 
-    def fuse_into(self, result: _PassResult, target: int, sink: FrameMaps) -> tuple[int, ...]:
+    def _window_store(self, result: _PassResult) -> RowStore:
+        """An empty store for one map of the target per window, (t', h, w)."""
+        map_shape = result.maps.row_shape[1:]
+        if self.loaded.kind == "frame":
+            map_shape = (1, *map_shape)
+        return RowStore(
+            map_shape, np.float32, capacity=len(self.plan), memory_bytes=STORE_MEMORY_BYTES
+        )
+
+    def fuse_into(
+        self,
+        result: _PassResult,
+        target: int,
+        sink: FrameMaps,
+        *,
+        windows: RowStore | None = None,
+    ) -> tuple[int, ...]:
         """Stream the per-frame maps and scores of ``target`` into ``sink``, frame by frame as
         each becomes final (no later window covers it): memory holds the windows in flight.
+        With ``windows``, each window's own map (t', h, w) is appended there too.
 
         Returns:
             The layer's map shape per window (t', h, w); t' = 1 for frame models.
@@ -531,7 +559,10 @@ class SinglePass:
                 if len(missed):
                     picked[missed] = self._recompute(start + missed, target)
             scores = result.probs.read(start, stop)[:, target : target + 1]
-            accumulator.add(self.plan[start:stop], picked.reshape(stop - start, *map_shape), scores)
+            window_maps = picked.reshape(stop - start, *map_shape)
+            if windows is not None:
+                windows.append(window_maps.astype(np.float32, copy=False))
+            accumulator.add(self.plan[start:stop], window_maps, scores)
             # Windows start in order: frames before the next window's first one are final.
             final = int(self.plan[stop, 0]) if stop < n_windows else len(self.indices)
             positions, frame_maps, frame_scores = accumulator.pop_final(final)

@@ -27,8 +27,26 @@
     VC.num(means.deletion_auc_random) + ")");
   card("insertion AUC ↑ (random)", VC.num(means.insertion_auc) + " (" +
     VC.num(means.insertion_auc_random) + ")");
+  if (VC.isNum(means.average_drop)) card("average drop ↓", VC.num(means.average_drop));
+  if (VC.isNum(means.increase_in_confidence)) {
+    card("increase in confidence ↑", VC.num(means.increase_in_confidence));
+  }
   if (VC.isNum(means.keyframe_hit_rate)) card("keyframe hit rate", VC.num(means.keyframe_hit_rate));
   if (VC.isNum(means.segment_iou)) card("segment IoU", VC.num(means.segment_iou));
+  if (VC.isNum(means.pointing_boxed)) {
+    card("pointing game: keyframes / boxed frames", VC.num(means.pointing_keyframes) + " / " +
+      VC.num(means.pointing_boxed));
+  }
+  if (VC.isNum(means.energy_pointing)) card("energy in the box", VC.num(means.energy_pointing));
+  if (VC.isNum(means.occlusion_deletion_auc)) {
+    card("occlusion baseline: deletion ↓ / insertion ↑", VC.num(means.occlusion_deletion_auc) +
+      " / " + VC.num(means.occlusion_insertion_auc));
+  }
+  if (S.sanity) {
+    // Cascading randomisation: a high correlation with the random model's maps is a failure.
+    card("sanity: rank corr. when random" + (S.sanity.flagged ? " (flagged)" : ""),
+      VC.num(means.sanity_rank_corr), S.sanity.flagged);
+  }
 
   /* ---- curves (SVG) -------------------------------------------------------------------- */
   var NS = "http://www.w3.org/2000/svg";
@@ -154,8 +172,17 @@
       metric("deletion_auc_random", "deletion, random"),
       metric("insertion_auc", "insertion ↑"),
       metric("insertion_auc_random", "insertion, random"),
+      metric("average_drop", "average drop ↓"),
+      metric("increase_in_confidence", "increase in confidence ↑"),
       metric("keyframe_hit_rate", "keyframe hits"),
       metric("segment_iou", "segment IoU"),
+      metric("pointing_keyframes", "pointing, keyframes"),
+      metric("pointing_boxed", "pointing, boxed frames"),
+      metric("energy_pointing", "energy in box"),
+      metric("occlusion_deletion_auc", "occlusion: deletion"),
+      metric("occlusion_insertion_auc", "occlusion: insertion"),
+      metric("occlusion_keyframe_hit_rate", "occlusion: keyframe hits"),
+      metric("sanity_rank_corr", "sanity rank corr."),
       { key: "status", label: "status", cell: function (r) {
         // A failure's message is in the list above; here its type, the message on hover.
         var type = r.status === "failed" ? String(r.error || "").split(":")[0] : "";
