@@ -218,3 +218,26 @@ def test_auto_target_with_gradients_keeps_few_candidates_and_equals_the_named_ta
     assert single_pass["windows_recomputed"] == 0
     np.testing.assert_array_equal(auto.cams, named.cams)
     pd.testing.assert_frame_equal(auto.keyframes, named.keyframes)
+
+
+@pytest.mark.parametrize("method", ["eigengradcam", "scorecam", "ablationcam"])
+def test_the_other_methods_explain_a_detector(tiny_video: Path, method: str) -> None:
+    analysis = videocam.analyze(
+        tiny_video,
+        TINY,
+        detector=True,
+        labels=str(tiny_video.parent / "labels.txt"),
+        target="car",
+        method=method,
+        topk=2,
+        min_gap=0.3,
+        render=False,
+    )
+    assert analysis.summary["method"] == method
+    cams = analysis.cams.astype(np.float64)
+    assert np.isfinite(cams).all() and (cams >= 0).all() and cams.max() == 1
+    keyframes = analysis.keyframes
+    assert len(keyframes) == 2 and set(keyframes.frame_index) <= set(CAR_FRAMES)
+    assert {(r.x0, r.y0, r.x1, r.y1) for r in keyframes.itertuples()} == {CAR_BOX}
+    if method == "eigengradcam":  # no car, no gradient: no map
+        assert np.all(cams[[0, 1, 2, 3, 12, 15]] == 0)
