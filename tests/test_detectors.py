@@ -109,16 +109,23 @@ def test_named_target_and_score_threshold(tiny_video: Path, tmp_path: Path) -> N
     )
 
 
-def test_gradient_methods_follow_the_explained_detection(tiny_video: Path) -> None:
-    analysis = videocam.analyze(
-        tiny_video,
+def _explain_car(video: Path, method: str, **options: object) -> videocam.Analysis:
+    """The tiny detector's analysis of ``video`` explaining the car, through the Python API."""
+    labels = str(video.parent / "labels.txt")
+    return videocam.analyze(
+        video,
         TINY,
         detector=True,
-        labels=str(tiny_video.parent / "labels.txt"),
+        labels=labels,
         target="car",
-        method="hirescam",
+        method=method,
         render=False,
+        **options,
     )
+
+
+def test_gradient_methods_follow_the_explained_detection(tiny_video: Path) -> None:
+    analysis = _explain_car(tiny_video, "hirescam")
     cams = analysis.cams.astype(np.float64)
     # Frame 9 shows both objects; the car's score depends on its box's cells only.
     both = cams[9]
@@ -222,17 +229,7 @@ def test_auto_target_with_gradients_keeps_few_candidates_and_equals_the_named_ta
 
 @pytest.mark.parametrize("method", ["eigengradcam", "scorecam", "ablationcam"])
 def test_the_other_methods_explain_a_detector(tiny_video: Path, method: str) -> None:
-    analysis = videocam.analyze(
-        tiny_video,
-        TINY,
-        detector=True,
-        labels=str(tiny_video.parent / "labels.txt"),
-        target="car",
-        method=method,
-        topk=2,
-        min_gap=0.3,
-        render=False,
-    )
+    analysis = _explain_car(tiny_video, method, topk=2, min_gap=0.3)
     assert analysis.summary["method"] == method
     cams = analysis.cams.astype(np.float64)
     assert np.isfinite(cams).all() and (cams >= 0).all() and cams.max() == 1
