@@ -101,6 +101,40 @@ def test_named_detector_builds_offline_and_every_score_reaches_its_default_layer
     assert float(gradient.abs().sum()) > 0
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(detector_model_names()) - set(NAMED)))
+def test_every_other_listed_detector_builds_and_is_explained(name: str) -> None:
+    """Beyond the five of the issue, every detector `videocam models` lists builds offline and
+    gives a map at its default layer and a score per class (keypoint R-CNN: person only)."""
+    torch.manual_seed(0)
+    size = (300, 300) if name == "ssd300_vgg16" else (64, 96)  # SSD300: its own size
+    loaded = load_model(name, weights="none", input_size=size)
+    assert loaded.categories is not None and loaded.background_class == 0
+    assert isinstance(loaded.module, DetectionScores)
+    _small(loaded.module)
+    loaded.module.score_threshold = 0.0
+    result = cam_and_output_classes(loaded.module, torch.rand(1, 3, *size), loaded.layer, [1])
+    assert tuple(result.output.shape) == (1, len(loaded.categories))
+    assert result.cams.shape[:2] == (1, 1) and bool(torch.isfinite(result.cams).all())
+    assert all(p.grad is None and not p.requires_grad for p in loaded.module.parameters())
+
+
+def test_an_input_size_too_small_for_the_detector_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")  # the model fails first
+    argv = ["analyze", str(video), "-o", str(tmp_path / "o"), "--model", "ssd300_vgg16"]
+    code = main([*argv, "--weights", "none", "--input-size", "64", "96", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(
+        "videocam: error: ssd300_vgg16: --input-size 64 96 is too small for this detector ("
+    )
+    assert err.endswith("leave --input-size out to run at the detector's own size\n")
+    assert err.count("\n") == 1
+
+
 def test_default_weights_offline_is_one_line_and_exit_2(
     offline_hub: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

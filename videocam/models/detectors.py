@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from videocam.errors import CamError, ModelLoadError
+from videocam.errors import CamError, ConfigError, ModelLoadError
 from videocam.models.custom import call_builder
 from videocam.models.preprocess import Preprocess
 from videocam.models.spec import Built, DetectorInfo, LoadedModel, ModelInfo
@@ -49,6 +49,7 @@ __all__ = [
     "Detections",
     "build_custom_detector",
     "build_detector",
+    "check_input_size",
     "detector_default_layer",
     "detector_infos",
     "detector_model_names",
@@ -162,6 +163,29 @@ def fitted_input_size(info: DetectorInfo, height: int, width: int) -> tuple[int,
         return int(height), int(width)
     scale = min(info.min_size / min(height, width), info.max_size / max(height, width))
     return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def check_input_size(
+    scorer: nn.Module, size: tuple[int, int], device: torch.device, name: str
+) -> None:
+    """One forward of a blank frame at ``--input-size``: a detector whose layers cannot run
+    at that size (SSD300 below about 268 pixels a side) fails here with one line, before any
+    video is decoded, instead of as an internal error in the middle of the pass.
+
+    Raises:
+        ConfigError: the size is too small for the detector.
+    """
+    try:
+        with torch.no_grad():
+            scorer(torch.zeros(1, 3, *size, device=device))
+    except RuntimeError as exc:
+        if "input size" not in str(exc):
+            raise
+        raise ConfigError(
+            f"{name}: --input-size {size[0]} {size[1]} is too small for this detector "
+            f"({str(exc).splitlines()[0]}); leave --input-size out to run at the detector's "
+            "own size"
+        ) from exc
 
 
 def fit_to_video(loaded: LoadedModel, height: int, width: int) -> LoadedModel:

@@ -309,6 +309,8 @@ def load_model(
 
     module = built.module.to(target_device).eval()
     module.requires_grad_(False)
+    if built.detector is not None and size is not None:
+        detectors.check_input_size(module, size, target_device, model_name)
     logger.info(
         "loaded %s (%s, weights %s, layer %s) on %s",
         model_name,
