@@ -67,6 +67,15 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--frame-model", action="store_true", default=None, help="custom model is per-frame 2D"
     )
+    g.add_argument(
+        "--detector",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="FILE.py:FUNCTION",
+        help="the custom model is an object detector returning torchvision-style detections; "
+        "with a builder, it names the model too (torchvision detectors: --model NAME)",
+    )
     g.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"))
     g.add_argument("--mean", nargs=3, type=float, metavar=("R", "G", "B"))
     g.add_argument("--std", nargs=3, type=float, metavar=("R", "G", "B"))
@@ -87,7 +96,13 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     e.add_argument(
         "--method",
         help="gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam, eigengradcam, "
-        "scorecam, ablationcam",
+        "scorecam, ablationcam (default: eigencam for detectors, gradcam otherwise)",
+    )
+    e.add_argument(
+        "--score-threshold",
+        type=float,
+        metavar="SCORE",
+        help="detectors: detections scoring below it count for nothing (default 0.5)",
     )
     e.add_argument("--topk", type=int, metavar="K", help="number of keyframes")
     e.add_argument("--min-gap", type=float, metavar="SECONDS", help="least time between keyframes")
@@ -131,6 +146,16 @@ def analysis_config(args: argparse.Namespace) -> AnalyzeConfig:
 
     from_file = load_config_file(args.config) if args.config else {}
     flags = {f.name: getattr(args, f.name, None) for f in config_fields()}
+    if isinstance(flags.get("detector"), str):  # --detector FILE.py:FUNCTION names the model
+        spec = str(flags["detector"])
+        if ":" not in spec:
+            raise ConfigError(
+                f"--detector {spec!r}: expected a builder path/to/file.py:function or "
+                "package.module:function (or --detector alone after --model)"
+            )
+        if flags.get("model") not in (None, spec):
+            raise ConfigError(f"--detector {spec} and --model {flags['model']}: give one model")
+        flags.update(model=spec, detector=True)
     return merge_options(from_file, flags)
 
 

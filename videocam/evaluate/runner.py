@@ -28,6 +28,7 @@ from videocam.analysis import (
     package_versions,
     resolve_class,
     run_analysis_keeping_frames,
+    with_method,
 )
 from videocam.config import AnalyzeConfig
 from videocam.errors import VideocamError
@@ -171,8 +172,11 @@ def evaluate_video(
             for suffix, group in orders.items()
             for kind in ("deletion", "insertion")
         }
+        from videocam.models.detectors import fit_to_video
+
         scorer = TargetScorer(
-            loaded,
+            # A detector ran at the size fitted to this video; its frames were kept at it.
+            fit_to_video(loaded, analysis.meta.height, analysis.meta.width),
             frames,
             target,
             batch=analysis.summary["windows"]["batch_size"],
@@ -347,6 +351,8 @@ def evaluate_manifest(
     import pandas as pd
     from tqdm import tqdm
 
+    config = with_method(config, loaded)  # the summary names the method the model got
+
     entries = read_manifest(manifest)
     rows: list[dict[str, Any]] = []
     all_curves: dict[str, list[np.ndarray]] = {}
@@ -384,7 +390,7 @@ def evaluate_manifest(
     summary = _summary(metrics, loaded, config, steps, random_seeds, mean_curves)
     summary["occlusion_run"] = occlusion or None
     if steps_randomised is not None:
-        summary.update(_sanity_summary(config.method, steps_randomised, corrs))
+        summary.update(_sanity_summary(str(config.method), steps_randomised, corrs))
     return Evaluation(metrics=metrics, summary=summary, curves=mean_curves)
 
 

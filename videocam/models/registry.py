@@ -1,14 +1,16 @@
 """The model registry: which names ``--model`` accepts, and loading one ready for explanation.
 
 Sources, in the order ``videocam models`` lists them: torchvision video classifiers, the bundled
-models, torchvision image classifiers (run per frame), then one row per family of the prefixes
-``hf:ID_OR_DIR`` (Hugging Face transformers, :mod:`videocam.models.hf`) and ``timm:NAME``
-(:mod:`videocam.models.timm_zoo`); plus custom builders (``path/to/file.py:function`` or
-``package.module:function``), which are not listed.
+models, torchvision image classifiers (run per frame), torchvision object detectors (run per
+frame), then one row per family of the prefixes ``hf:ID_OR_DIR`` (Hugging Face transformers,
+:mod:`videocam.models.hf`) and ``timm:NAME`` (:mod:`videocam.models.timm_zoo`); plus custom
+builders (``path/to/file.py:function`` or ``package.module:function``, classifiers or, with
+``detector``, detectors), which are not listed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import math
@@ -19,7 +21,7 @@ from typing import Any
 import torch
 
 from videocam.errors import ConfigError, ModelLoadError
-from videocam.models import bundled, custom, hf, timm_zoo, torchvision_zoo
+from videocam.models import bundled, custom, detectors, hf, timm_zoo, torchvision_zoo
 from videocam.models.layers import layer_name, resolve_layer
 from videocam.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from videocam.models.spec import Built, LoadedModel, ModelInfo
@@ -39,7 +41,14 @@ def list_models() -> list[ModelInfo]:
     infos = torchvision_zoo.torchvision_infos()
     video = [i for i in infos if i.kind == "video"]
     frame = [i for i in infos if i.kind == "frame"]
-    return [*video, *bundled.bundled_infos(), *frame, *hf.hf_infos(), *timm_zoo.timm_infos()]
+    return [
+        *video,
+        *bundled.bundled_infos(),
+        *frame,
+        *detectors.detector_infos(),
+        *hf.hf_infos(),
+        *timm_zoo.timm_infos(),
+    ]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -119,18 +128,28 @@ def _unknown_model(name: str) -> ModelLoadError:
 
 
 def _build(
-    name: str, weights: Any, frame_model: bool, num_classes: int | None
+    name: str,
+    weights: Any,
+    frame_model: bool,
+    num_classes: int | None,
+    detector: bool = False,
+    score_threshold: float = detectors.DEFAULT_SCORE_THRESHOLD,
+    n_labels: int | None = None,
 ) -> tuple[str, Built]:
     prefixed = hf.is_hf_spec(name) or timm_zoo.is_timm_spec(name)
-    if prefixed and frame_model:
+    if prefixed and (frame_model or detector):
+        flag = "--frame-model" if frame_model else "--detector"
         raise ConfigError(
-            f"{name}: --frame-model applies to custom models only (hf: and timm: models know "
-            "their kind)"
+            f"{name}: {flag} applies to custom models only (hf: and timm: models know their kind)"
         )
     if hf.is_hf_spec(name):
         return name, hf.build_hf(name, weights, num_classes)
     if timm_zoo.is_timm_spec(name):
         return name, timm_zoo.build_timm(name, weights, num_classes)
+    if custom.is_custom_spec(name) and detector:
+        if num_classes is not None:
+            raise ConfigError("num_classes applies to torchvision and bundled models")
+        return name, detectors.build_custom_detector(name, weights, score_threshold, n_labels)
     if custom.is_custom_spec(name):
         if num_classes is not None:
             raise ConfigError(
@@ -149,8 +168,12 @@ def _build(
         built = torchvision_zoo.build_torchvision(key, "video", weights, num_classes)
     elif key in torchvision_zoo.image_model_names():
         built = torchvision_zoo.build_torchvision(key, "frame", weights, num_classes)
+    elif key in detectors.detector_model_names():
+        built = detectors.build_detector(key, weights, num_classes, score_threshold)
     else:
         raise _unknown_model(name)
+    if detector and built.detector is None:
+        raise ConfigError(f"{key} is a classifier; --detector applies to custom builders only")
     if frame_model and built.kind != "frame":
         raise ConfigError(f"{key} is a video model; --frame-model applies to custom models only")
     return key, built
@@ -168,6 +191,8 @@ def load_model(
     labels: str | Path | Sequence[str] | None = None,
     device: str | torch.device = "cpu",
     num_classes: int | None = None,
+    detector: bool = False,
+    score_threshold: float = detectors.DEFAULT_SCORE_THRESHOLD,
 ) -> LoadedModel:
     """Build a model, load its weights and check its target layer.
 
@@ -195,6 +220,9 @@ def load_model(
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a torch.device.
         num_classes: build torchvision/bundled/hf/timm models with this many classes (with
             ``none`` or a file; a file's own head size is inferred when not given).
+        detector: a custom builder returns an object detector (torchvision-style detections;
+            see :mod:`videocam.models.detectors`). torchvision's detectors are known by name.
+        score_threshold: detectors only: detections scoring below it count for nothing.
 
     Returns:
         The :class:`LoadedModel`, in eval mode on ``device``, parameters frozen.
@@ -215,7 +243,15 @@ def load_model(
     std_rgb = _checked_stats(std, "std") if std is not None else None
     names = _read_labels(labels) if labels is not None else None
 
-    model_name, built = _build(name.strip(), weights, frame_model, num_classes)
+    model_name, built = _build(
+        name.strip(),
+        weights,
+        frame_model,
+        num_classes,
+        detector,
+        score_threshold,
+        len(names) if names is not None else None,
+    )
 
     base = built.preprocess
     if base is None and size is None:
@@ -273,6 +309,8 @@ def load_model(
 
     module = built.module.to(target_device).eval()
     module.requires_grad_(False)
+    if built.detector is not None and size is not None:
+        detectors.check_input_size(module, size, target_device, model_name)
     logger.info(
         "loaded %s (%s, weights %s, layer %s) on %s",
         model_name,
@@ -293,5 +331,10 @@ def load_model(
         clip_len=built.clip_len,
         background_class=built.background_class,
         device=target_device,
+        detector=(
+            None
+            if built.detector is None
+            else dataclasses.replace(built.detector, fit_to_video=size is None)
+        ),
         sources=sources,
     )
