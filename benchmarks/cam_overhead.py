@@ -2,10 +2,13 @@
 
 Times, on the same batch and in one run: the forward pass alone (``torch.inference_mode``),
 ``videocam.compute_cam`` (Grad-CAM, gradients at the target layer only), and pytorch-grad-cam's
-``GradCAM`` (full backward) when it is installed. Models: r3d_18 (layer4, a 16-frame clip batch)
-and resnet50 run per frame (layer4). Weights are random (``weights=None``): cost does not depend
-on them. Each timing is the median of ``--repeats`` after one warm-up; the three contenders run
-interleaved within each repeat so that drift in machine load hits them alike.
+``GradCAM`` (full backward) when it is installed. Models: r3d_18 (layer4, a 16-frame clip batch),
+resnet50 run per frame (layer4), and a VideoMAE-base-sized transformers model (12 blocks of 768,
+16 frames at 224², tubelets 2x16x16: 1568 tokens, 400 classes; its default layer, the last
+block's output, with the tubelet reshape) when transformers is installed. Weights are random:
+cost does not depend on them. Each timing is the median of ``--repeats`` after one warm-up; the
+three contenders run interleaved within each repeat so that drift in machine load hits them
+alike.
 
 Then, per window, what each method costs against Grad-CAM on the same window (``methods``):
 ``eigengradcam`` (one backward, an SVD per sample), ``ablationcam`` (one perturbed head replay per
@@ -15,8 +18,19 @@ batched by memory). Models: the bundled ``videocam_tiny`` (block4, 128 channels)
 frame (_conv_head, 1280 channels), one frame. Score-CAM runs ``--method-repeats`` once by
 default: on r3d_18 it is 512 forwards.
 
+The object-detector case times ``fasterrcnn_mobilenet_v3_large_fpn`` (random weights) the way
+``analyze`` runs it: the detector as a class scorer (``DetectionScores``: each class's detection
+mass) on 16 frames of 240x320 fed at that size, its default layer ``backbone.body.16``; plain
+forward, EigenCAM (the detectors' default, gradient-free) and Grad-CAM (the gradient of the top
+class's mass above the default ``--score-threshold`` 0.5). Random weights score every class
+near 1/91 (and every proposal alike), under torchvision's own 0.05 floor, so nothing would be
+detected: the class logits are scaled to a spread of 8, so that the proposals' top class scores
+about 0.53 and each frame keeps the detector's 100 best detections (``detections_per_frame``),
+as on a busy street; the post-processing and the Grad-CAM backward through the RoI heads then do
+the work they do with real weights (the box head runs on all 1000 proposals either way).
+
 Usage: python benchmarks/cam_overhead.py [--repeats 5] [--quick] [--json PATH] [--device cpu]
-       [--method-repeats 1] [--skip-methods]
+       [--skip-videomae] [--method-repeats 1] [--skip-methods] [--cases classifiers detector]
 """
 
 from __future__ import annotations
@@ -33,12 +47,22 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_JSON = Path("benchmarks/results/cam_overhead.json")
+CASES = ("classifiers", "detector")
+#: The detector case: 16 frames of 240x320, explained at the detector's default layer.
+DETECTOR = "fasterrcnn_mobilenet_v3_large_fpn"
+DETECTOR_FRAMES, DETECTOR_SIZE = 16, (240, 320)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per contender")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help=f"where to write results (default {DEFAULT_JSON}; with some --cases only, "
+        "cam_overhead_CASE.json beside it, so a partial run never replaces the full one)",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="small batches and 1 repeat: a smoke run"
     )
@@ -48,16 +72,34 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--skip-pytorch-grad-cam", action="store_true", help="time forward and videocam only"
     )
     parser.add_argument(
+        "--skip-videomae", action="store_true", help="leave out the VideoMAE-base case"
+    )
+    parser.add_argument(
+        "--videomae-batch", type=int, default=1, help="clips per batch of the VideoMAE case"
+    )
+    parser.add_argument(
         "--method-repeats", type=int, default=1, help="timed runs per method and window"
     )
     parser.add_argument(
         "--skip-methods", action="store_true", help="skip the per-window cost of each method"
+    )
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        choices=CASES,
+        default=list(CASES),
+        help="classifiers (r3d_18, resnet50, VideoMAE, and each method's cost) and/or "
+        "detector (fasterrcnn_mobilenet_v3_large_fpn)",
     )
     args = parser.parse_args(argv)
     if args.method_repeats < 1:
         parser.error("--method-repeats must be >= 1")
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    if args.json is None:
+        cases = sorted(set(args.cases))
+        partial = "" if cases == sorted(CASES) else "_" + "_".join(cases)
+        args.json = DEFAULT_JSON.with_name(f"cam_overhead{partial}.json")
     return args
 
 
@@ -101,59 +143,72 @@ def main(argv: list[str] | None = None) -> int:
     else:
         note = "pytorch-grad-cam skipped (--skip-pytorch-grad-cam)"
 
-    cases = [
-        (
-            "r3d_18",
-            torchvision.models.video.r3d_18,
-            "layer4",
-            (1 if args.quick else 4, 3, 16, 112, 112),
-        ),
-        (
-            "resnet50 (per frame)",
-            torchvision.models.resnet50,
-            "layer4",
-            (4 if args.quick else 16, 3, 224, 224),
-        ),
-    ]
+    def torchvision_case(builder: Callable[..., Any]) -> Callable[[], tuple[Any, Any]]:
+        return lambda: (builder(weights=None), None)
+
+    cases: list[tuple[str, Callable[[], tuple[Any, Any]], str, tuple[int, ...]]] = []
+    if "classifiers" in args.cases:
+        cases += [
+            (
+                "r3d_18",
+                torchvision_case(torchvision.models.video.r3d_18),
+                "layer4",
+                (1 if args.quick else 4, 3, 16, 112, 112),
+            ),
+            (
+                "resnet50 (per frame)",
+                torchvision_case(torchvision.models.resnet50),
+                "layer4",
+                (4 if args.quick else 16, 3, 224, 224),
+            ),
+        ]
+    if "classifiers" in args.cases and not args.skip_videomae:
+        videomae = _videomae_base_case()
+        if videomae is None:
+            note = "; ".join(filter(None, [note, "transformers not installed: no VideoMAE row"]))
+        else:
+            build, layer = videomae
+            cases.append(
+                ("VideoMAE-base (hf:)", build, layer, (args.videomae_batch, 3, 16, 224, 224))
+            )
+
+    def reshaped(reshape: Any, shape: tuple[int, ...]) -> Any:
+        return None if reshape is None else (lambda tensor: reshape(tensor, torch.Size(shape)))
 
     rows = []
-    for name, builder, layer, shape in cases:
+    for name, build, layer, shape in cases:
         torch.manual_seed(0)
-        model = builder(weights=None).eval().to(device)
+        model, reshape = build()
+        model = model.eval().to(device)
         inputs = torch.randn(*shape, device=device)
 
         def forward(model=model, inputs=inputs) -> None:
             with torch.inference_mode():
                 model(inputs)
 
-        def videocam(model=model, inputs=inputs, layer=layer) -> None:
-            compute_cam(model, inputs, layer, None, "gradcam")
+        def videocam(model=model, inputs=inputs, layer=layer, reshape=reshape) -> None:
+            compute_cam(model, inputs, layer, None, "gradcam", reshape=reshape)
 
-        contenders: dict[str, Callable[[], None]] = {"forward": forward, "videocam": videocam}
+        contenders: dict[str, Callable[[], object]] = {"forward": forward, "videocam": videocam}
         if grad_cam_class is not None:
+            transform = reshaped(reshape, shape)
 
-            def pytorch_grad_cam(model=model, inputs=inputs, layer=layer) -> None:
-                with grad_cam_class(model=model, target_layers=[model.get_submodule(layer)]) as cam:
+            def pytorch_grad_cam(
+                model=model, inputs=inputs, layer=layer, transform=transform
+            ) -> None:
+                with grad_cam_class(
+                    model=model,
+                    target_layers=[model.get_submodule(layer)],
+                    reshape_transform=transform,
+                ) as cam:
                     cam(input_tensor=inputs, targets=None)
                 model.zero_grad(set_to_none=True)
 
             contenders["pytorch_grad_cam"] = pytorch_grad_cam
 
-        for fn in contenders.values():  # warm-up
-            timed(fn)
-        times: dict[str, list[float]] = {key: [] for key in contenders}
-        for _ in range(repeats):
-            for key, fn in contenders.items():
-                times[key].append(timed(fn))
+        times = _interleaved(contenders, repeats, timed)
         median = {key: statistics.median(values) for key, values in times.items()}
         fastest = {key: min(values) for key, values in times.items()}
-
-        def paired(key: str, times=times) -> float:
-            # Per-repeat ratios: contenders of one repeat ran back to back, so a load spike
-            # on the shared machine inflates both terms of a ratio rather than one median.
-            return statistics.median(
-                t / f for t, f in zip(times[key], times["forward"], strict=True)
-            )
 
         has_pgc = "pytorch_grad_cam" in median
         row = {
@@ -169,20 +224,34 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "min_s": fastest,
             "videocam_ratio_of_min": fastest["videocam"] / fastest["forward"],
-            "videocam_ratio_paired_median": paired("videocam"),
-            "pytorch_grad_cam_ratio_paired_median": paired("pytorch_grad_cam") if has_pgc else None,
+            "videocam_ratio_paired_median": _paired(times, "videocam"),
+            "pytorch_grad_cam_ratio_paired_median": (
+                _paired(times, "pytorch_grad_cam") if has_pgc else None
+            ),
             "times_s": times,
         }
         rows.append(row)
         del model, inputs
 
-    method_rows = [] if args.skip_methods else _method_costs(args, device, timed)
+    method_rows = (
+        []
+        if args.skip_methods or "classifiers" not in args.cases
+        else _method_costs(args, device, timed)
+    )
+    detector_rows = []
+    if "detector" in args.cases:
+        n_frames = 4 if args.quick else DETECTOR_FRAMES
+        detector_rows.append(_detector_row(device, n_frames, repeats, timed))
 
-    _print_table(rows)
+    if rows:
+        _print_table(rows)
     if method_rows:
         print()
         _print_method_table(method_rows)
-    if note:
+    if detector_rows:
+        print()
+        _print_detector_table(detector_rows)
+    if note and rows:
         print(f"note: {note}")
     print(f"device {device}, torch threads {torch.get_num_threads()}, ", end="")
     print(f"median of {repeats} after 1 warm-up")
@@ -195,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             "torch_threads": torch.get_num_threads(),
             "torch_version": torch.__version__,
             "torchvision_version": torchvision.__version__,
+            "transformers_version": _version("transformers"),
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "processor": platform.processor(),
@@ -207,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "method": "gradcam",
         "note": note or None,
         "rows": rows,
+        "detector_rows": detector_rows,
         "method_repeats": args.method_repeats,
         "methods": method_rows,
     }
@@ -216,6 +287,152 @@ def main(argv: list[str] | None = None) -> int:
     partial.replace(args.json)
     print(f"wrote {args.json}")
     return 0
+
+
+def _interleaved(
+    contenders: dict[str, Callable[[], object]],
+    repeats: int,
+    timed: Callable[[Callable[[], object]], float],
+) -> dict[str, list[float]]:
+    """Each contender's times: one warm-up each, then ``repeats`` rounds, one run of each per
+    round, so that drift in machine load hits them alike."""
+    for fn in contenders.values():  # warm-up
+        timed(fn)
+    times: dict[str, list[float]] = {key: [] for key in contenders}
+    for _ in range(repeats):
+        for key, fn in contenders.items():
+            times[key].append(timed(fn))
+    return times
+
+
+def _paired(times: dict[str, list[float]], key: str) -> float:
+    """The median of the per-round ratios ``key`` ÷ forward: contenders of one round ran back to
+    back, so a load spike on the shared machine inflates both terms of a ratio rather than one
+    median."""
+    return statistics.median(t / f for t, f in zip(times[key], times["forward"], strict=True))
+
+
+def _detector_row(
+    device: Any, n_frames: int, repeats: int, timed: Callable[[Callable[[], object]], float]
+) -> dict[str, Any]:
+    """Forward, EigenCAM and Grad-CAM of the detector case, interleaved per repeat."""
+    import torch
+
+    from videocam.cam import compute_cam
+    from videocam.models import load_model
+
+    torch.manual_seed(0)
+    height, width = DETECTOR_SIZE
+    loaded = load_model(DETECTOR, weights="none", input_size=DETECTOR_SIZE, device=device)
+    scorer: Any = loaded.module
+    images = torch.rand(n_frames, 3, height, width, device=device)
+    _spread_class_scores(scorer, images[:1])
+    layer = loaded.layer
+    with torch.inference_mode():
+        kept = [len(d.scores) for d in scorer.detect(images)]
+        mass = scorer(images)
+    top = mass.argmax(1)
+    top_mass = mass.gather(1, top[:, None])
+
+    def forward() -> None:
+        with torch.inference_mode():
+            scorer(images)
+
+    contenders: dict[str, Callable[[], object]] = {
+        "forward": forward,
+        "eigencam": lambda: compute_cam(scorer, images, layer, None, "eigencam"),
+        "gradcam": lambda: compute_cam(scorer, images, layer, None, "gradcam"),
+    }
+    times = _interleaved(contenders, repeats, timed)
+    median = {key: statistics.median(values) for key, values in times.items()}
+
+    return {
+        "model": f"{DETECTOR} (per frame)",
+        "layer": layer,
+        "batch": f"{n_frames}x3x{height}x{width}",
+        "detections_per_frame": statistics.median(kept),
+        "score_threshold": scorer.score_threshold,
+        "top_class_mass_per_frame": float(top_mass.median()),
+        "forward_s": median["forward"],
+        "forward_per_frame_s": median["forward"] / n_frames,
+        "eigencam_s": median["eigencam"],
+        "eigencam_ratio": median["eigencam"] / median["forward"],
+        "eigencam_ratio_paired_median": _paired(times, "eigencam"),
+        "gradcam_s": median["gradcam"],
+        "gradcam_ratio": median["gradcam"] / median["forward"],
+        "gradcam_ratio_paired_median": _paired(times, "gradcam"),
+        "times_s": times,
+    }
+
+
+def _spread_class_scores(scorer: Any, images: Any, logit_std: float = 8.0) -> None:
+    """Scale a random Faster R-CNN's class logits to a spread of ``logit_std``: its top class
+    then scores above 0.5 and torchvision's own post-processing (0.05 floor, NMS, 100 best)
+    keeps detections, as with real weights."""
+    import torch
+
+    cls_score = scorer.roi_heads.box_predictor.cls_score
+    seen: list[float] = []
+    handle = cls_score.register_forward_hook(lambda _m, _a, out: seen.append(float(out.std())))
+    try:
+        with torch.inference_mode():
+            scorer(images)
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        cls_score.weight.mul_(logit_std / seen[0])
+        cls_score.bias.mul_(logit_std / seen[0])
+
+
+def _print_detector_table(rows: list[dict[str, Any]]) -> None:
+    header = (
+        f"{'detector':<42} {'batch':<14} {'forward s':>9} {'eigencam s':>10} {'ratio':>6} "
+        f"{'gradcam s':>9} {'ratio':>6} {'paired':>13}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        paired = f"{r['eigencam_ratio_paired_median']:.2f} / {r['gradcam_ratio_paired_median']:.2f}"
+        print(
+            f"{r['model']:<42} {r['batch']:<14} {r['forward_s']:>9.3f} {r['eigencam_s']:>10.3f} "
+            f"{r['eigencam_ratio']:>6.2f} {r['gradcam_s']:>9.3f} {r['gradcam_ratio']:>6.2f} "
+            f"{paired:>13}"
+        )
+
+
+def _videomae_base_case() -> tuple[Callable[[], tuple[Any, Any]], str] | None:
+    """(build -> (model, reshape), layer) of a random VideoMAE-base-sized classifier, as
+    ``--model hf:`` loads one (the adapter, the family's default layer and reshape); None
+    without transformers."""
+    try:
+        import transformers
+    except ImportError:
+        return None
+    from videocam.models.hf import HF_FAMILIES, HFClassifier, default_layer, hf_reshape
+
+    family = HF_FAMILIES["videomae"]
+    config = transformers.VideoMAEConfig(num_labels=400)  # base: 12 x 768, 16 x 224², 2x16x16
+    # The default layer by the family's rule (the head mean-pools: the last block's output).
+    layer = f"videomae.encoder.layer.{config.num_hidden_layers - 1}"
+
+    def build() -> tuple[Any, Any]:
+        model = transformers.VideoMAEForVideoClassification(config).eval()
+        assert default_layer(model, family, config)[0] == layer
+        reshape = hf_reshape(
+            model, family, config, layer, name="videomae-base", expected_input=(16, 224, 224)
+        )
+        return HFClassifier(model, "video", (16, 224, 224), "videomae-base"), reshape
+
+    return build, layer
+
+
+def _version(package: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(package)
+    except Exception:  # not installed
+        return None
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:

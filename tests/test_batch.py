@@ -424,6 +424,20 @@ def test_worker_threads_follow_the_cpu_quota(
     assert actor_threads(None) == 3
 
 
+def test_config_hash_follows_the_files_of_an_hf_directory(tmp_path: Path) -> None:
+    """A model re-saved into the same save_pretrained folder invalidates completed videos."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"1234")
+    config = AnalyzeConfig(model=f"hf:{folder}")
+    before = config_hash(config)
+    assert config_hash(config) == before
+    (folder / "model.safetensors").write_bytes(b"123456")
+    assert config_hash(config) != before
+    assert config_hash(AnalyzeConfig(model="hf:org/not-a-folder")) != before
+
+
 #: A custom model that hangs (as a decoder stuck in native code would) on a flat clip while the
 #: file named by HANG_FLAG exists.
 HANGING_MODEL = """

@@ -20,6 +20,7 @@ from videocam.analysis import (
     run_analysis,
     window_plan,
 )
+from videocam.analysis.compose import with_method
 from videocam.cam import cam_and_output
 from videocam.config import AnalyzeConfig
 from videocam.io import open_video, sample_indices
@@ -51,6 +52,7 @@ def _reference(
     video: Path, loaded: LoadedModel, config: AnalyzeConfig
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """Two passes: forward-only scan for the target, then CAM; (target, maps, target score)."""
+    config = with_method(config, loaded)  # the model's default method where none is named
     with open_video(video) as source:
         indices = sample_indices(source.times_s, stride=config.frame_step)
         frames = source.read(indices, size=loaded.preprocess.size)
@@ -94,6 +96,7 @@ def _single_pass(
     video: Path, loaded: LoadedModel, config: AnalyzeConfig
 ) -> tuple[int, np.ndarray, np.ndarray, int]:
     """(target, maps, target score, windows recomputed) from the pipeline's runner."""
+    config = with_method(config, loaded)
     with open_video(video) as source:
         indices = sample_indices(source.times_s, stride=config.frame_step)
         plan = window_plan(loaded, config, len(indices))

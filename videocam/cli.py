@@ -11,6 +11,7 @@ import json
 import logging
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -66,6 +67,15 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--frame-model", action="store_true", default=None, help="custom model is per-frame 2D"
     )
+    g.add_argument(
+        "--detector",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="FILE.py:FUNCTION",
+        help="the custom model is an object detector returning torchvision-style detections; "
+        "with a builder, it names the model too (torchvision detectors: --model NAME)",
+    )
     g.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"))
     g.add_argument("--mean", nargs=3, type=float, metavar=("R", "G", "B"))
     g.add_argument("--std", nargs=3, type=float, metavar=("R", "G", "B"))
@@ -86,7 +96,13 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     e.add_argument(
         "--method",
         help="gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam, eigengradcam, "
-        "scorecam, ablationcam",
+        "scorecam, ablationcam (default: eigencam for detectors, gradcam otherwise)",
+    )
+    e.add_argument(
+        "--score-threshold",
+        type=float,
+        metavar="SCORE",
+        help="detectors: detections scoring below it count for nothing (default 0.5)",
     )
     e.add_argument("--topk", type=int, metavar="K", help="number of keyframes")
     e.add_argument("--min-gap", type=float, metavar="SECONDS", help="least time between keyframes")
@@ -130,6 +146,16 @@ def analysis_config(args: argparse.Namespace) -> AnalyzeConfig:
 
     from_file = load_config_file(args.config) if args.config else {}
     flags = {f.name: getattr(args, f.name, None) for f in config_fields()}
+    if isinstance(flags.get("detector"), str):  # --detector FILE.py:FUNCTION names the model
+        spec = str(flags["detector"])
+        if ":" not in spec:
+            raise ConfigError(
+                f"--detector {spec!r}: expected a builder path/to/file.py:function or "
+                "package.module:function (or --detector alone after --model)"
+            )
+        if flags.get("model") not in (None, spec):
+            raise ConfigError(f"--detector {spec} and --model {flags['model']}: give one model")
+        flags.update(model=spec, detector=True)
     return merge_options(from_file, flags)
 
 
@@ -410,23 +436,46 @@ def _run_models(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps([dataclasses.asdict(i) for i in infos], indent=2) + "\n")
         return EXIT_OK
-    rows = [("name", "kind", "default layer", "weights", "input", "clip", "source")]
+    rows: list[tuple[str, ...]] = [
+        ("name", "kind", "default layer", "weights", "input", "clip", "source")
+    ]
+    families: list[tuple[str, ...]] = [("prefix", "family", "kind", "default layer", "tokens")]
     for i in infos:
+        if i.family is not None:
+            families.append((i.name, i.family, i.kind, i.default_layer, i.note or "-"))
+            continue
         size = f"{i.input_size[0]}x{i.input_size[1]}" if i.input_size else "-"
         weights = ", ".join(i.weights) if i.weights else "-"
         clip = str(i.clip_len) if i.clip_len else "-"
         rows.append((i.name, i.kind, i.default_layer, weights, size, clip, i.source))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for r in rows:
-        sys.stdout.write(
-            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n"
+    _write_table(rows)
+    sys.stdout.write(
+        "\n"
+        + textwrap.fill(
+            "Families: hf:ID_OR_DIR is a Hugging Face transformers classifier, a Hub model ID "
+            "or a save_pretrained directory (classes, clip length, input size and mean/std from "
+            "its own files); timm:NAME is any of timm's image classifiers, run per frame (input "
+            "size and mean/std from timm's data config; --weights DEFAULT, a pretrained TAG, a "
+            "file or none). Both need pip install 'videocam[hf]'.",
+            width=100,
         )
+        + "\n"
+    )
+    _write_table(families)
     sys.stdout.write(
         "\nAlso: a custom builder path/to/file.py:function or package.module:function "
         "(--frame-model for per-frame models); --weights takes DEFAULT, a listed name, "
         "a local state-dict file, or none.\n"
     )
     return EXIT_OK
+
+
+def _write_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        sys.stdout.write(
+            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n"
+        )
 
 
 #: ``videocam export FORMAT`` (videocam.export.FORMATS; listed here so that building the parser
@@ -536,7 +585,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(args: argparse.Namespace) -> None:
+@contextmanager
+def _logging_for(args: argparse.Namespace) -> Iterator[None]:
+    """videocam's records on stderr at the level the flags ask for, for the duration of one
+    command; the package logger's handlers, level and propagation are restored afterwards, so
+    that ``main`` called from Python (a notebook, a test) leaves the caller's logging as it was."""
     level = logging.WARNING
     if getattr(args, "debug", False):
         level = logging.DEBUG
@@ -544,9 +597,15 @@ def _configure_logging(args: argparse.Namespace) -> None:
         level = logging.ERROR
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("videocam: %(levelname)s: %(message)s"))
+    saved = (logger.handlers[:], logger.level, logger.propagate)
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.propagate = saved[0], saved[2]
+        logger.setLevel(saved[1])
 
 
 class Terminated(BaseException):
@@ -598,7 +657,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    _configure_logging(args)
+    with _logging_for(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's exit code: errors as one line on stderr (see the module docstring)."""
     try:
         with _terminate_cleanly():
             return int(args.run(args))

@@ -29,6 +29,9 @@ class AnalyzeConfig:
         weights: weights name (``DEFAULT``...), a local state-dict file, or ``none``.
         layer: target layer; None = the model's tested default.
         frame_model: a custom model is a per-frame 2D classifier.
+        detector: a custom model is an object detector returning torchvision-style detections
+            (torchvision's detectors are known by name).
+        score_threshold: object detectors: detections scoring below it count for nothing.
         clip_len: window length in frames of the sampled stream; None = the model's default.
         stride: window step in frames; None = half the window.
         frame_step: analyse every n-th source frame.
@@ -36,7 +39,8 @@ class AnalyzeConfig:
         start_s, end_s: time range to analyse.
         input_size, mean, std, labels: preprocessing and class names for custom models.
         target: ``auto`` (top class of the whole video), a class index, or a class name.
-        method: CAM method.
+        method: CAM method; None = the model's default (``eigencam`` for object detectors,
+            ``gradcam`` otherwise).
         topk: number of keyframes.
         min_gap: least time between two keyframes, seconds.
         keyframe_floor: keyframes need at least this fraction of the strongest eligible
@@ -60,6 +64,8 @@ class AnalyzeConfig:
     weights: str = "DEFAULT"
     layer: str | None = None
     frame_model: bool = False
+    detector: bool = False
+    score_threshold: float = 0.5
     clip_len: int | None = None
     stride: int | None = None
     frame_step: int = 1
@@ -71,7 +77,7 @@ class AnalyzeConfig:
     std: tuple[float, float, float] | None = None
     labels: str | None = None
     target: str | int = "auto"
-    method: str = "gradcam"
+    method: str | None = None
     topk: int = 5
     min_gap: float = 1.0
     keyframe_floor: float = 0.2
@@ -130,8 +136,9 @@ _FLOATS = {
     "evidence_floor",
     "box_threshold",
     "alpha",
+    "score_threshold",
 }
-_BOOLS = {"frame_model", "autocast", "render"}
+_BOOLS = {"frame_model", "detector", "autocast", "render"}
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
@@ -208,7 +215,7 @@ def _validate(config: AnalyzeConfig) -> None:
 
     from videocam.cam import METHODS  # the one registry of method names
 
-    if config.method not in METHODS:
+    if config.method is not None and config.method not in METHODS:
         raise bad("method", f"must be one of {', '.join(METHODS)}")
     if config.device not in DEVICES:
         raise bad("device", f"must be one of {', '.join(DEVICES)}")
@@ -241,6 +248,8 @@ def _validate(config: AnalyzeConfig) -> None:
             raise bad("tracks", "a class index must be >= 0")
     if not 0 < config.box_threshold <= 1:
         raise bad("box_threshold", "must be in (0, 1]")
+    if not 0 <= config.score_threshold <= 1:
+        raise bad("score_threshold", "must be in [0, 1]")
     if not 0 <= config.alpha <= 1:
         raise bad("alpha", "must be in [0, 1]")
     for name in ("input_size", "render_size"):

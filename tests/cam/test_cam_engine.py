@@ -17,6 +17,8 @@ from videocam.cam import (
 )
 from videocam.errors import LayerNotFoundError, VideocamError
 
+from support.cam_reference import perturbation_by_definition
+
 
 def _all_hooks_gone(model: nn.Module) -> bool:
     return all(
@@ -211,49 +213,6 @@ def _tokens_to_grid(tokens: torch.Tensor, input_shape: torch.Size) -> torch.Tens
     return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], t, h, w)
 
 
-def _by_definition(method, model, x, layer, targets, grid_of, ablate) -> torch.Tensor:
-    """Score-CAM / Ablation-CAM from their definitions, one channel and one forward at a time.
-
-    ``grid_of(raw)`` turns the layer's raw output into (N, C, *S); ``ablate(raw, c)`` returns
-    the raw output with channel ``c`` of that grid set to 0.
-    """
-    module = model.get_submodule(layer)
-    seen: list = []
-    handle = module.register_forward_hook(lambda m, i, o: seen.append(o))
-    with torch.no_grad():
-        logits = model(x)
-    handle.remove()
-    raw = seen[0][0] if isinstance(seen[0], tuple) else seen[0]
-    grid = grid_of(raw, x.shape).double()
-    maps = []
-    for n, k in enumerate(targets):
-        scores = []
-        for c in range(grid.shape[1]):
-            if method == "scorecam":
-                mode = "trilinear" if x.ndim == 5 else "bilinear"
-                mask = nn.functional.interpolate(
-                    grid[n : n + 1, c : c + 1], size=x.shape[2:], mode=mode, align_corners=True
-                )[0, 0]
-                mask = (mask - mask.min()) / (mask.max() - mask.min() + 1e-8)
-                with torch.no_grad():
-                    scores.append(float(model(x[n : n + 1] * mask.float())[0, k]))
-            else:
-                ablated = ablate(raw[n : n + 1].clone(), c)
-
-                def swap(m, i, o, ablated=ablated):
-                    return (ablated, *o[1:]) if isinstance(o, tuple) else ablated
-
-                handle = module.register_forward_hook(swap)
-                with torch.no_grad():
-                    scores.append(float(model(x[n : n + 1])[0, k]))
-                handle.remove()
-        s = torch.tensor(scores, dtype=torch.float64)
-        y = float(logits[n, k])
-        weights = torch.softmax(s, dim=0) if method == "scorecam" else (y - s) / y
-        maps.append(torch.relu(torch.einsum("c,c...->...", weights, grid[n])))
-    return torch.stack(maps).float()
-
-
 @pytest.mark.parametrize("method", METHODS)
 def test_tuple_returning_layer_with_token_reshape(method: str) -> None:
     model = _TokenModel().eval()
@@ -272,7 +231,9 @@ def test_tuple_returning_layer_with_token_reshape(method: str) -> None:
             tokens[..., c] = 0
             return tokens
 
-        expected = _by_definition(method, model, x, "block", [0, 3], _tokens_to_grid, ablate)
+        expected = perturbation_by_definition(
+            method, model, x, "block", [0, 3], _tokens_to_grid, ablate
+        )
     else:
         expected = get_method(method).function(
             _tokens_to_grid(leaf.detach(), x.shape), _tokens_to_grid(grad, x.shape)
@@ -322,7 +283,7 @@ def test_channels_last_reshape_matches_hand_permuted_layer(method: str) -> None:
             features[..., c] = 0
             return features
 
-        expected = _by_definition(
+        expected = perturbation_by_definition(
             method, model, x, "norm", [0, 2], lambda a, _s: a.permute(0, 4, 1, 2, 3), ablate
         )
     else:

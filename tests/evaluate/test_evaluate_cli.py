@@ -58,6 +58,7 @@ def test_evaluate_records_failures_and_finishes(
     assert (ok.segment_iou.astype(float) > 0.4).all()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["accuracy"] == 1.0
+    assert summary["config"]["method"] == "gradcam"  # the model's default, named
     assert summary["n_failed"] == 1
     assert summary["confusion_matrix"]["classes"] == ["grow", "move_left"]
     assert summary["confusion_matrix"]["matrix"] == [[1, 0], [0, 1]]

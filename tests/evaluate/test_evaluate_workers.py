@@ -67,7 +67,8 @@ def _metrics(out: Path) -> pd.DataFrame:
 
 def _summary(out: Path) -> dict[str, object]:
     summary = json.loads((out / "summary.json").read_text())
-    return {k: summary[k] for k in ("means", "curves", "accuracy", "n_ok", "failures", "model")}
+    kept = {k: summary[k] for k in ("means", "curves", "accuracy", "n_ok", "failures", "model")}
+    return {**kept, "method": summary["config"]["method"]}  # the model's default: named
 
 
 def test_workers_give_the_one_process_results(
@@ -81,6 +82,7 @@ def test_workers_give_the_one_process_results(
     assert metrics.keyframe_hit_rate[0] != "" and metrics.keyframe_hit_rate[1] == ""
     pd.testing.assert_frame_equal(_metrics(one), metrics)
     assert _summary(one) == _summary(two)
+    assert _summary(two)["method"] == "gradcam"  # no --method: the bundled model's default
     # ... and the same as evaluate_manifest in this process, to the last digit.
     config = AnalyzeConfig(device="cpu")  # as FAST sets it
     serial = evaluate_manifest(

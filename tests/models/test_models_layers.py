@@ -93,3 +93,64 @@ def test_channels_last_to_first() -> None:
     assert torch.equal(out[1, 5, 2, 3, 4], x[1, 2, 3, 4, 5])
     with pytest.raises(ConfigError, match="channels-last"):
         ChannelsLastToFirst("swin3d")(x[0], torch.Size((2, 3, 6, 128, 160)))
+
+
+def _indexed(batch: int, positions: int, channels: int, prefix: int = 0) -> torch.Tensor:
+    """Tokens whose every channel holds its own position index (prefix tokens: -1)."""
+    index = torch.arange(positions, dtype=torch.float32)
+    tokens = index[None, :, None].expand(batch, positions, channels)
+    lead = torch.full((batch, prefix, channels), -1.0)
+    return torch.cat([lead, tokens], dim=1)
+
+
+def test_patch_tokens_thw_order_and_prefix() -> None:
+    from videocam.models.layers import PatchTokens
+
+    reshape = PatchTokens((2, 8, 8), prefix=1, order="thw", description="toy")
+    shape = torch.Size((2, 3, 6, 24, 40))  # grid 3 x 3 x 5
+    grid = reshape(_indexed(2, 45, 4, prefix=1), shape)
+    assert grid.shape == (2, 4, 3, 3, 5)
+    assert grid[1, 0, 2, 1, 3] == (2 * 3 + 1) * 5 + 3
+    # Before the class token is added (the patch embedding): the grid alone.
+    assert torch.equal(reshape(_indexed(2, 45, 4), shape), grid)
+
+
+def test_patch_tokens_hwt_order() -> None:
+    from videocam.models.layers import PatchTokens
+
+    reshape = PatchTokens((1, 8, 8), prefix=1, order="hwt")
+    shape = torch.Size((1, 3, 5, 24, 24))  # grid 5 x 3 x 3, tokens space-major
+    grid = reshape(_indexed(1, 45, 2, prefix=1), shape)
+    t, h, w = 4, 2, 1
+    assert grid[0, 0, t, h, w] == (h * 3 + w) * 5 + t
+
+
+def test_patch_tokens_frames_and_patches_layouts() -> None:
+    from videocam.models.layers import PatchTokens
+
+    shape = torch.Size((2, 3, 5, 24, 24))  # grid 5 x 3 x 3
+    rows = torch.arange(2 * 5 * 10, dtype=torch.float32).reshape(2 * 5, 10, 1)  # (N·T, 1+9, 1)
+    frames = PatchTokens((1, 8, 8), prefix=1, order="hwt", layout="frames")(rows, shape)
+    assert frames.shape == (2, 1, 5, 3, 3)
+    n, t, h, w = 1, 3, 2, 0
+    assert frames[n, 0, t, h, w] == rows[n * 5 + t, 1 + h * 3 + w, 0]
+    per_patch = torch.arange(2 * 9 * 5, dtype=torch.float32).reshape(2 * 9, 5, 1)  # (N·h·w, T, 1)
+    patches = PatchTokens((1, 8, 8), layout="patches", order="hwt")(per_patch, shape)
+    assert patches[n, 0, t, h, w] == per_patch[(n * 3 + h) * 3 + w, t, 0]
+    # Several classes' gradients flattened into the batch: B comes from the tensor.
+    assert PatchTokens((1, 8, 8), 1, "hwt", "frames")(rows.repeat(3, 1, 1), shape).shape[0] == 6
+
+
+def test_patch_tokens_errors_name_the_grid() -> None:
+    from videocam.models.layers import PatchTokens
+
+    reshape = PatchTokens(
+        (16, 16), prefix=1, order="hw", description="vit layer x", expected_input=(224, 224)
+    )
+    with pytest.raises(ConfigError, match=r"vit layer x.*14x14 token grid.*exactly 224x224"):
+        reshape(torch.zeros(1, 1 + 100, 8), torch.Size((1, 3, 224, 224)))
+    with pytest.raises(ValueError, match="order"):
+        PatchTokens((2, 8, 8), order="hw")
+    # A channels-last patch embedding (timm, dynamic image size) keeps its grid.
+    nhwc = torch.randn(1, 14, 14, 8)
+    assert torch.equal(reshape(nhwc, torch.Size((1, 3, 224, 224))), nhwc.permute(0, 3, 1, 2))

@@ -30,10 +30,22 @@ VIDEO_ROWS = {
 
 @pytest.fixture(scope="module")
 def rows() -> dict[str, ModelInfo]:
-    infos = list_models()
+    """The model names (the hf: / timm: family rows aside: their names are patterns)."""
+    infos = [info for info in list_models() if info.family is None]
     names = [info.name for info in infos]
     assert len(names) == len(set(names)), "duplicate model names"
     return {info.name: info for info in infos}
+
+
+def test_family_rows_come_last_and_are_unique() -> None:
+    infos = list_models()
+    families = [(i.name, i.family) for i in infos if i.family is not None]
+    assert len(families) == len(set(families))
+    assert [i.family is not None for i in infos] == sorted(i.family is not None for i in infos)
+    assert {name for name, _ in families} == {"hf:ID_OR_DIR", "timm:NAME"}
+    for info in infos:
+        if info.family is not None:
+            assert info.source in ("transformers", "timm") and info.note
 
 
 def test_lists_every_torchvision_video_model(rows: dict[str, ModelInfo]) -> None:
@@ -75,7 +87,8 @@ def test_lists_bundled_models(rows: dict[str, ModelInfo]) -> None:
         ("bundled",),
         "bundled",
     )
-    assert len(rows) == 9 + 2 + len(tvm.list_models(module=tvm))
+    detectors = tvm.list_models(module=tvm.detection)
+    assert len(rows) == 9 + 2 + len(tvm.list_models(module=tvm)) + len(detectors)
 
 
 def test_importing_models_does_not_import_torchvision() -> None:
@@ -102,18 +115,6 @@ def test_unknown_weights_name_lists_valid_ones() -> None:
     message = str(info.value)
     assert "'IMAGENET1K_V1'" in message and "DEFAULT, KINETICS400_V1" in message
     assert "none" in message and "\n" not in message
-
-
-@pytest.fixture
-def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty torch hub cache and a download that fails like it does without network."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-
-    def no_network(url: str, *args: object, **kwargs: object) -> None:
-        raise urllib.error.URLError("[Errno -2] Name or service not known")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    return tmp_path / "torch" / "hub" / "checkpoints"
 
 
 def test_default_weights_offline_is_one_clear_line(offline_hub: Path) -> None:

@@ -59,13 +59,16 @@ def test_timeline_length_mismatch(tmp_path: Path) -> None:
 def test_timeline_score_panel_on_its_own_scale_and_track_lanes(tmp_path: Path) -> None:
     from videocam.render.timeline import nice_ceiling
 
-    assert [nice_ceiling(v) for v in (0.021 * 1.1, 0.0004, 0.3, 0.9, 0.0)] == [
+    assert [nice_ceiling(v) for v in (0.021 * 1.1, 0.0004, 0.3, 0.9, 1.0 * 1.1, 0.0)] == [
         0.025,
         0.0005,
         0.5,
         1.0,
         1.0,
+        1.0,
     ]
+    # A detector's detection mass (a sum of scores) may exceed 1: its scale grows with it.
+    assert [nice_ceiling(v) for v in (1.588 * 1.1, 2.4, 3.1, 11.0)] == [2.0, 2.5, 5.0, 20.0]
     series = _series()
     series["target_score"] = 0.02 * series["attribution"]  # an ImageNet-scale probability
     lanes = [("grow", series["attribution"]), ("shrink", 0.3 * series["attribution"])]

@@ -11,6 +11,7 @@ from videocam.analysis.compose import (
     sampled_indices,
     window_plan,
     window_stride,
+    with_method,
 )
 from videocam.analysis.result import (
     FRAME_COLUMNS,
@@ -52,4 +53,5 @@ __all__ = [
     "top_classes",
     "window_plan",
     "window_stride",
+    "with_method",
 ]

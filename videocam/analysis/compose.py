@@ -8,6 +8,7 @@ output resolution (:mod:`videocam.analysis.outputs`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 import time
@@ -17,6 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from videocam.analysis.detections import (
+    detector_summary,
+    detector_warnings,
+    keyframe_detections,
+)
 from videocam.analysis.result import (
     Analysis,
     RenderOptions,
@@ -87,7 +93,20 @@ def load_configured_model(config: AnalyzeConfig) -> LoadedModel:
         std=config.std,
         labels=config.labels,
         device=config.device,
+        detector=config.detector,
+        score_threshold=config.score_threshold,
     )
+
+
+def default_method(loaded: LoadedModel) -> str:
+    """The CAM method when none is asked for: EigenCAM for object detectors (gradient-free:
+    the usual choice for detectors), Grad-CAM otherwise."""
+    return "eigencam" if loaded.detector is not None else "gradcam"
+
+
+def with_method(config: AnalyzeConfig, loaded: LoadedModel) -> AnalyzeConfig:
+    """``config`` with its method filled in (:func:`default_method`) when it names none."""
+    return config if config.method is not None else config.replace(method=default_method(loaded))
 
 
 def sampled_indices(source: FrameSource, config: AnalyzeConfig) -> np.ndarray:
@@ -169,6 +188,7 @@ def run_analysis_keeping_frames(
 def _run(
     video: Path, loaded: LoadedModel, config: AnalyzeConfig, *, progress: bool, keep_frames: bool
 ) -> tuple[Analysis, PassFrames | None]:
+    config = with_method(config, loaded)
     # The decoding policy may run the analysis again with another decoder (damaged data).
     return decode_reproducibly(
         video,
@@ -181,7 +201,10 @@ def _analyse(
     source: FrameSource, loaded: LoadedModel, config: AnalyzeConfig, *, progress: bool, keep: bool
 ) -> tuple[Analysis, PassFrames | None]:
     """Sample, the single pass, score, result: one video, already open."""
+    from videocam.models.detectors import fit_to_video
+
     started = time.perf_counter()
+    loaded = fit_to_video(loaded, source.meta.height, source.meta.width)
     indices = sampled_indices(source, config)
     if len(indices) == 0:
         raise VideoOpenError(
@@ -189,14 +212,15 @@ def _analyse(
             f"[{config.start_s}, {config.end_s}) s (video lasts {source.meta.duration_s:.2f} s)"
         )
     plan = window_plan(loaded, config, len(indices))
-    batch = config.batch_size or auto_batch(loaded, plan.shape[1], config.method, config.autocast)
+    method = str(config.method)
+    batch = config.batch_size or auto_batch(loaded, plan.shape[1], method, config.autocast)
     explicit = None if config.target == "auto" else resolve_class(config.target, loaded)
     single = SinglePass(
         loaded,
         source,
         indices,
         plan,
-        method=config.method,
+        method=method,
         batch=batch,
         autocast=config.autocast,
         progress=progress,
@@ -268,9 +292,24 @@ def _result(
         evidence_floor=config.evidence_floor,
         box_threshold=config.box_threshold,
     )
+    detections = None
+    if loaded.detector is not None:
+        keyframes = indices[scores.keyframes]
+        detections, boxes = keyframe_detections(
+            source,
+            loaded,
+            explained.target,
+            keyframes,
+            times[scores.keyframes],
+            frame_size=(meta.height, meta.width),
+        )
+        # The explained detection's box; the map's where a keyframe has none (no evidence floor).
+        kept = [d if d[0] >= 0 else m for d, m in zip(boxes, scores.boxes, strict=True)]
+        scores = dataclasses.replace(scores, boxes=kept)
     tracks, track_scale = _track_curves(explained, decoded)
     decode = source.decode_report()
     warnings = analysis_warnings(meta, decode, loaded, explained.layer_shape, windows.clip_len)
+    warnings += detector_warnings(loaded, explained.class_probs, explained.target)
     for message in warnings:
         logger.warning("%s: %s", meta.path, message)
     timings = {**explained.seconds, "cam_s": sum(explained.seconds.values())}
@@ -291,6 +330,8 @@ def _result(
         timings_s=timings,
         warnings=warnings,
     )
+    if loaded.detector is not None:
+        summary["detector"] = detector_summary(loaded)
     image_name = keyframe_image_name if config.render else None
     track_rows = None
     if config.tracks is not None:
@@ -306,6 +347,7 @@ def _result(
         class_probs=explained.class_probs,
         render_options=RenderOptions.from_config(config),
         tracks=track_rows,
+        detections=detections,
     )
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from videocam.analysis.detections import DETECTIONS_CSV
 from videocam.analysis.result import (
     ANNOTATED_MP4,
     CAMS_NPY,
@@ -140,6 +141,8 @@ def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -
     write_csv(analysis.segments, out / SEGMENTS_CSV)
     if analysis.tracks is not None:
         write_csv(analysis.tracks, out / TRACKS_CSV)
+    if analysis.detections is not None:
+        write_csv(analysis.detections, out / DETECTIONS_CSV)
     write_npy(analysis.cams, out / CAMS_NPY)
     if render:
         started = time.perf_counter()
@@ -152,6 +155,7 @@ def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -
             colormap=options.colormap,
             alpha=options.alpha,
             backend=options.backend,
+            detections=_keyframe_boxes(analysis),
         )
         _, name = analysis.target
         render_timeline(
@@ -184,6 +188,20 @@ def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -
             tags=container_tags(analysis.meta.path),
         )
     write_json(summary, out / SUMMARY_JSON)
+
+
+def _keyframe_boxes(analysis: Analysis) -> dict[int, list[tuple[tuple[float, ...], str]]] | None:
+    """Per keyframe's frame index, the detections drawn on its image: (box in original pixels,
+    caption), highest score first; None for classifiers."""
+    table = analysis.detections
+    if table is None:
+        return None
+    drawn: dict[int, list[tuple[tuple[float, ...], str]]] = {}
+    boxes = table[["x0", "y0", "x1", "y1"]].to_numpy(dtype=np.float64)
+    columns = (table.frame_index.tolist(), table.class_name.tolist(), table.score.tolist())
+    for frame_index, name, score, box in zip(*columns, boxes.tolist(), strict=True):
+        drawn.setdefault(int(frame_index), []).append((tuple(box), f"{name} {score:.2f}"))
+    return drawn
 
 
 def _track_lanes(analysis: Analysis) -> list[tuple[str, np.ndarray]]:

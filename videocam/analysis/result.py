@@ -94,6 +94,8 @@ class Analysis:
         render_options: how ``save`` renders.
         tracks: with ``tracks``, one row per analysed frame and followed class
             (``TRACK_COLUMNS``); None without.
+        detections: object detectors only: the explained class's detections at each keyframe
+            (:data:`~videocam.analysis.detections.DETECTION_COLUMNS`); None for classifiers.
     """
 
     frames: pd.DataFrame
@@ -105,6 +107,7 @@ class Analysis:
     class_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)
     render_options: RenderOptions = field(default_factory=RenderOptions)
     tracks: pd.DataFrame | None = field(default=None, repr=False)
+    detections: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def target(self) -> tuple[int, str]:

@@ -156,6 +156,7 @@ def build_summary(
             "std": list(loaded.preprocess.std),
             "device": str(loaded.device),
             "n_classes": len(loaded.categories) if loaded.categories else None,
+            **({"sources": dict(loaded.sources)} if loaded.sources is not None else {}),
         },
         "method": config.method,
         "target": target,

@@ -118,12 +118,14 @@ def failed_result(job: Job, error_type: str, message: str, seconds: float | None
 
 
 def _file_identity(value: Any) -> list[Any] | None:
-    """(absolute path, size, mtime) of an option that names an existing file, else None."""
+    """(absolute path, size, mtime) of an option that names an existing file, else None; for a
+    directory (``hf:DIR``, a save_pretrained folder) the same for each file directly in it."""
     if not isinstance(value, str) or not value:
         return None
     candidates = [value]
     if ":" in value:
         candidates.append(value.rpartition(":")[0])  # a custom builder file.py:function
+        candidates.append(value.partition(":")[2])  # hf:DIR
     for candidate in candidates:
         try:
             stat = os.stat(candidate)
@@ -131,13 +133,21 @@ def _file_identity(value: Any) -> list[Any] | None:
             continue
         if os.path.isfile(candidate):
             return [os.path.abspath(candidate), stat.st_size, stat.st_mtime_ns]
+        if os.path.isdir(candidate) and value.lower().startswith("hf:"):
+            files = []
+            for entry in sorted(os.scandir(candidate), key=lambda e: e.name):
+                if entry.is_file():
+                    info = entry.stat()
+                    files.append([entry.name, info.st_size, info.st_mtime_ns])
+            return [os.path.abspath(candidate), files]
     return None
 
 
 def config_hash(config: AnalyzeConfig) -> str:
     """A digest of everything that shapes the outputs: every option, plus the identity (size,
-    modification time) of the files the options name (weights, labels, custom model file), so a
-    retrained weights file at the same path invalidates completed videos too."""
+    modification time) of the files the options name (weights, labels, custom model file, the
+    files of an ``hf:DIR``), so a retrained model at the same path invalidates completed videos
+    too."""
     options = config.to_dict()
     files = {
         name: identity

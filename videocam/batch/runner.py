@@ -189,7 +189,7 @@ class _Index:
             title=f"Batch {self.out_dir.name}",
             finished=finished,
             model=self.config.model,
-            method=self.config.method,
+            method=self.config.method or "the model's default",
             updated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         )
         self._page_written_at = time.monotonic()

@@ -203,7 +203,10 @@ class _Ablated:
     ) -> None:
         self.model, self.inputs, self.module, self.raw = model, inputs, module, raw
         self.output, self.autocast_context = output, autocast_context
-        self.positions = _channel_positions(raw, reshape, inputs.shape)
+        # The layer's rows per sample: 1, or more where a model folds an axis into the batch
+        # (TimeSformer's per-frame (N·T, 1 + h·w, C) and per-patch (N·h·w, T, C) layouts).
+        self.rows = int(raw.shape[0]) // int(inputs.shape[0])
+        self.positions = _channel_positions(raw[: self.rows], reshape, inputs.shape)
         #: None until the first batch says whether the head can be replayed alone.
         self.head_replay: bool | None = None
         # Agreement of the replayed untouched copy with the model's own output.
@@ -214,13 +217,13 @@ class _Ablated:
         copies = self._ablated(n, channels)
         if self.head_replay is None:
             # The untouched copy first: its output must be the model's own.
-            probe = torch.cat([self.raw[n : n + 1], copies])
+            probe = torch.cat([self._sample(n), copies])
             result = self._replay(n, probe)
             reference = self.output[n]
             scale = float(reference.abs().max()) or 1.0
             self.head_replay = (
                 result is not None
-                and result.shape[0] == len(probe)
+                and result.shape[0] == len(probe) // self.rows
                 and float((result[0] - reference).abs().max()) <= self.tolerance * scale
             )
             if self.head_replay:
@@ -228,24 +231,29 @@ class _Ablated:
                 return result[1:]
         if self.head_replay:
             result = self._replay(n, copies)
-            if result is not None and result.shape[0] == len(copies):
+            if result is not None and result.shape[0] == len(channels):
                 return result
             raise CamError(
                 "ablationcam: replaying the head on ablated activations gave "
-                f"{None if result is None else tuple(result.shape)}, expected {len(copies)} rows"
+                f"{None if result is None else tuple(result.shape)}, expected {len(channels)} rows"
             )
         return self._repeated(n, copies)
 
+    def _sample(self, n: int) -> Tensor:
+        """Sample ``n``'s rows of the layer's output."""
+        return self.raw[n * self.rows : (n + 1) * self.rows]
+
     def _ablated(self, n: int, channels: Tensor) -> Tensor:
-        """Copies of sample ``n``'s layer output, copy ``i`` with channel ``channels[i]`` = 0."""
-        sample = self.raw[n : n + 1]
-        copies = sample.expand(len(channels), *sample.shape[1:]).clone()
+        """Copies of sample ``n``'s layer output, copy ``i`` with channel ``channels[i]`` = 0,
+        stacked as the layer returns them (``rows`` rows per copy)."""
+        sample = self._sample(n)
+        copies = sample.expand(len(channels), *sample.shape).clone()
         if self.positions is None:
-            copies[torch.arange(len(channels)), channels] = 0
+            copies[torch.arange(len(channels)), 0, channels] = 0
         else:
             flat = copies.view(len(channels), -1)
             flat[torch.arange(len(channels))[:, None], self.positions[channels]] = 0
-        return copies
+        return copies.flatten(0, 1)
 
     def _replay(self, n: int, copies: Tensor) -> Tensor | None:
         """The model on sample ``n`` alone, the layer's output replaced by ``copies`` (B rows);
@@ -261,10 +269,11 @@ class _Ablated:
 
     def _repeated(self, n: int, copies: Tensor) -> Tensor:
         """The model on sample ``n`` repeated B times, the layer's output replaced by ``copies``."""
-        repeated = self.inputs[n : n + 1].expand(len(copies), *self.inputs.shape[1:]).contiguous()
+        count = len(copies) // self.rows
+        repeated = self.inputs[n : n + 1].expand(count, *self.inputs.shape[1:]).contiguous()
         with replace_output(self.module, copies), self.autocast_context:
             output = self.model(repeated)
-        check_output(output, len(copies))
+        check_output(output, count)
         return output.float()
 
 
@@ -272,14 +281,14 @@ def _channel_positions(
     raw: Tensor, reshape: ReshapeFn | None, input_shape: torch.Size
 ) -> Tensor | None:
     """Where each channel of the reshaped activations lies in the layer's raw output: long
-    (C, P) flat indices into one sample's output; None when the output is already (N, C, *S).
+    (C, P) flat indices into one sample's output (``raw``: that sample's rows); None when the
+    output is already (N, C, *S).
 
     Found by passing the flat indices themselves through the reshape, which only rearranges
     (and may drop) elements.
     """
     if reshape is None:
         return None
-    per_sample = raw.shape[1:]
-    index = torch.arange(raw[:1].numel(), dtype=torch.float64, device=raw.device)
-    mapped = reshape(index.reshape(1, *per_sample), torch.Size((1, *input_shape[1:])))
+    index = torch.arange(raw.numel(), dtype=torch.float64, device=raw.device)
+    mapped = reshape(index.reshape(raw.shape), torch.Size((1, *input_shape[1:])))
     return mapped[0].flatten(1).round().long()

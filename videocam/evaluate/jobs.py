@@ -21,6 +21,7 @@ evaluates the rest again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from videocam.analysis import with_method
 from videocam.batch import STATUS_FAILED, STATUS_OK, STATUS_SKIPPED, Job, JobResult
 from videocam.batch.job import (
     clear_sub_folder,
@@ -117,10 +119,11 @@ class EvaluateTask:
             clear_sub_folder(job.out_dir)
             ensure_output_dir(job.out_dir)
             steps_randomised = randomisation_steps(loaded.module) if self.sanity else None
+            explained = with_method(config, loaded)  # no method named: the model's default
             row, curves, sanity = evaluate_video(
                 job.entry,
                 loaded,
-                config,
+                explained,
                 steps=self.steps,
                 random_seeds=self.random_seeds,
                 sanity_steps=steps_randomised,
@@ -131,6 +134,7 @@ class EvaluateTask:
                 "fingerprint": self.fingerprint(config, job.entry),
                 "source": source,
                 "model": model_info(loaded),
+                "method": explained.method,
                 "sanity_steps": steps_randomised,
                 "row": row,
                 "curves": {name: curve.tolist() for name, curve in curves.items()},
@@ -325,6 +329,8 @@ def _assemble(
     first = next(iter(records.values()), None)
     if first is not None:
         model = first["model"]
+        if config.method is None:  # the summary names the method the model got
+            config = dataclasses.replace(config, method=first.get("method"))
     else:
         model = {"name": config.model, "weights": config.weights, "layer": config.layer}
     sanity_steps = None

@@ -101,4 +101,4 @@ class _Forward:
         loaded = self.loaded
         with torch.inference_mode(), autocast_context(loaded.device, self.autocast):
             output = loaded.module(model_input(loaded, windows)).float()
-            return torch.softmax(output, dim=1)[:, self.target].cpu().numpy()
+            return loaded.class_scores(output)[:, self.target].cpu().numpy()

@@ -28,6 +28,7 @@ from videocam.analysis import (
     package_versions,
     resolve_class,
     run_analysis_keeping_frames,
+    with_method,
 )
 from videocam.config import AnalyzeConfig
 from videocam.errors import VideocamError
@@ -171,8 +172,11 @@ def evaluate_video(
             for suffix, group in orders.items()
             for kind in ("deletion", "insertion")
         }
+        from videocam.models.detectors import fit_to_video
+
         scorer = TargetScorer(
-            loaded,
+            # A detector ran at the size fitted to this video; its frames were kept at it.
+            fit_to_video(loaded, analysis.meta.height, analysis.meta.width),
             frames,
             target,
             batch=analysis.summary["windows"]["batch_size"],
@@ -375,6 +379,8 @@ def evaluate_manifest(
     processes instead (:func:`videocam.evaluate.jobs.run_evaluation`)."""
     from tqdm import tqdm
 
+    config = with_method(config, loaded)  # the summary names the method the model got
+
     entries = read_manifest(manifest)
     results: list[VideoResult] = []
     steps_randomised = randomisation_steps(loaded.module) if sanity else None
@@ -435,7 +441,7 @@ def assemble_evaluation(
     summary = _summary(metrics, model, config, steps, random_seeds, mean_curves)
     summary["occlusion_run"] = occlusion or None
     if sanity_steps is not None:
-        summary.update(_sanity_summary(config.method, sanity_steps, corrs))
+        summary.update(_sanity_summary(str(config.method), sanity_steps, corrs))
     return Evaluation(metrics=metrics, summary=summary, curves=mean_curves)
 
 

@@ -1,9 +1,11 @@
-"""Model registry: torchvision video and image classifiers, bundled models, custom builders.
+"""Model registry: torchvision video and image classifiers, bundled models, custom builders,
+Hugging Face transformers classifiers (``hf:ID_OR_DIR``) and timm image classifiers
+(``timm:NAME``).
 
 ``load_model`` returns a :class:`LoadedModel`: the network in eval mode on its device, its
 validated target layer, the reshape that turns that layer's output into (N, C, *S), and the
 preprocessing that turns uint8 frames into its input. ``list_models`` lists what ``--model``
-accepts. torchvision is imported only when a function needs it.
+accepts. torchvision, transformers and timm are imported only when a function needs them.
 """
 
 from __future__ import annotations

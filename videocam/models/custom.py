@@ -98,16 +98,19 @@ def load_builder(spec: str) -> Callable[[], Any]:
     return builder
 
 
-def build_custom(spec: str, weights: Any, frame_model: bool) -> Built:
+def call_builder(spec: str, weights: Any, what: str = "custom model") -> tuple[nn.Module, str]:
     """Call the builder named by ``spec`` and load ``weights`` (a local file, or none).
 
     ``DEFAULT`` and ``none`` keep the module as the builder returns it (recorded as
     ``"builder"``); a local state-dict file is loaded strictly on top.
+
+    Returns:
+        (the module, the weights label: ``"builder"`` or the file's path).
     """
     weights_spec = parse_weights(weights)
     if weights_spec.kind == "name":
         raise ModelLoadError(
-            f"custom model {spec!r} takes a local state-dict file or 'none' as weights, "
+            f"{what} {spec!r} takes a local state-dict file or 'none' as weights, "
             f"not {weights_spec.value!r}"
         )
     builder = load_builder(spec)
@@ -124,6 +127,12 @@ def build_custom(spec: str, weights: Any, frame_model: bool) -> Built:
         state = load_state_dict_file(weights_spec.value)
         apply_state_dict(module, state, source=f"file {weights_spec.value}", model_name=spec)
         label = str(Path(weights_spec.value).expanduser())
+    return module, label
+
+
+def build_custom(spec: str, weights: Any, frame_model: bool) -> Built:
+    """Call the builder named by ``spec`` and load ``weights`` (:func:`call_builder`)."""
+    module, label = call_builder(spec, weights)
     kind = "frame" if frame_model else "video"
     return Built(
         module=module,

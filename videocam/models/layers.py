@@ -5,6 +5,11 @@ layers do not, so each such model carries a reshape function (``ReshapeFn``):
 
 * token sequences with a class token (ViT, MViT): (N, 1 + t·h·w, C) → drop the class token →
   (N, C, t, h, w), the grid inferred from the input shape and the model's patch/pooling strides;
+* patch and tubelet tokens of Hugging Face and timm transformers (:class:`PatchTokens`): leading
+  class / distillation / register tokens dropped, the grid from the input shape and the patch
+  (tubelet) size, in the token order of each family — ``(t, h, w)`` for VideoMAE and ViViT,
+  ``(h, w, t)`` for TimeSformer — and TimeSformer's per-frame and per-patch layouts inside its
+  divided space-time blocks;
 * channels-last maps (Swin, Swin3D): (N, *S, C) → (N, C, *S).
 """
 
@@ -24,6 +29,7 @@ from videocam.errors import ConfigError, LayerNotFoundError
 __all__ = [
     "ChannelsLastToFirst",
     "ConvGeometry",
+    "PatchTokens",
     "ReshapeFn",
     "TokensToGrid",
     "layer_name",
@@ -199,3 +205,137 @@ class TokensToGrid:
 
 def _fmt_size(size: Sequence[int]) -> str:
     return "x".join(str(s) for s in size)
+
+
+#: How :class:`PatchTokens` finds the grid positions in a layer's output.
+TOKEN_LAYOUTS = ("sequence", "frames", "patches")
+
+
+@dataclass(frozen=True)
+class PatchTokens:
+    """Reshape for patch / tubelet tokens: (…, tokens, C) → (N, C, t, h, w) or (N, C, h, w).
+
+    The grid is the model input's size divided by ``patch`` along each axis (floor, as a
+    convolution of kernel = stride = patch gives): ``(T // pt, H // ph, W // pw)`` for video,
+    ``(H // ph, W // pw)`` for images. ``prefix`` tokens (class, distillation, register tokens)
+    come first and are dropped; a layer before they are added (the patch embedding) has none,
+    so a token count of exactly the grid is accepted too, and so is an image patch embedding
+    that keeps its grid channels-last, (N, h, w, C) (timm's with ``dynamic_img_size``).
+
+    Layouts (``layout``):
+
+    * ``"sequence"``: (B, prefix + t·h·w, C), positions flattened in ``order`` — ``"thw"``
+      (a Conv3d's output flattened: VideoMAE, ViViT, image ViTs with ``"hw"``) or ``"hwt"``
+      (TimeSformer: space-major, time-minor);
+    * ``"frames"``: (B·t, prefix + h·w, C), one row per frame (TimeSformer's spatial attention,
+      where each frame carries a copy of the class token);
+    * ``"patches"``: (B·h·w, t, C), one row per spatial patch (TimeSformer's temporal attention).
+
+    B is taken from the tensor itself (the CAM engine also passes gradients of several classes
+    flattened into the batch), so only the grid comes from ``input_shape``.
+
+    Attributes:
+        patch: input elements per token along each axis: (pt, ph, pw) or (ph, pw).
+        prefix: leading tokens that are not grid positions.
+        order: ``"thw"``, ``"hwt"`` or ``"hw"``: the order positions are flattened in.
+        layout: one of :data:`TOKEN_LAYOUTS`.
+        description: names the model and layer in error messages.
+        expected_input: the (T, H, W) or (H, W) the model was built for, for messages.
+    """
+
+    patch: tuple[int, ...]
+    prefix: int = 0
+    order: str = "thw"
+    layout: str = "sequence"
+    description: str = "layer"
+    expected_input: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.patch) not in (2, 3) or min(self.patch) < 1:
+            raise ValueError(f"patch must be 2 or 3 positive sizes, got {self.patch!r}")
+        axes = "thw" if len(self.patch) == 3 else "hw"
+        if sorted(self.order) != sorted(axes):
+            raise ValueError(f"order {self.order!r} does not name the axes {axes!r}")
+        if self.layout not in TOKEN_LAYOUTS:
+            raise ValueError(f"layout must be one of {TOKEN_LAYOUTS}, got {self.layout!r}")
+        if self.layout != "sequence" and len(self.patch) != 3:
+            raise ValueError(f"layout {self.layout!r} needs a video patch (pt, ph, pw)")
+
+    def grid(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+        """The token grid, (t, h, w) or (h, w), of a model input of ``input_shape``."""
+        size = tuple(input_shape)[-len(self.patch) :]
+        return tuple(int(s) // p for s, p in zip(size, self.patch, strict=True))
+
+    def __call__(self, activations: torch.Tensor, input_shape: torch.Size) -> torch.Tensor:
+        grid = self.grid(input_shape)
+        if activations.ndim == 4 and len(grid) == 2 and tuple(activations.shape[1:3]) == grid:
+            return activations.permute(0, 3, 1, 2)  # a patch embedding that keeps (N, h, w, C)
+        if activations.ndim != 3 or min(grid) < 1:
+            raise self._mismatch(activations, input_shape, grid)
+        if self.layout == "frames":
+            return self._frames(activations, input_shape, grid)
+        if self.layout == "patches":
+            return self._patches(activations, input_shape, grid)
+        tokens = self._strip_prefix(activations, math.prod(grid), input_shape, grid)
+        batch, channels = tokens.shape[0], tokens.shape[2]
+        stored = tuple(
+            grid["thw".index(a)] if len(grid) == 3 else grid["hw".index(a)] for a in self.order
+        )
+        cube = tokens.reshape(batch, *stored, channels)
+        # Axes of `cube` after the batch are in `order`; bring channels first, then t, h, w.
+        natural = "thw" if len(grid) == 3 else "hw"
+        permutation = [0, cube.ndim - 1, *(1 + self.order.index(a) for a in natural)]
+        return cube.permute(*permutation)
+
+    def _strip_prefix(
+        self,
+        tokens: torch.Tensor,
+        positions: int,
+        input_shape: torch.Size,
+        grid: tuple[int, ...],
+    ) -> torch.Tensor:
+        count = tokens.shape[1]
+        if count == positions + self.prefix:
+            return tokens[:, self.prefix :, :]
+        if count == positions:
+            return tokens
+        raise self._mismatch(tokens, input_shape, grid)
+
+    def _frames(
+        self, activations: torch.Tensor, input_shape: torch.Size, grid: tuple[int, ...]
+    ) -> torch.Tensor:
+        t, h, w = grid
+        if activations.shape[0] % t:
+            raise self._mismatch(activations, input_shape, grid)
+        tokens = self._strip_prefix(activations, h * w, input_shape, grid)
+        batch, channels = activations.shape[0] // t, activations.shape[2]
+        return tokens.reshape(batch, t, h, w, channels).permute(0, 4, 1, 2, 3)
+
+    def _patches(
+        self, activations: torch.Tensor, input_shape: torch.Size, grid: tuple[int, ...]
+    ) -> torch.Tensor:
+        t, h, w = grid
+        if activations.shape[0] % (h * w) or activations.shape[1] != t:
+            raise self._mismatch(activations, input_shape, grid)
+        batch, channels = activations.shape[0] // (h * w), activations.shape[2]
+        return activations.reshape(batch, h, w, t, channels).permute(0, 4, 3, 1, 2)
+
+    def _mismatch(
+        self, activations: torch.Tensor, input_shape: torch.Size, grid: tuple[int, ...]
+    ) -> ConfigError:
+        positions = "x".join(str(g) for g in grid)
+        prefix = f" (+{self.prefix} leading)" if self.prefix else ""
+        if self.layout == "frames":
+            wanted = f"(batch·{grid[0]}, {grid[1] * grid[2]}{prefix} tokens, C)"
+        elif self.layout == "patches":
+            wanted = f"(batch·{grid[1] * grid[2]}, {grid[0]} tokens, C)"
+        else:
+            wanted = f"(batch, {math.prod(grid)}{prefix} tokens, C)"
+        expected = ""
+        if self.expected_input is not None:
+            expected = f"; the model needs an input of exactly {_fmt_size(self.expected_input)}"
+        return ConfigError(
+            f"{self.description}: output of shape {tuple(activations.shape)} does not fit the "
+            f"{positions} token grid of an input of shape {tuple(input_shape)}: expected "
+            f"{wanted}{expected}"
+        )

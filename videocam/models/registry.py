@@ -1,12 +1,16 @@
 """The model registry: which names ``--model`` accepts, and loading one ready for explanation.
 
 Sources, in the order ``videocam models`` lists them: torchvision video classifiers, the bundled
-models, torchvision image classifiers (run per frame); plus custom builders
-(``path/to/file.py:function`` or ``package.module:function``), which are not listed.
+models, torchvision image classifiers (run per frame), torchvision object detectors (run per
+frame), then one row per family of the prefixes ``hf:ID_OR_DIR`` (Hugging Face transformers,
+:mod:`videocam.models.hf`) and ``timm:NAME`` (:mod:`videocam.models.timm_zoo`); plus custom
+builders (``path/to/file.py:function`` or ``package.module:function``, classifiers or, with
+``detector``, detectors), which are not listed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import math
@@ -17,7 +21,7 @@ from typing import Any
 import torch
 
 from videocam.errors import ConfigError, ModelLoadError
-from videocam.models import bundled, custom, torchvision_zoo
+from videocam.models import bundled, custom, detectors, hf, timm_zoo, torchvision_zoo
 from videocam.models.layers import layer_name, resolve_layer
 from videocam.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from videocam.models.spec import Built, LoadedModel, ModelInfo
@@ -28,15 +32,23 @@ __all__ = ["list_models", "load_model", "resolve_device"]
 
 
 def list_models() -> list[ModelInfo]:
-    """Every model name ``--model`` accepts (custom builders aside), one row each.
+    """Every model name ``--model`` accepts (custom builders aside), one row each, then one row
+    per family of the ``hf:`` and ``timm:`` prefixes (``family`` set, ``name`` the pattern).
 
-    Builds nothing: default layers are pinned per model (and tested), sizes and weight names
-    come from torchvision's weights enums.
+    Builds nothing and imports neither transformers nor timm: default layers are pinned per
+    model or family (and tested), sizes and weight names come from torchvision's weights enums.
     """
     infos = torchvision_zoo.torchvision_infos()
     video = [i for i in infos if i.kind == "video"]
     frame = [i for i in infos if i.kind == "frame"]
-    return [*video, *bundled.bundled_infos(), *frame]
+    return [
+        *video,
+        *bundled.bundled_infos(),
+        *frame,
+        *detectors.detector_infos(),
+        *hf.hf_infos(),
+        *timm_zoo.timm_infos(),
+    ]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -105,18 +117,39 @@ def _checked_stats(values: Any, what: str) -> tuple[float, float, float]:
 
 
 def _unknown_model(name: str) -> ModelLoadError:
-    names = [info.name for info in list_models()]
+    names = [info.name for info in list_models() if info.family is None]
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
     hint = f"did you mean: {', '.join(close)}? " if close else ""
     return ModelLoadError(
-        f"unknown model {name!r}; {hint}run `videocam models` for the list, or name a custom "
-        "builder as path/to/file.py:function or package.module:function"
+        f"unknown model {name!r}; {hint}run `videocam models` for the list, name a Hugging Face "
+        "model as hf:ID_OR_DIR or a timm model as timm:NAME, or a custom builder as "
+        "path/to/file.py:function or package.module:function"
     )
 
 
 def _build(
-    name: str, weights: Any, frame_model: bool, num_classes: int | None
+    name: str,
+    weights: Any,
+    frame_model: bool,
+    num_classes: int | None,
+    detector: bool = False,
+    score_threshold: float = detectors.DEFAULT_SCORE_THRESHOLD,
+    n_labels: int | None = None,
 ) -> tuple[str, Built]:
+    prefixed = hf.is_hf_spec(name) or timm_zoo.is_timm_spec(name)
+    if prefixed and (frame_model or detector):
+        flag = "--frame-model" if frame_model else "--detector"
+        raise ConfigError(
+            f"{name}: {flag} applies to custom models only (hf: and timm: models know their kind)"
+        )
+    if hf.is_hf_spec(name):
+        return name, hf.build_hf(name, weights, num_classes)
+    if timm_zoo.is_timm_spec(name):
+        return name, timm_zoo.build_timm(name, weights, num_classes)
+    if custom.is_custom_spec(name) and detector:
+        if num_classes is not None:
+            raise ConfigError("num_classes applies to torchvision and bundled models")
+        return name, detectors.build_custom_detector(name, weights, score_threshold, n_labels)
     if custom.is_custom_spec(name):
         if num_classes is not None:
             raise ConfigError(
@@ -135,8 +168,12 @@ def _build(
         built = torchvision_zoo.build_torchvision(key, "video", weights, num_classes)
     elif key in torchvision_zoo.image_model_names():
         built = torchvision_zoo.build_torchvision(key, "frame", weights, num_classes)
+    elif key in detectors.detector_model_names():
+        built = detectors.build_detector(key, weights, num_classes, score_threshold)
     else:
         raise _unknown_model(name)
+    if detector and built.detector is None:
+        raise ConfigError(f"{key} is a classifier; --detector applies to custom builders only")
     if frame_model and built.kind != "frame":
         raise ConfigError(f"{key} is a video model; --frame-model applies to custom models only")
     return key, built
@@ -154,17 +191,23 @@ def load_model(
     labels: str | Path | Sequence[str] | None = None,
     device: str | torch.device = "cpu",
     num_classes: int | None = None,
+    detector: bool = False,
+    score_threshold: float = detectors.DEFAULT_SCORE_THRESHOLD,
 ) -> LoadedModel:
     """Build a model, load its weights and check its target layer.
 
     Args:
-        name: a name from :func:`list_models`, or a custom builder ``path/to/file.py:function``
-            / ``package.module:function`` (kind ``video`` unless ``frame_model``).
+        name: a name from :func:`list_models`; ``hf:ID_OR_DIR`` (a Hugging Face Hub model ID
+            or a ``save_pretrained`` directory: video classifiers run on windows, image
+            classifiers per frame); ``timm:NAME`` (a timm image classifier, per frame); or a
+            custom builder ``path/to/file.py:function`` / ``package.module:function`` (kind
+            ``video`` unless ``frame_model``).
         weights: ``"DEFAULT"`` or a weights-enum name (``"KINETICS400_V1"``, case-insensitive);
-            ``"bundled"`` for bundled models; a local state-dict file (read with
-            ``weights_only=True``); ``"none"``/None for random initialisation (seed the global
-            RNG beforehand for reproducibility; nothing is seeded here). Custom builders take a
-            file, or keep their module as built.
+            ``"bundled"`` for bundled models; for ``hf:`` the directory's (or the Hub's)
+            weights, for ``timm:`` timm's pretrained ones (or ``--weights TAG``); a local
+            state-dict file (read with ``weights_only=True``); ``"none"``/None for random
+            initialisation (seed the global RNG beforehand for reproducibility; nothing is
+            seeded here). Custom builders take a file, or keep their module as built.
         layer: target layer dotted name; None → the model's tested default (required for custom
             builders).
         frame_model: a custom model is a per-frame 2D classifier taking (N, 3, H, W).
@@ -175,8 +218,11 @@ def load_model(
         labels: class names (a file with one name per line, or a sequence); overrides the
             weights' categories and must match the model's class count when that is known.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a torch.device.
-        num_classes: build torchvision/bundled models with this many classes (with ``none`` or
-            a file; a file's own head size is inferred when not given).
+        num_classes: build torchvision/bundled/hf/timm models with this many classes (with
+            ``none`` or a file; a file's own head size is inferred when not given).
+        detector: a custom builder returns an object detector (torchvision-style detections;
+            see :mod:`videocam.models.detectors`). torchvision's detectors are known by name.
+        score_threshold: detectors only: detections scoring below it count for nothing.
 
     Returns:
         The :class:`LoadedModel`, in eval mode on ``device``, parameters frozen.
@@ -197,7 +243,15 @@ def load_model(
     std_rgb = _checked_stats(std, "std") if std is not None else None
     names = _read_labels(labels) if labels is not None else None
 
-    model_name, built = _build(name.strip(), weights, frame_model, num_classes)
+    model_name, built = _build(
+        name.strip(),
+        weights,
+        frame_model,
+        num_classes,
+        detector,
+        score_threshold,
+        len(names) if names is not None else None,
+    )
 
     base = built.preprocess
     if base is None and size is None:
@@ -216,6 +270,14 @@ def load_model(
             f"{model_name} only accepts {fixed[-2]}x{fixed[-1]} frames, "
             f"got --input-size {size[0]} {size[1]}"
         )
+    sources = dict(built.sources) if built.sources is not None else None
+    if sources is not None:
+        given = {"input_size": size, "mean": mean_rgb, "std": std_rgb, "categories": names}
+        for key, value in given.items():
+            if value is not None:
+                sources[key] = f"option {key} (given)"
+        if mean_rgb is not None and std_rgb is not None:
+            sources.pop("mean_std", None)
 
     categories = built.categories
     if names is not None:
@@ -226,6 +288,10 @@ def load_model(
         categories = names
 
     requested = layer if layer is not None else built.default_layer
+    if sources is not None and layer is not None:
+        sources["layer"] = "option layer (given)"
+    if requested is None and built.needs_layer_hint is not None:
+        raise ModelLoadError(built.needs_layer_hint)
     if requested is None:
         if custom.is_custom_spec(model_name):
             raise ModelLoadError(
@@ -243,6 +309,8 @@ def load_model(
 
     module = built.module.to(target_device).eval()
     module.requires_grad_(False)
+    if built.detector is not None and size is not None:
+        detectors.check_input_size(module, size, target_device, model_name)
     logger.info(
         "loaded %s (%s, weights %s, layer %s) on %s",
         model_name,
@@ -263,4 +331,10 @@ def load_model(
         clip_len=built.clip_len,
         background_class=built.background_class,
         device=target_device,
+        detector=(
+            None
+            if built.detector is None
+            else dataclasses.replace(built.detector, fit_to_video=size is None)
+        ),
+        sources=sources,
     )

@@ -11,7 +11,7 @@ from torch import nn
 from videocam.models.layers import ReshapeFn
 from videocam.models.preprocess import Preprocess
 
-__all__ = ["Built", "LoadedModel", "ModelInfo", "ReshapeFactory"]
+__all__ = ["Built", "DetectorInfo", "LoadedModel", "ModelInfo", "ReshapeFactory"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,13 @@ class ModelInfo:
         weights: names ``--weights`` accepts besides ``DEFAULT``, a local file and ``none``.
         input_size: (H, W) of the default weights' preprocessing.
         clip_len: default window length in frames (video models), None for frame models.
-        source: ``"torchvision"`` or ``"bundled"``.
+        source: ``"torchvision"``, ``"bundled"``, ``"transformers"`` or ``"timm"``.
+        family: for the rows of the ``hf:`` and ``timm:`` prefixes (``name`` is then
+            ``hf:ID_OR_DIR`` or ``timm:NAME``, a pattern rather than a name): the family the row
+            describes (``videomae``, ``vit``…); None for a model name.
+        note: the family's token layout (what the default layer's reshape undoes), or None.
+        task: ``"classification"``, or ``"detection"`` for object detectors (run per frame,
+            explained through their detection scores).
     """
 
     name: str
@@ -36,6 +42,30 @@ class ModelInfo:
     input_size: tuple[int, int] | None
     clip_len: int | None
     source: str
+    family: str | None = None
+    note: str | None = None
+    task: str = "classification"
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    """What an object detector's analysis needs to know about it.
+
+    Attributes:
+        score_threshold: detections scoring below it count for nothing (``--score-threshold``).
+        min_size: short side its own preprocessing resizes to (torchvision's ``min_size``),
+            None when it has no such rule.
+        max_size: the long side's bound that goes with ``min_size``.
+        fixed_size: (H, W) it always resizes to (SSD), else None.
+        fit_to_video: the input size follows each video (:func:`fitted_input_size`); False
+            when ``--input-size`` fixed it.
+    """
+
+    score_threshold: float
+    min_size: int | None = None
+    max_size: int | None = None
+    fixed_size: tuple[int, int] | None = None
+    fit_to_video: bool = True
 
 
 @dataclass(frozen=True)
@@ -55,6 +85,12 @@ class LoadedModel:
         clip_len: default window length for video models, None for frame models.
         background_class: a class ``--target auto`` should skip, else None.
         device: where ``module`` lives.
+        detector: for object detectors (``module`` is then a
+            :class:`~videocam.models.detectors.DetectionScores` whose outputs are per-class
+            detection masses, not logits), else None.
+        sources: where each setting came from (``hf:`` and ``timm:`` models: the files and
+            defaults that gave the classes, clip length, input size, mean / std, layer…; an
+            option given by the user says so); None for the other models.
     """
 
     name: str
@@ -68,6 +104,15 @@ class LoadedModel:
     clip_len: int | None
     background_class: int | None
     device: torch.device
+    detector: DetectorInfo | None = None
+    sources: dict[str, str] | None = None
+
+    def class_scores(self, output: torch.Tensor) -> torch.Tensor:
+        """The model output (N, K) as per-class scores: softmax probabilities of a classifier's
+        logits, a detector's detection masses as they are."""
+        if self.detector is not None:
+            return output.float()
+        return torch.softmax(output.float(), dim=1)
 
 
 #: Builds the reshape for (module, canonical layer name); returns None for (N, C, *S) outputs.
@@ -76,12 +121,16 @@ ReshapeFactory = Callable[[nn.Module, str], "ReshapeFn | None"]
 
 @dataclass(frozen=True)
 class Built:
-    """What a model source (torchvision, bundled, custom) hands the registry (internal).
+    """What a model source (torchvision, bundled, custom, hf, timm) hands the registry
+    (internal).
 
     Attributes:
         fixed_input: the (T, H, W) or (H, W) the network was built for and only accepts
             (MViT, ViT), else None.
         num_classes: the number of logits when known (checks ``labels``).
+        sources: where each setting came from (see :class:`LoadedModel`).
+        needs_layer_hint: the error to raise when no ``layer`` is given and there is no
+            default (a model family without a tested default layer).
     """
 
     module: nn.Module
@@ -95,3 +144,6 @@ class Built:
     num_classes: int | None
     reshape_factory: ReshapeFactory | None = None
     fixed_input: tuple[int, ...] | None = None
+    detector: DetectorInfo | None = None
+    sources: dict[str, str] | None = None
+    needs_layer_hint: str | None = None

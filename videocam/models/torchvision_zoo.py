@@ -241,6 +241,28 @@ def _builder_kwargs(name: str, state: Mapping[str, torch.Tensor] | None) -> dict
     return kwargs
 
 
+def get_with_weights(
+    tvm: Any, name: str, member: Any, n_classes: int, num_classes: int | None
+) -> nn.Module:
+    """torchvision's ``name`` with the weights ``member`` (its ``n_classes`` classes), from the
+    torch hub cache or downloaded; one clear error offline. ``num_classes``, when given, must
+    be the weights' own."""
+    if num_classes is not None and num_classes != n_classes:
+        raise ModelLoadError(
+            f"{member.name} weights for {name} have {n_classes} classes, not "
+            f"num_classes={num_classes}; use --weights none or a local state-dict file"
+        )
+    logger.info(
+        "loading %s weights for %s (torch hub cache, else %s)", member.name, name, member.url
+    )
+    try:
+        # progress=False: the library never writes to stderr itself; the CLI logs instead.
+        module: nn.Module = tvm.get_model(name, weights=member, progress=False)
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError
+        raise _download_error(name, member, exc) from exc
+    return module
+
+
 def _download_error(name: str, member: Any, exc: BaseException) -> ModelLoadError:
     url = str(member.url)
     filename = os.path.basename(url)
@@ -291,19 +313,7 @@ def build_torchvision(name: str, kind: str, weights: Any, num_classes: int | Non
         # None for feature-extraction weights (vgg16 IMAGENET1K_FEATURES: no trained head).
         member_categories = member.meta["categories"]
         n_classes = default_classes if member_categories is None else len(member_categories)
-        if num_classes is not None and num_classes != n_classes:
-            raise ModelLoadError(
-                f"{member.name} weights for {name} have {n_classes} classes, not "
-                f"num_classes={num_classes}; use --weights none or a local state-dict file"
-            )
-        logger.info(
-            "loading %s weights for %s (torch hub cache, else %s)", member.name, name, member.url
-        )
-        try:
-            # progress=False: the library never writes to stderr itself; the CLI logs instead.
-            module = tvm.get_model(name, weights=member, progress=False)
-        except (OSError, RuntimeError) as exc:  # URLError is an OSError
-            raise _download_error(name, member, exc) from exc
+        module = get_with_weights(tvm, name, member, n_classes, num_classes)
         meta_member = member
         label = member.name
     categories = tuple(meta_member.meta["categories"] or ())

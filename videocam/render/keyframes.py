@@ -1,4 +1,5 @@
-"""Keyframe images: each keyframe at full resolution with its heatmap, box and a caption.
+"""Keyframe images: each keyframe at full resolution with its heatmap, box and a caption (and,
+for object detectors, the explained class's detections with their scores).
 
 The frames are read with one random-access call (sought directly, not streamed), so this costs a
 few seeks whatever the video's length. The annotated images are also returned as thumbnails for
@@ -8,7 +9,7 @@ the timeline plot, so the caller does not decode them twice.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,9 +33,13 @@ __all__ = [
 KEYFRAME_DIR = "keyframes"
 
 _BOX_COLOR = (255, 255, 255)
+#: Detections of the explained class other than the keyframe's box (which is drawn white).
+_DETECTION_COLOR = (80, 255, 120)
 _COLUMNS = ("rank", "frame_index", "time_s", "attribution", "x0", "y0", "x1", "y1")
 
 CamLookup = Mapping[int, np.ndarray] | Callable[[int], np.ndarray | None]
+#: Per frame index: (box (x0, y0, x1, y1) in original pixels, caption) of each detection drawn.
+DetectionLookup = Mapping[int, Sequence[tuple[Sequence[float], str]]]
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,25 @@ def _caption(image: Any, text: str) -> None:
     image.paste(overlay, (0, 0), overlay)
 
 
+def _label(image: Any, box: np.ndarray, text: str, color: tuple[int, int, int]) -> None:
+    """``text`` on a tag of ``color`` just above the box's top-left corner (inside the box
+    when there is no room above)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    size = max(10, round(min(image.size) * 0.028))
+    font = ImageFont.load_default(size=size)
+    left, top, right, bottom = font.getbbox(text)
+    pad = max(1, size // 5)
+    tag_w, tag_h = right - left + 2 * pad, bottom - top + 2 * pad
+    x = int(min(max(box[0], 0), max(0, image.size[0] - tag_w)))
+    y = int(box[1] - tag_h if box[1] - tag_h >= 0 else max(box[1], 0))
+    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    draw.rectangle((x, y, x + tag_w, y + tag_h), fill=(*color, 220))
+    draw.text((x + pad - left, y + pad - top), text, font=font, fill=(0, 0, 0, 255))
+    image.paste(overlay, (0, 0), overlay)
+
+
 def _thumbnail(frame: np.ndarray, height: int) -> np.ndarray:
     from PIL import Image
 
@@ -112,6 +136,7 @@ def render_keyframes(
     alpha: float = 0.5,
     backend: str = "auto",
     thumbnail_height: int = 160,
+    detections: DetectionLookup | None = None,
 ) -> KeyframeImages:
     """Write one JPEG per keyframe and return the paths and thumbnails.
 
@@ -126,6 +151,9 @@ def render_keyframes(
         alpha: heatmap opacity at heat 1.
         backend: decoder backend for :func:`videocam.io.open_video`.
         thumbnail_height: height of the returned thumbnails in pixels.
+        detections: object detectors: per frame index, the explained class's detections
+            (box in original pixels, caption such as ``car 0.93``), drawn with a tag each; the
+            keyframe's own box (white) is usually the first of them.
 
     Returns:
         A :class:`KeyframeImages` in rank order.
@@ -169,9 +197,22 @@ def render_keyframes(
                 np.nan_to_num(np.asarray(cam, dtype=np.float32)), (height, width)
             )
             image = blend_heatmap(frame, heat, lut, alpha)
+        thickness = max(2, round(min(height, width) / 180))
         box = np.rint(boxes[k]).astype(np.int64)
+        drawn = [
+            (np.rint(np.asarray(b, dtype=np.float64)).astype(np.int64), text)
+            for b, text in (detections or {}).get(frame_index, ())
+        ]
+        for other, _ in drawn:
+            if not np.array_equal(other, box):
+                draw_box(image, other, _DETECTION_COLOR, max(1, thickness // 2))
         if box.min() >= 0:
-            draw_box(image, box, _BOX_COLOR, max(2, round(min(height, width) / 180)))
+            draw_box(image, box, _BOX_COLOR, thickness)
+        pil = Image.fromarray(image)
+        for other, text in drawn:
+            color = _BOX_COLOR if np.array_equal(other, box) else _DETECTION_COLOR
+            _label(pil, other, text, color)
+        image = np.asarray(pil)
         thumbs.append(_thumbnail(image, thumbnail_height))
         pil = Image.fromarray(image)
         caption = f"#{ranks[k]}  {times[k]:.2f} s  frame {frame_index}  attribution {scores[k]:.3g}"

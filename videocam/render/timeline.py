@@ -188,9 +188,10 @@ def _line(color: str, label: str, linestyle: Any = "--") -> Any:
 
 
 def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 x 10^k at or above ``value`` (1.0 for 0 and above 0.5:
-    probabilities stop at 1)."""
-    if not np.isfinite(value) or value <= 0 or value > 0.5:
+    """The smallest of 1, 2, 2.5, 5 x 10^k at or above ``value``; 1.0 for 0 and from 0.5 to
+    1.1 (probabilities stop at 1: a peak near 1 keeps the 0-1 scale). Above 1.1 (an object
+    detector's detection mass, a sum of scores) the scale grows the same way: 2, 2.5, 5, 10…"""
+    if not np.isfinite(value) or value <= 0 or 0.5 < value <= 1.1 * (1 + 1e-9):
         return 1.0
     exponent = np.floor(np.log10(value))
     for step in (1.0, 2.0, 2.5, 5.0, 10.0):

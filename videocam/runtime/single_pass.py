@@ -5,10 +5,14 @@ Each batch of windows goes through :func:`~videocam.cam.cam_and_output_classes`,
 forward once and takes, in one batched backward through the head, the maps of M classes: the
 explicit target, or, with the target unknown until the end (``auto``), the
 :data:`~videocam.runtime.resources.AUTO_CANDIDATES` classes with the highest mean probability
-so far (all of them for models with few classes). :meth:`SinglePass.explain` then picks each
-window's map of the video-level target; the rare window whose candidates missed it is decoded
-and explained again, so the maps are exactly those of a forward-only scan followed by a CAM
-pass with the chosen target, at the cost of one pass.
+so far (all of them for models with few classes; for object detectors,
+:data:`~videocam.runtime.resources.DETECTOR_AUTO_CANDIDATES`). :meth:`SinglePass.explain` then
+picks each window's map of the video-level target; the rare window whose candidates missed it
+is decoded and explained again, so the maps are exactly those of a forward-only scan followed by
+a CAM pass with the chosen target, at the cost of one pass.
+
+"Probabilities" are the model's class scores (:meth:`~videocam.models.LoadedModel.class_scores`):
+softmax probabilities of a classifier, the detection masses of an object detector.
 
 Memory does not grow with the video beyond the per-frame maps: per-window results past a bound
 spill to an anonymous temporary file (:class:`~videocam.temporal.RowStore`), and so do the
@@ -159,13 +163,25 @@ class _ClassTotals:
             in ``always``), or None.
         always: classes every window keeps (an explicit target, named tracks), first.
         top: keep at least ``len(always) + top`` candidates (classes ranked after the pass;
-            :data:`~videocam.runtime.resources.AUTO_CANDIDATES` otherwise).
+            ``candidates`` otherwise).
+        scores: the model output (b, K) as class scores (default: softmax probabilities).
+        candidates: the fewest candidates kept
+            (:func:`~videocam.runtime.resources.auto_candidates`).
     """
 
-    def __init__(self, background: int | None, always: Sequence[int] = (), top: int = 0) -> None:
+    def __init__(
+        self,
+        background: int | None,
+        always: Sequence[int] = (),
+        top: int = 0,
+        scores: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        candidates: int = resources.AUTO_CANDIDATES,
+    ) -> None:
         self.background = background
         self.always = list(always)
         self.top = top
+        self.scores = scores
+        self.n_candidates = candidates
         self.total: torch.Tensor | None = None
         self.count = 0
         #: The candidates chosen for the latest batch (on the device).
@@ -181,7 +197,10 @@ class _ClassTotals:
 
         from videocam.cam.targets import ClassIndices
 
-        probs = torch.softmax(output.float(), dim=1).sum(0)
+        if self.scores is None:
+            probs = torch.softmax(output.float(), dim=1).sum(0)
+        else:
+            probs = self.scores(output).sum(0)
         score = probs if self.total is None else self.total + probs
         n_classes = score.shape[0]
         if self._excluded is None:
@@ -195,7 +214,7 @@ class _ClassTotals:
             self._n_excluded = int(mask.sum())
             if self.always:
                 self._always = ClassIndices.on(score.device, self.always, n_classes).tensor
-        size = min(n_classes, max(resources.AUTO_CANDIDATES, len(self.always) + self.top))
+        size = min(n_classes, max(self.n_candidates, len(self.always) + self.top))
         others = max(0, min(size - len(self.always), n_classes - self._n_excluded))
         top = score.masked_fill(self._excluded, -1.0).topk(others).indices
         if self._always is not None:
@@ -429,7 +448,13 @@ class SinglePass:
             fixed = known
         # Built once on the device: no host synchronisation per batch.
         fixed_classes = None if fixed is None else ClassIndices.on(loaded.device, fixed)
-        probs_so_far = _ClassTotals(loaded.background_class, known, top)
+        probs_so_far = _ClassTotals(
+            loaded.background_class,
+            known,
+            top,
+            loaded.class_scores,
+            resources.auto_candidates(loaded),
+        )
         stores = _WindowStores(len(self.plan))
         copies = HostCopies(loaded.device)
         batches = window_inputs(
@@ -462,7 +487,7 @@ class SinglePass:
                         self._shrink_chunk(error)
                         continue
                     start += len(rows)
-                    probs = torch.softmax(result.output, dim=1)
+                    probs = loaded.class_scores(result.output)
                     probs_so_far.add(probs)
                     if fixed_classes is not None:
                         classes = fixed_classes.tensor.expand(len(rows), -1)

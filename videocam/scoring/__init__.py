@@ -1,7 +1,7 @@
 """Per-frame attribution, keyframes, segments and boxes (numpy only)."""
 
 from videocam._interp import resize_bilinear
-from videocam.scoring.boxes import cam_box
+from videocam.scoring.boxes import cam_box, detection_box, scale_boxes
 from videocam.scoring.frames import (
     Segment,
     evidence_mask,
@@ -16,10 +16,12 @@ __all__ = [
     "Segment",
     "VideoScores",
     "cam_box",
+    "detection_box",
     "evidence_mask",
     "find_segments",
     "frame_attribution",
     "resize_bilinear",
+    "scale_boxes",
     "scale_cams",
     "score_frames",
     "score_video",

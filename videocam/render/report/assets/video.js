@@ -154,8 +154,9 @@
   var lanes = [
     { name: "attribution", curve: curve(D.attribution), color: "#d9480f", fill: true,
       height: 78, marks: true },
-    { name: "target score", curve: curve(D.target_score), color: "#1c7ed6", fixedMax: 1,
-      height: 52 },
+    // Probabilities stop at 1; an object detector's detection mass (a sum of scores) may not.
+    { name: "target score", curve: curve(D.target_score), color: "#1c7ed6",
+      fixedMax: Math.max(1, D.target_score.max || 0), height: 52 },
   ];
   var palette = ["#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#c2255c", "#5c940d", "#364fc7"];
   var trackMax = 0;
@@ -367,7 +368,8 @@
       ctx.fillText(clip(ctx, lane.name, GUTTER - 14), GUTTER - 8, top + h / 2 - 6);
       ctx.fillStyle = "#868e96";
       ctx.font = "11px system-ui, sans-serif";
-      ctx.fillText("0 – " + VC.num(max, max >= 1 ? 0 : 3), GUTTER - 8, top + h / 2 + 9);
+      var digits = max < 1 ? 3 : max % 1 === 0 ? 0 : 2;  // a detection mass of 1.59: not "2"
+      ctx.fillText("0 – " + VC.num(max, digits), GUTTER - 8, top + h / 2 + 9);
     });
     // Keyframe markers, numbered by rank; the strongest drawn last, on top of any it overlaps.
     keyframes.slice().reverse().forEach(function (k) {

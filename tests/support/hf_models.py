@@ -1,0 +1,249 @@
+"""Tiny random transformers and timm classifiers, built from configs and saved locally.
+
+Each family is a few layers with a small hidden size on tiny images / clips, so that a forward
+takes milliseconds; saved with ``save_pretrained`` (transformers) or as a state dict (timm) into
+a folder the tests pass as ``hf:DIR`` / ``--weights FILE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CLASSES = ("square", "empty", "noise")
+
+#: (T, H, W) of the tiny video models, (H, W) of the image models.
+CLIP = (4, 32, 32)
+IMAGE = (32, 32)
+
+_SMALL = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "hidden_dropout_prob": 0.0,
+    "attention_probs_dropout_prob": 0.0,
+}
+
+
+def _labels() -> dict[str, Any]:
+    return {
+        "num_labels": len(CLASSES),
+        "id2label": dict(enumerate(CLASSES)),
+        "label2id": {name: i for i, name in enumerate(CLASSES)},
+    }
+
+
+def _videomae(**overrides: Any) -> Any:
+    import transformers
+
+    config = transformers.VideoMAEConfig(
+        image_size=32, patch_size=8, num_frames=4, tubelet_size=2, **_SMALL, **_labels()
+    )
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return transformers.VideoMAEForVideoClassification(config)
+
+
+def _timesformer(**overrides: Any) -> Any:
+    import transformers
+
+    config = transformers.TimesformerConfig(
+        image_size=32, patch_size=8, num_frames=4, **_SMALL, **_labels()
+    )
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return transformers.TimesformerForVideoClassification(config)
+
+
+def _vivit(**overrides: Any) -> Any:
+    import transformers
+
+    config = transformers.VivitConfig(
+        image_size=32, num_frames=4, tubelet_size=[2, 8, 8], **_SMALL, **_labels()
+    )
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return transformers.VivitForVideoClassification(config)
+
+
+def _image(config_class: str, model_class: str, **extra: Any) -> Callable[..., Any]:
+    def build(**overrides: Any) -> Any:
+        import transformers
+
+        config = getattr(transformers, config_class)(**extra, **_labels())
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        return getattr(transformers, model_class)(config)
+
+    return build
+
+
+_VIT_LIKE = {"image_size": 32, "patch_size": 8, **_SMALL}
+
+#: family -> builder of a random model with the CLASSES.
+BUILDERS: dict[str, Callable[..., Any]] = {
+    "videomae": _videomae,
+    "timesformer": _timesformer,
+    "vivit": _vivit,
+    "vit": _image("ViTConfig", "ViTForImageClassification", **_VIT_LIKE),
+    "deit": _image("DeiTConfig", "DeiTForImageClassification", **_VIT_LIKE),
+    "dinov2": _image("Dinov2Config", "Dinov2ForImageClassification", **_VIT_LIKE),
+    "dinov2_with_registers": _image(
+        "Dinov2WithRegistersConfig",
+        "Dinov2WithRegistersForImageClassification",
+        num_register_tokens=3,
+        **_VIT_LIKE,
+    ),
+    "beit": _image("BeitConfig", "BeitForImageClassification", **_VIT_LIKE),
+    "convnext": _image(
+        "ConvNextConfig",
+        "ConvNextForImageClassification",
+        hidden_sizes=[8, 16, 24, 32],
+        depths=[1, 1, 1, 1],
+        image_size=32,
+    ),
+    "resnet": _image(
+        "ResNetConfig",
+        "ResNetForImageClassification",
+        hidden_sizes=[8, 16, 24, 32],
+        depths=[1, 1, 1, 1],
+        embedding_size=8,
+    ),
+}
+
+VIDEO_FAMILIES = ("videomae", "timesformer", "vivit")
+
+#: The processor class each family's checkpoints on the Hub save (preprocessor_config.json).
+PROCESSORS = {
+    "videomae": "VideoMAEImageProcessor",
+    "timesformer": "VideoMAEImageProcessor",
+    "vivit": "VivitImageProcessor",
+    "vit": "ViTImageProcessor",
+    "deit": "DeiTImageProcessor",
+    "dinov2": "BitImageProcessor",
+    "dinov2_with_registers": "BitImageProcessor",
+    "beit": "BeitImageProcessor",
+    "convnext": "ConvNextImageProcessor",
+    "resnet": "ConvNextImageProcessor",
+}
+IMAGE_FAMILIES = tuple(f for f in BUILDERS if f not in VIDEO_FAMILIES)
+
+
+def save_hf(
+    family: str,
+    directory: Path,
+    *,
+    seed: int = 0,
+    processor: dict[str, Any] | None = None,
+    processor_class: str | None = None,
+    model: Any = None,
+    **overrides: Any,
+) -> Path:
+    """A random ``family`` model saved with ``save_pretrained`` into ``directory``.
+
+    ``processor``: the processor's settings, written with the family's own processor class
+    (:data:`PROCESSORS`, or ``processor_class``); None writes no processor config.
+    """
+    import transformers
+
+    torch.manual_seed(seed)
+    module = model if model is not None else BUILDERS[family](**overrides)
+    module.eval()
+    module.save_pretrained(directory)
+    if processor is not None:
+        cls = processor_class or PROCESSORS[family]
+        getattr(transformers, cls)(**processor).save_pretrained(directory)
+    return directory
+
+
+def save_timm(name: str, path: Path, *, seed: int = 0, **kwargs: Any) -> Path:
+    """A random timm model's state dict, saved with ``torch.save``."""
+    import timm
+
+    torch.manual_seed(seed)
+    module = timm.create_model(name, pretrained=False, **kwargs)
+    torch.save(module.state_dict(), path)
+    return path
+
+
+# --- a task that needs the object: the colour of a square, a green look-alike beside it -------
+
+#: (R, G, B) of the explained square per class (class 2: no such square); green is the
+#: distractor every clip has.
+COLOURS = {0: (230, 40, 40), 1: (40, 40, 230)}
+DISTRACTOR = (40, 200, 40)
+TASK_CLASSES = ("red", "blue", "none")
+
+
+def draw_square(frame: Any, top: int, left: int, side: int, colour: tuple[int, int, int]) -> None:
+    """Paint a square into an (…, H, W, 3) frame or clip."""
+    frame[..., top : top + side, left : left + side, :] = colour
+
+
+def colour_batch(n: int, rng: Any, frames: int, size: int = 32, side: int = 10) -> tuple[Any, Any]:
+    """n clips (n, 3, frames, size, size), normalised with mean 0.5 / std 0.5, and labels: a
+    red or a blue square (classes 0, 1) or none (class 2), and a green distractor, on dark
+    noise, all still."""
+    import numpy as np
+
+    x = rng.integers(0, 60, size=(n, frames, size, size, 3)).astype(np.float32)
+    y = rng.integers(0, len(TASK_CLASSES), size=n)
+    for i in range(n):
+        r2, c2 = rng.integers(0, size - side, size=2)
+        draw_square(x[i, :], int(r2), int(c2), side, DISTRACTOR)
+        r, c = rng.integers(0, size - side, size=2)
+        if int(y[i]) in COLOURS:
+            draw_square(x[i, :], int(r), int(c), side, COLOURS[int(y[i])])
+    tensor = torch.from_numpy((x / 255.0 - 0.5) / 0.5).permute(0, 4, 1, 2, 3).contiguous()
+    return tensor, torch.from_numpy(y)
+
+
+def train_colour_task(family: str, *, steps: int = 150, seed: int = 0, **overrides: Any) -> Any:
+    """A tiny ``family`` model (config ``overrides`` on top) trained for a few steps on
+    :func:`colour_batch` (Adam, batch 16); its id2label names the colours."""
+    import numpy as np
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = BUILDERS[family](
+        num_labels=len(TASK_CLASSES),
+        id2label=dict(enumerate(TASK_CLASSES)),
+        label2id={name: i for i, name in enumerate(TASK_CLASSES)},
+        **overrides,
+    )
+    video = family in VIDEO_FAMILIES
+    frames = CLIP[0] if video else 1
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        x, y = colour_batch(16, rng, frames)
+        pixel_values = x.transpose(1, 2) if video else x[:, :, 0]
+        loss = torch.nn.functional.cross_entropy(model(pixel_values=pixel_values).logits, y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return model.eval()
+
+
+def train_timm_colour_task(name: str, *, steps: int = 150, seed: int = 0, size: int = 64) -> Any:
+    """A timm model (the TASK_CLASSES) trained for a few steps on :func:`colour_batch` frames of
+    ``size`` (squares of size·10/32)."""
+    import numpy as np
+    import timm
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = timm.create_model(name, pretrained=False, num_classes=len(TASK_CLASSES))
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        x, y = colour_batch(16, rng, 1, size=size, side=size * 10 // 32)
+        loss = torch.nn.functional.cross_entropy(model(x[:, :, 0]), y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return model.eval()
