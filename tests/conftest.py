@@ -1,8 +1,12 @@
-"""Shared fixtures: tiny synthetic videos made on the fly, and the real-footage folder."""
+"""Shared fixtures: tiny synthetic videos made on the fly, the real-footage folder, and a local
+Ray for the tests of ``--engine ray``."""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,28 @@ import pytest
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[str]:
+    """One local Ray (2 CPUs) for the module; yields its address. Skips without Ray."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("ray is not installed")
+    import ray
+
+    os.environ.pop("RAY_ADDRESS", None)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=128 * 1024**2,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+    )
+    try:
+        yield str(ray.get_runtime_context().gcs_address)
+    finally:
+        ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -11,13 +11,11 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,28 +41,6 @@ from support.batch import read_index as _index
 FAST = ["--weights", "none", "--device", "cpu", "--quiet", "--no-render"]
 HAS_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install ray)")
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[str]:
-    """One local Ray (2 CPUs) for the module; yields its address."""
-    if not HAS_RAY:
-        pytest.skip("ray is not installed")
-    import ray
-
-    os.environ.pop("RAY_ADDRESS", None)
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=128 * 1024**2,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-    )
-    try:
-        yield str(ray.get_runtime_context().gcs_address)
-    finally:
-        ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,16 @@ def test_python_dash_m(tmp_path: Path) -> None:
         [sys.executable, "-m", "videocam", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("videocam ")
+
+
+def test_main_leaves_the_callers_logging_as_it_was(caplog: pytest.LogCaptureFixture) -> None:
+    """From Python (a notebook, a test), ``main`` restores the package logger afterwards: the
+    caller's handlers, level and propagation to the root logger (where caplog listens)."""
+    package = logging.getLogger("videocam")
+    before = (package.handlers[:], package.level, package.propagate)
+    assert main(["models"]) == 0
+    assert main(["analyze", "missing.mp4", "-o", "x", "--quiet"]) == 2
+    assert (package.handlers, package.level, package.propagate) == before
+    with caplog.at_level(logging.WARNING, logger="videocam"):
+        logging.getLogger("videocam.runtime").warning("still heard")
+    assert "still heard" in caplog.text

@@ -528,7 +528,7 @@ def evaluation(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "a.mp4,grow,0.4,1.4\nb.mp4,move_left,,\nc.mp4,shrink,,\nmissing.mp4,grow,,\n"
     )
     out = root / "out"
-    assert main(["evaluate", str(manifest), "-o", str(out), "--quiet"]) == 0
+    assert main(["evaluate", str(manifest), "-o", str(out), "--quiet"]) == 3  # missing.mp4 failed
     return out
 
 

@@ -266,7 +266,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "evaluate", help="accuracy and faithfulness of the explanations over a manifest"
     )
     parser.add_argument("manifest", help="CSV: path[, label][, event_start_s, event_end_s]")
-    parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        help="output folder (empty, or an earlier evaluate's with --resume); each video's "
+        "result is kept in OUT/videos/",
+    )
     parser.add_argument("--steps", type=int, default=10, help="deletion/insertion steps (10%%)")
     parser.add_argument("--random-seeds", type=int, default=3, help="random orders averaged")
     parser.add_argument(
@@ -283,14 +289,15 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="also score the temporal occlusion baseline: importance = the target's drop when "
         "the N frames around a frame are made neutral (0: off)",
     )
+    _add_engine_options(parser)
     _add_analysis_options(parser)
     _add_common(parser)
     parser.set_defaults(run=_run_evaluate)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from videocam.analysis import load_configured_model
-    from videocam.evaluate import evaluate_manifest, read_manifest, save_evaluation
+    """Exit code 0 when every video was evaluated, 3 when some failed (OUT/failures.csv)."""
+    from videocam.evaluate import EvaluateTask, read_manifest, run_evaluation
 
     if args.steps < 1 or args.random_seeds < 1:
         raise ConfigError("--steps and --random-seeds must be >= 1")
@@ -298,42 +305,44 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--occlusion must be >= 0 (0: off), got {args.occlusion}")
     check_out_dir(args.out)
     config = analysis_config(args)
-    read_manifest(args.manifest)  # fail early on a bad manifest, before loading the model
-    loaded = load_configured_model(config)
-    evaluation = evaluate_manifest(
-        args.manifest,
-        loaded,
-        config,
+    read_manifest(args.manifest)  # fail early on a bad manifest, before starting workers
+    task = EvaluateTask(
         steps=args.steps,
         random_seeds=args.random_seeds,
         sanity=args.sanity,
         occlusion=args.occlusion,
-        progress=_progress(args),
     )
-    out = save_evaluation(evaluation, args.out)
-    s = evaluation.summary
+    run = run_evaluation(
+        args.manifest,
+        args.out,
+        config,
+        task,
+        workers=args.workers,
+        resume=args.resume,
+        engine=args.engine,
+        ray_address=args.ray_address,
+        progress=_progress(args),
+        log_level=logging.DEBUG if args.debug else logging.INFO,
+        timeout_s=args.timeout,
+    )
+    s = run.evaluation.summary
     if not args.quiet:
         accuracy = "n/a" if s["accuracy"] is None else f"{s['accuracy']:.3f}"
         means = ", ".join(f"{k} {v:.3f}" for k, v in s["means"].items() if v is not None)
+        skipped = sum(r.status == "skipped-complete" for r in run.results)
         sys.stdout.write(
-            f"{s['n_ok']} of {s['n_videos']} videos evaluated ({s['n_failed']} failed); "
-            f"accuracy {accuracy}\nmeans: {means}\noutputs in {out}\n"
+            f"{s['n_ok']} of {s['n_videos']} videos evaluated ({s['n_failed']} failed, "
+            f"{skipped} already complete); accuracy {accuracy}\nmeans: {means}\n"
+            f"outputs in {Path(args.out)}\n"
         )
     if s.get("sanity", {}).get("flagged"):
         logger.warning("sanity check: %s", s["sanity"]["message"])
-    return EXIT_OK
+    return run.exit_code
 
 
-def _add_batch(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "batch", help="analyze every video of a folder or manifest, one sub-folder each"
-    )
-    parser.add_argument(
-        "inputs", help="a folder (searched recursively for videos) or a manifest CSV with 'path'"
-    )
-    parser.add_argument(
-        "-o", "--out", required=True, help="output folder (empty, or an earlier batch's)"
-    )
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """``--workers``, ``--resume``, ``--engine``, ``--ray-address``, ``--timeout`` (batch and
+    evaluate: videos run in worker processes or Ray actors)."""
     parser.add_argument(
         "--workers",
         type=int,
@@ -364,6 +373,19 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
         help="kill a video's worker after this long and list the video as Timeout in "
         "failures.csv (--resume retries it); default: no limit",
     )
+
+
+def _add_batch(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "batch", help="analyze every video of a folder or manifest, one sub-folder each"
+    )
+    parser.add_argument(
+        "inputs", help="a folder (searched recursively for videos) or a manifest CSV with 'path'"
+    )
+    parser.add_argument(
+        "-o", "--out", required=True, help="output folder (empty, or an earlier batch's)"
+    )
+    _add_engine_options(parser)
     _add_analysis_options(parser)
     _add_common(parser)
     parser.set_defaults(run=_run_batch)
@@ -563,7 +585,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(args: argparse.Namespace) -> None:
+@contextmanager
+def _logging_for(args: argparse.Namespace) -> Iterator[None]:
+    """videocam's records on stderr at the level the flags ask for, for the duration of one
+    command; the package logger's handlers, level and propagation are restored afterwards, so
+    that ``main`` called from Python (a notebook, a test) leaves the caller's logging as it was."""
     level = logging.WARNING
     if getattr(args, "debug", False):
         level = logging.DEBUG
@@ -571,9 +597,15 @@ def _configure_logging(args: argparse.Namespace) -> None:
         level = logging.ERROR
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("videocam: %(levelname)s: %(message)s"))
+    saved = (logger.handlers[:], logger.level, logger.propagate)
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.propagate = saved[0], saved[2]
+        logger.setLevel(saved[1])
 
 
 class Terminated(BaseException):
@@ -625,7 +657,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    _configure_logging(args)
+    with _logging_for(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's exit code: errors as one line on stderr (see the module docstring)."""
     try:
         with _terminate_cleanly():
             return int(args.run(args))

@@ -42,7 +42,7 @@ def test_evaluate_records_failures_and_finishes(
     manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "eval"
-    assert main(["evaluate", str(manifest), "-o", str(out), "--random-seeds", "2"]) == 0
+    assert main(["evaluate", str(manifest), "-o", str(out), "--random-seeds", "2"]) == 3
     metrics = pd.read_csv(out / "metrics.csv", keep_default_na=False)
     assert list(metrics.columns) == METRIC_COLUMNS
     assert metrics.status.tolist() == ["ok", "ok", "failed"]
@@ -64,7 +64,7 @@ def test_evaluate_records_failures_and_finishes(
     assert summary["confusion_matrix"]["matrix"] == [[1, 0], [0, 1]]
     assert len(summary["curves"]["deletion"]) == 11
     assert (out / "curves.png").stat().st_size > 0
-    assert "2 of 3 videos evaluated (1 failed)" in capsys.readouterr().out
+    assert "2 of 3 videos evaluated (1 failed, 0 already complete)" in capsys.readouterr().out
     # The review page embeds the metrics and the summary as they are in the files.
     data = page_data(out / "report.html")
     assert [r["status"] for r in data["rows"]] == ["ok", "ok", "failed"]

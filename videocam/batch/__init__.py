@@ -9,7 +9,9 @@ The pieces, in the order they run (each usable on its own, and by other engines)
    completion marker last, and returns a :class:`JobResult`;
 3. the engine (:mod:`videocam.batch.engine`, :mod:`videocam.batch.ray_engine`): workers that
    load the model once (:mod:`videocam.batch.worker`) and survive each other's crashes, fed by
-   one queue (:mod:`videocam.batch.pool`);
+   one queue (:mod:`videocam.batch.pool`); what a worker runs per job is a task
+   (:data:`~videocam.batch.worker.Task`): :func:`analyze_one` here, one video's evaluation
+   for ``videocam evaluate``;
 4. aggregation (:mod:`videocam.batch.runner`): ``index.csv``, ``failures.csv``, ``batch.json``.
 """
 

@@ -29,13 +29,14 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from videocam.batch.job import JobResult, crash_result, describe_exit
+from videocam.batch.job import JobResult, analyze_one, crash_result, describe_exit
 from videocam.batch.plan import Job
 from videocam.batch.pool import Died, Event, Finished, Ready, Slot, run_pool
 from videocam.batch.worker import (
     LOAD_FAILED,
     READY,
     RESULT,
+    Task,
     capture_path,
     load_error,
     start_worker,
@@ -77,9 +78,10 @@ def worker_main(
     parent_pid: int,
     scratch_dir: Path | None,
     env: dict[str, str] | None = None,
+    task: Task = analyze_one,
 ) -> None:
     """A worker process's life: start (:func:`~videocam.batch.worker.start_worker`), then
-    analyse the jobs the parent sends.
+    run ``task`` on the jobs the parent sends.
 
     ``env`` is set first, before torch is imported here (its GPU: ``CUDA_VISIBLE_DEVICES``).
     Messages to the parent: ``(READY, pid)``, ``(LOAD_FAILED, type, message, user_error)`` and
@@ -87,7 +89,9 @@ def worker_main(
     """
     os.environ.update(env or {})
     capture = None if scratch_dir is None else capture_path(scratch_dir, str(os.getpid()))
-    worker = start_worker(config, threads, log_level, parent_pid=parent_pid, capture=capture)
+    worker = start_worker(
+        config, threads, log_level, parent_pid=parent_pid, capture=capture, task=task
+    )
     try:
         conn.send(worker.hello())
         if worker.loaded is None:
@@ -130,6 +134,7 @@ class LocalEngine:
         scratch_dir: where workers keep their stderr capture (copied into each video's
             log.txt, and into a crashed video's); None = workers write to the batch's stderr.
         timeout_s: kill a worker whose video runs longer, and report it as ``Timeout``.
+        task: what a worker runs per job (``batch``: analyse the video into its sub-folder).
     """
 
     name = "local"
@@ -145,6 +150,7 @@ class LocalEngine:
         log_level: int = logging.INFO,
         scratch_dir: Path | None = None,
         timeout_s: float | None = None,
+        task: Task = analyze_one,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -154,6 +160,7 @@ class LocalEngine:
         self.threads = threads or threads_per_worker(workers)
         self.log_level = log_level
         self.scratch_dir = scratch_dir
+        self.task = task
         self._context = multiprocessing.get_context("spawn")
         #: GPUs the workers spread over (one each, round-robin); none with ``--device cpu``.
         self.gpus = [] if config.device == "cpu" else visible_gpus()
@@ -193,6 +200,7 @@ class LocalEngine:
                 os.getpid(),
                 self.scratch_dir,
                 env,
+                self.task,
             ),
             name="videocam-batch-worker",
             daemon=True,

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from videocam.batch.job import (
     JobResult,
+    analyze_one,
     describe_exit,
     failed_result,
     record_failure,
@@ -64,6 +65,7 @@ from videocam.batch.worker import (
     LOAD_FAILED,
     OUT_NOT_SHARED,
     BatchWorker,
+    Task,
     capture_path,
     load_error,
     start_worker,
@@ -135,11 +137,14 @@ class RayBatchWorker:
         capture_path: str | None,
         cwd: str,
         probe: tuple[str, str] | None = None,
+        task: Task = analyze_one,
     ) -> None:
         self._worker: BatchWorker | None = None
         if probe is None or out_visible(*probe):  # else no model to load: OUT is not here
             capture = None if capture_path is None else Path(capture_path)
-            self._worker = start_worker(config, threads, log_level, capture=capture, cwd=cwd)
+            self._worker = start_worker(
+                config, threads, log_level, capture=capture, cwd=cwd, task=task
+            )
 
     def ready(self) -> tuple[Any, ...]:
         """``(READY, pid, host, ip)``, ``(OUT_NOT_SHARED, host)`` or
@@ -151,7 +156,7 @@ class RayBatchWorker:
         return self._worker.hello(socket.gethostname(), ray.util.get_node_ip_address())
 
     def run(self, job: Job) -> JobResult:
-        """Analyse one video (never raises for the video's own failure)."""
+        """Run the task on one video (never raises for the video's own failure)."""
         if self._worker is None:  # ready() said so; the driver sends no job then
             raise RuntimeError("the model is not loaded")
         return self._worker.run(job)
@@ -272,6 +277,7 @@ class RayEngine:
         scratch_dir: where actors keep their stderr capture (OUT); None = Ray's worker logs.
         max_workers: at most this many actors (the number of videos to do).
         timeout_s: kill an actor whose video runs longer, and report it as ``Timeout``.
+        task: what an actor runs per job (``batch``: analyse the video into its sub-folder).
     """
 
     name = "ray"
@@ -289,6 +295,7 @@ class RayEngine:
         scratch_dir: Path | None = None,
         max_workers: int | None = None,
         timeout_s: float | None = None,
+        task: Task = analyze_one,
     ) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -302,6 +309,7 @@ class RayEngine:
         self.threads = threads or actor_threads(sharing, local=self.address is None)
         self.log_level = log_level
         self.scratch_dir = scratch_dir
+        self.task = task
         self.max_workers = max_workers
         #: Actors of the last run (known once connected).
         self.workers: int | None = workers
@@ -460,6 +468,7 @@ class RayEngine:
                 None if capture is None else str(capture),
                 os.getcwd(),
                 None if self._probe is None else (str(self._probe), self._run_id),
+                self.task,
             )
         )
         actor = _Actor(handle=handle, number=number, capture=capture)

@@ -1,5 +1,8 @@
 """``run_batch``: plan the videos, decide what ``--resume`` skips, run an engine, and keep
-``index.csv``, ``failures.csv`` and the batch's review page up to date.
+``index.csv``, ``failures.csv`` and the batch's review page up to date. Its option checks,
+OUT rules, lock, engine choice and progress bar (:func:`check_engine_options`,
+:func:`check_empty`, :func:`locked`, :func:`make_engine`, :class:`Progress`) serve
+``videocam evaluate`` too (:mod:`videocam.evaluate.jobs`).
 
 Files in OUT (each written atomically):
 
@@ -26,7 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +45,14 @@ from videocam.batch.job import (
     STATUS_PENDING,
     STATUS_SKIPPED,
     JobResult,
+    analyze_one,
     completed_result,
     config_hash,
     pending_result,
     remove_temp_files,
 )
 from videocam.batch.plan import LOCK_FILE, VIDEO_EXTENSIONS, Job, plan_jobs
+from videocam.batch.worker import Task
 from videocam.errors import ConfigError
 from videocam.render.files import ensure_output_dir, write_csv, write_json
 
@@ -166,16 +171,8 @@ class _Index:
         index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
         index["target_index"] = index["target_index"].astype("Int64")
         index["n_frames"] = index["n_frames"].astype("Int64")
-        failures = pd.DataFrame(
-            [
-                {"path": r.path, "error_type": r.error_type, "message": r.error, "output": r.output}
-                for r in self.results.values()
-                if r.status == STATUS_FAILED
-            ],
-            columns=FAILURE_COLUMNS,
-        )
         write_csv(index, self.out_dir / INDEX_FILE)
-        write_csv(failures, self.out_dir / FAILURES_FILE)
+        write_failures(self.out_dir / FAILURES_FILE, self.results.values())
         if page:
             self.write_page(finished)
         self._written_at = time.monotonic()
@@ -203,9 +200,89 @@ class _Index:
         return self._written_at is not None
 
 
+def check_engine_options(
+    workers: int | None, engine: str, ray_address: str | None, timeout_s: float | None
+) -> None:
+    """Validate ``--workers``, ``--engine``, ``--ray-address`` and ``--timeout`` before any work
+    (with ``--engine ray``, that Ray is installed).
+
+    Raises:
+        ConfigError: which option is wrong, and why.
+    """
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if timeout_s is not None and not timeout_s > 0:
+        raise ConfigError(f"--timeout must be > 0 seconds, got {timeout_s}")
+    if engine not in ENGINES:
+        raise ConfigError(f"engine {engine!r} is not available; choose from {', '.join(ENGINES)}")
+    if ray_address is not None and engine != "ray":
+        raise ConfigError("--ray-address needs --engine ray")
+    if engine == "ray":
+        from videocam.batch.ray_engine import import_ray
+
+        import_ray()  # fails early, before OUT is touched, with how to install it
+
+
+def check_empty(out: Path, resume: bool) -> None:
+    """Without ``resume`` OUT must be empty (results are never overwritten silently); in any
+    case, remove the temporary files of interrupted writes in OUT itself.
+
+    Raises:
+        ConfigError: OUT holds something and ``resume`` is False.
+    """
+    existing = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+    if existing and not resume:
+        raise ConfigError(
+            f"{out}: output folder is not empty ({', '.join(existing[:3])}"
+            f"{', ...' if len(existing) > 3 else ''}): use --resume to continue a run "
+            "there, or choose an empty folder"
+        )
+    for tmp in out.glob(".*.tmp-*"):
+        tmp.unlink(missing_ok=True)
+
+
+class Progress:
+    """The progress bar over videos (tqdm on stderr, with the count of failures), and the
+    warning of each failure; call it with each result."""
+
+    def __init__(self, total: int, desc: str, *, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, unit="video", disable=not enabled)
+        self.n_failed = 0
+
+    def __call__(self, result: JobResult) -> None:
+        if result.status == STATUS_FAILED:
+            self.n_failed += 1
+            logger.warning("%s: %s: %s", result.path, result.error_type, result.error)
+        self.bar.update(1)
+        self.bar.set_postfix(failed=self.n_failed, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def write_failures(path: Path, results: Iterable[JobResult], folder: str = "") -> None:
+    """``failures.csv``: :data:`FAILURE_COLUMNS` of each failed result, ``output`` being
+    ``folder`` + its sub-folder (written even when none failed)."""
+    import pandas as pd
+
+    rows = [
+        {
+            "path": r.path,
+            "error_type": r.error_type,
+            "message": r.error,
+            "output": folder + r.output,
+        }
+        for r in results
+        if r.status == STATUS_FAILED
+    ]
+    write_csv(pd.DataFrame(rows, columns=FAILURE_COLUMNS), path)
+
+
 @contextmanager
-def _locked(out_dir: Path) -> Iterator[None]:
-    """Hold OUT's lock file for the batch (released by the OS even after kill -9)."""
+def locked(out_dir: Path) -> Iterator[None]:
+    """Hold OUT's lock file for the run (released by the OS even after kill -9)."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
@@ -298,41 +375,20 @@ def run_batch(
         ModelLoadError: the model cannot be loaded.
         OutputError: OUT cannot be written.
     """
-    from tqdm import tqdm
-
     from videocam.analysis import package_versions
 
     started = time.perf_counter()
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {workers}")
-    if timeout_s is not None and not timeout_s > 0:
-        raise ConfigError(f"--timeout must be > 0 seconds, got {timeout_s}")
-    if engine not in ENGINES:
-        raise ConfigError(f"engine {engine!r} is not available; choose from {', '.join(ENGINES)}")
-    if ray_address is not None and engine != "ray":
-        raise ConfigError("--ray-address needs --engine ray")
-    if engine == "ray":
-        from videocam.batch.ray_engine import import_ray
-
-        import_ray()  # fails early, before OUT is touched, with how to install it
+    check_engine_options(workers, engine, ray_address, timeout_s)
     jobs = plan_jobs(inputs, out_dir)
     out = ensure_output_dir(out_dir).absolute()
-    with _locked(out):
-        existing = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
-        if existing and not resume:
-            raise ConfigError(
-                f"{out}: output folder is not empty ({', '.join(existing[:3])}"
-                f"{', ...' if len(existing) > 3 else ''}): use --resume to continue a batch "
-                "there, or choose an empty folder"
-            )
-        for tmp in out.glob(".*.tmp-*"):
-            tmp.unlink(missing_ok=True)
+    with locked(out):
+        check_empty(out, resume)
         digest = config_hash(config)
         todo, done = _resume_plan(jobs, digest, out) if resume else (list(jobs), [])
         index = _Index(out, jobs, _names_base(inputs), config)
         for result in done:
             index.results[result.output] = result
-        runner = _make_engine(
+        runner = make_engine(
             engine,
             config,
             workers,
@@ -342,17 +398,11 @@ def run_batch(
             scratch_dir=out,
             timeout_s=timeout_s,
         )
-        bar = tqdm(total=len(todo), desc="batch", unit="video", disable=not progress)
-        n_failed = 0
+        bar = Progress(len(todo), "batch", enabled=progress)
 
         def on_result(result: JobResult) -> None:
-            nonlocal n_failed
-            if result.status == STATUS_FAILED:
-                n_failed += 1
-                logger.warning("%s: %s: %s", result.path, result.error_type, result.error)
             index.add(result)
-            bar.update(1)
-            bar.set_postfix(failed=n_failed, refresh=False)
+            bar(result)
 
         dispatched = False
 
@@ -396,7 +446,7 @@ def _display_name(video: Path, base: Path) -> str:
         return str(video)
 
 
-def _make_engine(
+def make_engine(
     engine: str,
     config: AnalyzeConfig,
     workers: int | None,
@@ -406,8 +456,10 @@ def _make_engine(
     log_level: int,
     scratch_dir: Path,
     timeout_s: float | None = None,
+    task: Task = analyze_one,
 ) -> Engine:
-    """The engine named ``engine``, with at most one worker per video to do."""
+    """The engine named ``engine``, with at most one worker per video to do, each running
+    ``task`` per job."""
     if engine == "ray":
         from videocam.batch.ray_engine import RayEngine
 
@@ -419,6 +471,7 @@ def _make_engine(
             scratch_dir=scratch_dir,
             max_workers=max(1, n_todo),
             timeout_s=timeout_s,
+            task=task,
         )
     return LocalEngine(
         config,
@@ -426,6 +479,7 @@ def _make_engine(
         log_level=log_level,
         scratch_dir=scratch_dir,
         timeout_s=timeout_s,
+        task=task,
     )
 
 

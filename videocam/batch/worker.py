@@ -4,7 +4,9 @@
 parent process, the working directory, videocam's records kept for the per-video logs, stderr
 (fd 2) sent to a capture file, faulthandler, torch threads, the seeded model load. Its
 :class:`BatchWorker` answers the batch with :meth:`~BatchWorker.hello` (``READY`` or
-``LOAD_FAILED``) and runs one job at a time with :func:`run_job`. The messages are named here
+``LOAD_FAILED``) and runs one job at a time with :func:`run_job`: the worker's :data:`Task`
+(``batch``'s :func:`~videocam.batch.job.analyze_one` by default; ``evaluate`` gives its own).
+The messages are named here
 once (:data:`READY`, :data:`LOAD_FAILED`, :data:`RESULT`, :data:`OUT_NOT_SHARED`), and
 :func:`load_error` turns a ``LOAD_FAILED`` back into the batch's
 :class:`~videocam.errors.ModelLoadError`.
@@ -16,10 +18,11 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias
 
 from videocam.batch.job import STDERR_HEADER, JobResult, analyze_one, append_log
 from videocam.batch.plan import Job
@@ -28,6 +31,11 @@ from videocam.errors import ModelLoadError
 if TYPE_CHECKING:
     from videocam.config import AnalyzeConfig
     from videocam.models import LoadedModel
+
+#: What a worker runs for one job: ``task(job, loaded, config)`` returns the job's result and
+#: never raises for the job's own failure (an ok or failed :class:`JobResult`). It travels to
+#: the worker by pickle: a module-level function, or an instance of a module-level class.
+Task: TypeAlias = "Callable[[Job, LoadedModel, AnalyzeConfig], JobResult]"
 
 #: Seed of the global torch RNG before a worker loads its model, so that randomly initialised
 #: models (``--weights none``) are the same in every worker and every rerun.
@@ -131,16 +139,21 @@ def _capture_stderr(path: Path | None) -> BinaryIO | None:
 
 
 def run_job(
-    job: Job, loaded: LoadedModel, config: AnalyzeConfig, capture: BinaryIO | None
+    job: Job,
+    loaded: LoadedModel,
+    config: AnalyzeConfig,
+    capture: BinaryIO | None,
+    task: Task = analyze_one,
 ) -> JobResult:
-    """One video in a worker. ``capture``: the file the worker's stderr goes to; it is emptied
-    first, and what the video's analysis wrote there is appended to the video's log."""
+    """One video in a worker: ``task`` on ``job``. ``capture``: the file the worker's stderr
+    goes to; it is emptied first, and what the job wrote there is appended to the video's
+    log."""
     if capture is None:
-        return analyze_one(job, loaded, config)
+        return task(job, loaded, config)
     capture.seek(0)
     capture.truncate()
     try:
-        return analyze_one(job, loaded, config)
+        return task(job, loaded, config)
     finally:
         sys.stderr.flush()
         text = read_tail(Path(capture.name))
@@ -150,13 +163,14 @@ def run_job(
 
 @dataclass
 class BatchWorker:
-    """A started worker: its model (None when it could not load), the load failure, and the
-    file its stderr goes to."""
+    """A started worker: its model (None when it could not load), the load failure, the
+    file its stderr goes to and what it runs per job."""
 
     config: AnalyzeConfig
     loaded: LoadedModel | None
     failure: tuple[str, str, str, bool] | None
     capture: BinaryIO | None
+    task: Task = analyze_one
 
     def hello(self, *where: Any) -> tuple[Any, ...]:
         """``(READY, pid, *where)``, or the ``(LOAD_FAILED, ...)`` message."""
@@ -165,10 +179,10 @@ class BatchWorker:
         return (READY, os.getpid(), *where)
 
     def run(self, job: Job) -> JobResult:
-        """Analyse one video (never raises for the video's own failure)."""
+        """Run the task on one video (never raises for the video's own failure)."""
         if self.loaded is None:  # hello() said so; the batch sends no job then
             raise RuntimeError("the model is not loaded")
-        return run_job(job, self.loaded, self.config, self.capture)
+        return run_job(job, self.loaded, self.config, self.capture, self.task)
 
     def close(self) -> None:
         """Remove the stderr capture (at a worker's orderly end)."""
@@ -185,6 +199,7 @@ def start_worker(
     parent_pid: int | None = None,
     capture: Path | None = None,
     cwd: str | None = None,
+    task: Task = analyze_one,
 ) -> BatchWorker:
     """Start this process as a batch worker and load ``config``'s model, once.
 
@@ -196,6 +211,7 @@ def start_worker(
         capture: the file stderr goes to (see :func:`run_job`); None = stderr as it is.
         cwd: the working directory to take first (relative ``--model``/``--weights``/``--labels``
             paths resolve as in the batch); None = stay.
+        task: what the worker runs per job.
 
     Returns:
         The worker; a model that cannot load is its ``failure``, never an exception.
@@ -225,8 +241,8 @@ def start_worker(
         loaded = load_configured_model(config)
     except Exception as exc:
         failure = (LOAD_FAILED, type(exc).__name__, str(exc), isinstance(exc, VideocamError))
-        return BatchWorker(config, None, failure, stderr_file)
-    return BatchWorker(config, loaded, None, stderr_file)
+        return BatchWorker(config, None, failure, stderr_file, task)
+    return BatchWorker(config, loaded, None, stderr_file, task)
 
 
 def load_error(message: tuple[Any, ...]) -> ModelLoadError:

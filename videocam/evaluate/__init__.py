@@ -1,11 +1,12 @@
 """Evaluation of a classifier and its explanations over many videos (``videocam evaluate``):
 the metrics (:mod:`.metrics`), perturbation re-scoring (:mod:`.rescoring`) and the run over a
-manifest (:mod:`.runner`)."""
+manifest in one process (:mod:`.runner`) or in workers over batch's engines (:mod:`.jobs`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from videocam.evaluate.jobs import EvaluateJob, EvaluateTask, EvaluationRun, run_evaluation
 from videocam.evaluate.metrics import (
     box_pointing,
     curve_masks,
@@ -28,7 +29,10 @@ from videocam.manifest import ManifestEntry, read_boxes, read_manifest
 
 __all__ = [
     "METRIC_COLUMNS",
+    "EvaluateJob",
+    "EvaluateTask",
     "Evaluation",
+    "EvaluationRun",
     "ManifestEntry",
     "TargetScorer",
     "box_pointing",
@@ -42,6 +46,7 @@ __all__ = [
     "order_by_attribution",
     "read_boxes",
     "read_manifest",
+    "run_evaluation",
     "save_evaluation",
     "score_masks",
     "segment_iou",

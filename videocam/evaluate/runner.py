@@ -334,6 +334,33 @@ def _as_target(label: str) -> int | str:
     return int(label) if label.lstrip("-").isdigit() else label
 
 
+@dataclass(frozen=True)
+class VideoResult:
+    """What one video contributes to an evaluation: its metrics.csv row, its curves (relative
+    to the untouched score; empty when it failed) and its maps' rank correlations per sanity
+    step (None without ``--sanity`` or when it failed)."""
+
+    row: dict[str, Any]
+    curves: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    sanity: list[float] | None = None
+
+
+def failed_row(entry: ManifestEntry, error_type: str, message: str) -> dict[str, Any]:
+    """The metrics.csv row of a video that failed (``error``: its type and message, on one
+    line)."""
+    return {
+        "path": str(entry.path),
+        "label": entry.label or "",
+        "status": "failed",
+        "error": f"{error_type}: {' '.join(message.split())}",
+    }
+
+
+def model_info(loaded: LoadedModel) -> dict[str, Any]:
+    """summary.json's ``model``."""
+    return {"name": loaded.name, "weights": loaded.weights, "layer": loaded.layer}
+
+
 def evaluate_manifest(
     manifest: str | Path,
     loaded: LoadedModel,
@@ -345,52 +372,76 @@ def evaluate_manifest(
     occlusion: int = 0,
     progress: bool = False,
 ) -> Evaluation:
-    """Evaluate every video of ``manifest``; failures are recorded, not raised. ``sanity``
-    adds the model-parameter randomisation check (:mod:`.sanity`), ``occlusion`` > 0 the
-    temporal occlusion baseline with runs of that many frames (:mod:`.occlusion`)."""
-    import pandas as pd
+    """Evaluate every video of ``manifest`` in this process, one after the other; failures are
+    recorded, not raised. ``sanity`` adds the model-parameter randomisation check
+    (:mod:`.sanity`), ``occlusion`` > 0 the temporal occlusion baseline with runs of that many
+    frames (:mod:`.occlusion`). ``videocam evaluate`` runs the same per video in worker
+    processes instead (:func:`videocam.evaluate.jobs.run_evaluation`)."""
     from tqdm import tqdm
 
     config = with_method(config, loaded)  # the summary names the method the model got
 
     entries = read_manifest(manifest)
-    rows: list[dict[str, Any]] = []
-    all_curves: dict[str, list[np.ndarray]] = {}
+    results: list[VideoResult] = []
     steps_randomised = randomisation_steps(loaded.module) if sanity else None
-    corrs: list[tuple[str, list[float]]] = []
     for entry in tqdm(entries, desc="evaluate", unit="video", disable=not progress):
         try:
-            row, curves, video_corrs = evaluate_video(
-                entry,
-                loaded,
-                config,
-                steps=steps,
-                random_seeds=random_seeds,
-                sanity_steps=steps_randomised,
-                occlusion=occlusion,
+            results.append(
+                VideoResult(
+                    *evaluate_video(
+                        entry,
+                        loaded,
+                        config,
+                        steps=steps,
+                        random_seeds=random_seeds,
+                        sanity_steps=steps_randomised,
+                        occlusion=occlusion,
+                    )
+                )
             )
         except Exception as exc:  # one video's failure must not end the run
             if not isinstance(exc, VideocamError):
                 logger.debug("%s failed", entry.path, exc_info=True)
             logger.warning("%s: %s", entry.path, exc)
-            row = {
-                "path": str(entry.path),
-                "label": entry.label or "",
-                "status": "failed",
-                "error": f"{type(exc).__name__}: {exc}",
-            }
-            curves, video_corrs = {}, None
-        rows.append(row)
-        if video_corrs is not None:
-            corrs.append((str(entry.path), video_corrs))
-        for name, curve in curves.items():
+            results.append(VideoResult(failed_row(entry, type(exc).__name__, str(exc))))
+    return assemble_evaluation(
+        results,
+        model_info(loaded),
+        config,
+        steps=steps,
+        random_seeds=random_seeds,
+        occlusion=occlusion,
+        sanity_steps=steps_randomised,
+    )
+
+
+def assemble_evaluation(
+    results: list[VideoResult],
+    model: dict[str, Any],
+    config: AnalyzeConfig,
+    *,
+    steps: int,
+    random_seeds: int,
+    occlusion: int,
+    sanity_steps: list[str] | None,
+) -> Evaluation:
+    """The evaluation of the videos whose ``results`` are given (in manifest order): the
+    metrics table, the mean curves and the summary (``model``: :func:`model_info`)."""
+    import pandas as pd
+
+    all_curves: dict[str, list[np.ndarray]] = {}
+    corrs: list[tuple[str, list[float]]] = []
+    for result in results:
+        if result.sanity is not None:
+            corrs.append((str(result.row["path"]), result.sanity))
+        for name, curve in result.curves.items():
             all_curves.setdefault(name, []).append(curve)
-    metrics = pd.DataFrame(rows).reindex(columns=METRIC_COLUMNS)
+    metrics = pd.DataFrame([r.row for r in results]).reindex(columns=METRIC_COLUMNS)
     mean_curves = {name: np.mean(curves, axis=0) for name, curves in all_curves.items()}
-    summary = _summary(metrics, loaded, config, steps, random_seeds, mean_curves)
+    summary = _summary(metrics, model, config, steps, random_seeds, mean_curves)
     summary["occlusion_run"] = occlusion or None
-    if steps_randomised is not None:
-        summary.update(_sanity_summary(str(config.method), steps_randomised, corrs))
+    if sanity_steps is not None:
+        summary.update(_sanity_summary(str(config.method), sanity_steps, corrs))
     return Evaluation(metrics=metrics, summary=summary, curves=mean_curves)
 
 
@@ -429,7 +480,7 @@ def _sanity_summary(
 
 def _summary(
     metrics: pd.DataFrame,
-    loaded: LoadedModel,
+    model: dict[str, Any],
     config: AnalyzeConfig,
     steps: int,
     random_seeds: int,
@@ -476,7 +527,7 @@ def _summary(
             "sanity_rank_corr": "with --sanity: Spearman rank correlation of the maps with the "
             "trained model's once every block is re-initialised (see sanity)",
         },
-        "model": {"name": loaded.name, "weights": loaded.weights, "layer": loaded.layer},
+        "model": model,
         "steps": steps,
         "random_seeds": random_seeds,
         "config": config.to_dict(),
