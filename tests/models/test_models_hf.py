@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from videocam.errors import ConfigError, ModelLoadError
-from videocam.models import LoadedModel, load_model, resolve_layer
+from videocam.models import LoadedModel, load_model
 from videocam.models.hf import HF_FAMILIES, HFClassifier
 
 transformers = pytest.importorskip("transformers")
@@ -25,6 +25,7 @@ from support.hf_models import (  # noqa: E402
     VIDEO_FAMILIES,
     save_hf,
 )
+from support.layers import layer_activations  # noqa: E402
 
 # family -> (default layer, activations at it for a batch of 2, maps (N, C, *S))
 EXPECTED = {
@@ -65,22 +66,6 @@ def _input(loaded: LoadedModel, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, 3, h, w)
 
 
-def _activations(loaded: LoadedModel, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    captured: list[torch.Tensor] = []
-
-    def hook(module: torch.nn.Module, inputs: object, output: object) -> None:
-        captured.append(output[0] if isinstance(output, tuple) else output)  # type: ignore[arg-type]
-
-    handle = resolve_layer(loaded.module, loaded.layer).register_forward_hook(hook)
-    try:
-        with torch.no_grad():
-            logits = loaded.module(x)
-    finally:
-        handle.remove()
-    (raw,) = captured
-    return (loaded.reshape(raw, x.shape) if loaded.reshape else raw), logits
-
-
 def test_every_family_is_listed_and_tested() -> None:
     assert set(HF_FAMILIES) == set(EXPECTED) == set(BUILDERS)
 
@@ -97,7 +82,7 @@ def test_family_loads_with_its_default_layer(family: str, saved: dict[str, Path]
     assert loaded.name == f"hf:{saved[family]}"
     expected_size = (64, 64) if family in ("convnext", "resnet") else IMAGE
     assert loaded.preprocess.size == expected_size
-    activations, logits = _activations(loaded, _input(loaded))
+    activations, logits = layer_activations(loaded, _input(loaded))
     assert tuple(activations.shape) == shape
     assert logits.shape == (2, len(CLASSES))
     assert loaded.sources is not None
@@ -132,7 +117,7 @@ def test_videomae_reading_its_first_patch_uses_the_norm(tmp_path: Path) -> None:
     directory = save_hf("videomae", tmp_path / "v", use_mean_pooling=False)
     loaded = load_model(f"hf:{directory}")
     assert loaded.layer == "videomae.encoder.layer.1.layernorm_before"
-    activations, _ = _activations(loaded, _input(loaded))
+    activations, _ = layer_activations(loaded, _input(loaded))
     assert activations.shape == (2, 32, 2, 4, 4)  # no class token to drop: 32 tokens
 
 
@@ -143,11 +128,11 @@ def test_beit_reading_its_class_token_uses_the_norm(tmp_path: Path) -> None:
 
 def test_other_layers_get_their_reshape(saved: dict[str, Path]) -> None:
     loaded = load_model(f"hf:{saved['timesformer']}", layer="timesformer.encoder.layer.0")
-    activations, _ = _activations(loaded, _input(loaded))
+    activations, _ = layer_activations(loaded, _input(loaded))
     assert activations.shape == (2, 32, 4, 4, 4)
     loaded = load_model(f"hf:{saved['vit']}", layer="vit.layers.-1")
     assert loaded.layer == "vit.layers.1"
-    assert _activations(loaded, _input(loaded))[0].shape == (2, 32, 4, 4)
+    assert layer_activations(loaded, _input(loaded))[0].shape == (2, 32, 4, 4)
     head = load_model(f"hf:{saved['vit']}", layer="classifier")
     assert head.reshape is None
 
@@ -263,7 +248,7 @@ def test_a_file_with_another_head(saved: dict[str, Path], tmp_path: Path) -> Non
     file = tmp_path / "five.pt"
     torch.save(five.module.state_dict(), file)
     loaded = load_model(f"hf:{saved['vit']}", weights=file)
-    assert _activations(loaded, _input(loaded))[1].shape == (2, 5)
+    assert layer_activations(loaded, _input(loaded))[1].shape == (2, 5)
     assert loaded.categories is None  # id2label names 3 classes, the file has 5
     with pytest.raises(ModelLoadError, match="has 3 classes, not num_classes=5"):
         load_model(f"hf:{saved['vit']}", num_classes=5)
@@ -336,7 +321,7 @@ def test_a_family_without_defaults_needs_a_layer(tmp_path: Path) -> None:
         load_model(f"hf:{tmp_path / 'regnet'}")
     loaded = load_model(f"hf:{tmp_path / 'regnet'}", layer="regnet.encoder.stages.3")
     assert loaded.sources is not None and loaded.sources["family"] == "regnet (untested)"
-    activations, logits = _activations(loaded, torch.randn(1, 3, 64, 64))
+    activations, logits = layer_activations(loaded, torch.randn(1, 3, 64, 64))
     assert activations.shape == (1, 32, 2, 2) and logits.shape == (1, 3)
 
 

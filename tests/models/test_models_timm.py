@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from videocam.errors import ConfigError, ModelLoadError
-from videocam.models import LoadedModel, load_model, resolve_layer
+from videocam.models import load_model
 
 timm = pytest.importorskip("timm")
 
 from support.hf_models import save_timm  # noqa: E402
+from support.layers import layer_activations  # noqa: E402
 
 CASES = {
     # name: (create kwargs, default layer, maps at the default layer for 2 frames)
@@ -25,22 +26,6 @@ CASES = {
     "test_vit": ({}, "blocks.5.norm1", (2, 64, 10, 10)),
     "deit_tiny_distilled_patch16_224": ({"img_size": 64}, "blocks.11.norm1", (2, 192, 4, 4)),
 }
-
-
-def _activations(loaded: LoadedModel, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    captured: list[torch.Tensor] = []
-
-    def hook(module: torch.nn.Module, inputs: object, output: object) -> None:
-        captured.append(output[0] if isinstance(output, tuple) else output)  # type: ignore[arg-type]
-
-    handle = resolve_layer(loaded.module, loaded.layer).register_forward_hook(hook)
-    try:
-        with torch.no_grad():
-            logits = loaded.module(x)
-    finally:
-        handle.remove()
-    (raw,) = captured
-    return (loaded.reshape(raw, x.shape) if loaded.reshape else raw), logits
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -55,7 +40,7 @@ def test_timm_model_from_a_state_dict(name: str, tmp_path: Path) -> None:
     assert loaded.preprocess.size == expected_size
     assert loaded.preprocess.mean == pytest.approx(tuple(config["mean"]))
     assert loaded.preprocess.std == pytest.approx(tuple(config["std"]))
-    activations, logits = _activations(loaded, torch.randn(2, 3, *loaded.preprocess.size))
+    activations, logits = layer_activations(loaded, torch.randn(2, 3, *loaded.preprocess.size))
     assert tuple(activations.shape) == shape
     assert logits.shape == (2, 1000)
     assert loaded.categories is not None and loaded.categories[:2] == ("tench", "goldfish")
@@ -80,7 +65,7 @@ def test_another_head_size_and_labels(tmp_path: Path) -> None:
     file = save_timm("test_convnext", tmp_path / "c.pth", num_classes=3)
     loaded = load_model("timm:test_convnext", weights=file)
     assert loaded.categories is None
-    assert _activations(loaded, torch.randn(1, 3, 160, 160))[1].shape == (1, 3)
+    assert layer_activations(loaded, torch.randn(1, 3, 160, 160))[1].shape == (1, 3)
     named = load_model("timm:test_convnext", weights=file, labels=["a", "b", "c"])
     assert named.categories == ("a", "b", "c")
     with pytest.raises(ConfigError, match="2 labels given but timm:test_convnext has 3"):
@@ -135,7 +120,7 @@ def test_missing_timm_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_channels_last_stages_are_moved(tmp_path: Path) -> None:
     loaded = load_model("timm:test_maxvit", weights="none")  # NCHW; fixed 160x160
-    activations, _ = _activations(loaded, torch.randn(1, 3, 160, 160))
+    activations, _ = layer_activations(loaded, torch.randn(1, 3, 160, 160))
     assert activations.shape[0] == 1 and activations.ndim == 4
     from videocam.models.layers import ChannelsLastToFirst
     from videocam.models.timm_zoo import timm_reshape

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from videocam.errors import ConfigError
-from videocam.models import LoadedModel, load_model, resolve_layer
+from videocam.models import load_model
+
+from support.layers import layer_activations
 
 CASES = [
     # model, input (N, 3, T, H, W), expected activations (N, C, t, h, w) at the default layer
@@ -25,24 +27,6 @@ CASES = [
     pytest.param("mvit_v1_b", (1, 3, 16, 224, 224), (1, 768, 8, 7, 7), marks=pytest.mark.slow),
     pytest.param("mvit_v2_s", (1, 3, 16, 224, 224), (1, 768, 8, 7, 7), marks=pytest.mark.slow),
 ]
-
-
-def layer_activations(loaded: LoadedModel, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(raw layer output, reshaped activations) of one forward, and the logits."""
-    captured: list[torch.Tensor] = []
-
-    def hook(module: torch.nn.Module, inputs: object, output: object) -> None:
-        captured.append(output[0] if isinstance(output, tuple) else output)  # type: ignore[arg-type]
-
-    handle = resolve_layer(loaded.module, loaded.layer).register_forward_hook(hook)
-    try:
-        with torch.no_grad():
-            logits = loaded.module(x)
-    finally:
-        handle.remove()
-    (raw,) = captured
-    activations = loaded.reshape(raw, x.shape) if loaded.reshape is not None else raw
-    return activations, logits
 
 
 @pytest.mark.parametrize(("name", "input_shape", "expected"), CASES)
