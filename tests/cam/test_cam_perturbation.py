@@ -164,3 +164,18 @@ def test_autocast_bfloat16_close_to_float32(small_cnn, method: str) -> None:
     result = cam_and_output(model, x, "features.4", [0, 1], method, autocast=True)
     assert result.cams.dtype == torch.float32 and result.output.dtype == torch.float32
     assert torch.corrcoef(torch.stack([result.cams.flatten(), reference.flatten()]))[0, 1] > 0.98
+
+
+def test_a_replayed_head_takes_larger_batches_than_whole_forwards(small_cnn, monkeypatch) -> None:
+    """Ablation-CAM sizes its first batch for whole-model copies; once the head is known to
+    replay alone, for copies of the layer's output and what follows it."""
+    model = small_cnn(2)
+    x = torch.randn(1, 3, 12, 12)
+    expected = compute_cam(model, x, "features.4", [2], "ablationcam")
+    # One whole copy: input 3x12x12 + 3 x conv1's 8x12x12 floats = 15552 bytes; one replayed
+    # copy: 3 x the layer's 6x6x6 floats = 2592 bytes. The budget fits 1 of the first, 6 of these.
+    monkeypatch.setattr(perturbation_module, "PERTURBATION_BATCH_BYTES", 15552)
+    head = _BatchSizes(model.fc)
+    got = compute_cam(model, x, "features.4", [2], "ablationcam")
+    assert head.close() == [1, 2, 5]  # untouched; untouched + channel 0; channels 1-5 at once
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
