@@ -48,7 +48,7 @@ _SCRIPT_ESCAPES = {
 def script_json(obj: Any) -> str:
     """``obj`` as JSON text that can sit inside ``<script type="application/json">`` as is.
 
-    Every non-ASCII character is written as a ``\\uXXXX`` escape (lone surrogates of
+    Every non-ASCII character is written as a ``\\u`` escape of four hex digits (lone surrogates of
     undecodable file names included, so the page's bytes are always valid UTF-8), and ``<``,
     ``>``, ``&``, U+2028 and U+2029 too: the text cannot end the element (``</script>``), open
     a comment (``<!--``) or be read as markup, whatever the strings hold. NaN and infinities
