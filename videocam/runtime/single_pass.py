@@ -11,6 +11,17 @@ picks each window's map of the video-level target; the rare window whose candida
 is decoded and explained again, so the maps are exactly those of a forward-only scan followed by
 a CAM pass with the chosen target, at the cost of one pass.
 
+Where the model has more classes than candidates (ImageNet's 1,000, Kinetics' 400), a class that
+becomes the video's only late in it was no candidate of the early windows: efficientnet_lite0 on
+a 377-frame street clip explained 80 frames again (cab is in nobody's top 128 before frame 80),
+and the 32 candidates' maps cost 20 % more than one class's. There, with a gradient method and a
+head that replays alone (:func:`~videocam.cam.replay.replay_stand_in`: nothing of the input
+reaches the logits but through the target layer), each window keeps its layer output instead,
+from a forward without gradients, up to :data:`KEPT_OUTPUTS_BYTES`; the chosen class's maps of
+those windows come from replaying the head alone on them at the end, and every replayed output
+is checked against the window's own (a window that differs is decoded and explained again).
+Windows past the bound keep candidates as above.
+
 "Probabilities" are the model's class scores (:meth:`~videocam.models.LoadedModel.class_scores`):
 softmax probabilities of a classifier, the detection masses of an object detector.
 
@@ -23,9 +34,10 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +49,8 @@ from videocam.temporal import FrameAccumulator, FrameMaps, RowStore
 if TYPE_CHECKING:
     import torch
 
+    from videocam.cam import CamOutput
+    from videocam.cam.replay import StandIn
     from videocam.cam.targets import ClassIndices
     from videocam.models import LoadedModel
 
@@ -48,6 +62,16 @@ STORE_MEMORY_BYTES = 16 * 2**20
 FRAME_MEMORY_BYTES = 16 * 2**20
 #: Bytes of kept window maps read back at once when fusing.
 FUSE_CHUNK_BYTES = 8 * 2**20
+#: Bytes of layer outputs kept for the head replay (see the module docstring): in memory up to
+#: :data:`STORE_MEMORY_BYTES`, then in the temporary file. Windows past it keep candidates.
+KEPT_OUTPUTS_BYTES = 2**30
+#: Bytes of kept layer outputs replayed at once.
+REPLAY_CHUNK_BYTES = 16 * 2**20
+
+#: How a model's head replays (None: it does not), per (layer, input shape, device, autocast).
+_REPLAYS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], StandIn | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass
@@ -111,6 +135,7 @@ class Explained:
         candidates_per_window: classes whose maps each window kept while the target was
             unknown; None for an explicit target.
         n_recomputed: windows decoded and explained again (their candidates missed the target).
+        n_replayed: windows whose maps came from the head replay of their kept layer output.
         seconds: ``model_pass_s`` (the pass) and ``fuse_s`` (picking and fusing the maps).
         frames: the decoded frames, when kept (the caller closes them).
         tracks: the classes followed besides the target, in the order asked.
@@ -123,6 +148,7 @@ class Explained:
     candidates_per_window: int | None
     n_recomputed: int
     seconds: dict[str, float]
+    n_replayed: int = 0
     frames: KeptFrames | None = field(default=None, repr=False)
     tracks: list[TrackCurves] = field(default_factory=list, repr=False)
 
@@ -136,23 +162,45 @@ class Explained:
 class _PassResult:
     """What the pass keeps per window until the target is known (stores in window order).
 
+    The first ``n_kept`` windows keep their layer output (``kept``) for the head replay; the
+    others the maps of their classes (``classes``, ``maps``).
+
     Attributes:
-        probs: float32 rows (K,): each window's class probabilities.
-        classes: int64 rows (M,): the classes whose maps were kept for each window.
+        probs: float32 rows (K,): each window's class probabilities (every window).
+        classes: int64 rows (M,): the classes whose maps were kept for each later window.
         maps: float32 rows (M, *S): those maps, at the layer's resolution (S includes t').
         mean_probs: float32 (K,): mean class probability over windows.
         class_free: the method ignores the class (eigencam): ``maps[:, 0]`` serves every class.
+        map_shape: one window's map, S.
+        kept: float32 rows: the layer's output of each of the first windows, as it returned it.
+        stand_in: what the replay runs the model on.
+        input_shape: one model input's shape (C, ...).
     """
 
     probs: RowStore
-    classes: RowStore
-    maps: RowStore
+    classes: RowStore | None
+    maps: RowStore | None
     mean_probs: np.ndarray
     class_free: bool
+    map_shape: tuple[int, ...]
+    kept: RowStore | None = None
+    stand_in: StandIn | None = None
+    input_shape: tuple[int, ...] | None = None
+
+    @property
+    def candidates(self) -> int:
+        """Classes whose maps each window after the kept ones kept (0: none did)."""
+        return 0 if self.classes is None else int(self.classes.row_shape[0])
+
+    @property
+    def n_kept(self) -> int:
+        """Windows whose maps come from the head replay (the first ones)."""
+        return 0 if self.kept is None else len(self.kept)
 
     def close(self) -> None:
-        for store in (self.probs, self.classes, self.maps):
-            store.close()
+        for store in (self.probs, self.classes, self.maps, self.kept):
+            if store is not None:
+                store.close()
 
 
 class _ClassTotals:
@@ -222,6 +270,12 @@ class _ClassTotals:
         self.chosen = top
         return ClassIndices(top)
 
+    def latest(self, n_rows: int) -> torch.Tensor:
+        """The candidates of the latest batch, (n_rows, M)."""
+        if self.chosen is None:
+            raise RuntimeError("no candidates were chosen yet")
+        return self.chosen.expand(n_rows, -1)
+
     def add(self, probs: torch.Tensor) -> None:
         """Count a batch's probabilities (b, K)."""
         batch_total = probs.sum(0)
@@ -236,26 +290,30 @@ class _ClassTotals:
 
 
 class _WindowStores:
-    """One :class:`RowStore` per per-window array (probabilities, classes, maps), made at the
-    first batch, when their shapes are known."""
+    """Named :class:`RowStore` objects of per-window arrays, each made at its first rows, when
+    their shapes are known."""
 
     def __init__(self, n_windows: int) -> None:
         self.n_windows = n_windows
-        self.stores: list[RowStore] = []
+        self.stores: dict[str, RowStore] = {}
 
-    def append(self, *arrays: np.ndarray) -> None:
-        if not self.stores:
-            self.stores = [
-                RowStore(
-                    a.shape[1:], a.dtype, capacity=self.n_windows, memory_bytes=STORE_MEMORY_BYTES
+    def append(self, **arrays: np.ndarray) -> None:
+        for name, values in arrays.items():
+            store = self.stores.get(name)
+            if store is None:
+                store = self.stores[name] = RowStore(
+                    values.shape[1:],
+                    values.dtype,
+                    capacity=self.n_windows,
+                    memory_bytes=STORE_MEMORY_BYTES,
                 )
-                for a in arrays
-            ]
-        for store, values in zip(self.stores, arrays, strict=True):
             store.append(values)
 
+    def get(self, name: str) -> RowStore | None:
+        return self.stores.get(name)
+
     def close(self) -> None:
-        for store in self.stores:
+        for store in self.stores.values():
             store.close()
 
 
@@ -298,6 +356,8 @@ class SinglePass:
         self.progress = progress
         self.keep_frames = keep_frames
         self.n_recomputed = 0
+        #: Windows whose maps came from the head replay.
+        self.n_replayed = 0
         #: Windows per forward: ``batch``, halved after each out-of-memory error.
         self.chunk = batch
         #: Out-of-memory errors the pass recovered from.
@@ -359,8 +419,9 @@ class SinglePass:
             maps=fused,
             class_probs=result.mean_probs,
             layer_shape=layer_shape,
-            candidates_per_window=None if target is not None else int(result.classes.row_shape[0]),
+            candidates_per_window=None if target is not None else result.candidates,
             n_recomputed=self.n_recomputed,
+            n_replayed=self.n_replayed,
             seconds={
                 "model_pass_s": passed - started,
                 "fuse_s": time.perf_counter() - passed,
@@ -437,6 +498,7 @@ class SinglePass:
         import torch
 
         from videocam.cam import ClassIndices, cam_and_output_classes, get_method
+        from videocam.cam.replay import forward_with_layer_output
 
         loaded = self.loaded
         class_free = get_method(self.method).class_free
@@ -448,13 +510,13 @@ class SinglePass:
             fixed = known
         # Built once on the device: no host synchronisation per batch.
         fixed_classes = None if fixed is None else ClassIndices.on(loaded.device, fixed)
+        n_candidates = resources.auto_candidates(loaded)
         probs_so_far = _ClassTotals(
-            loaded.background_class,
-            known,
-            top,
-            loaded.class_scores,
-            resources.auto_candidates(loaded),
+            loaded.background_class, known, top, loaded.class_scores, n_candidates
         )
+        # The head replay (module docstring): while the kept outputs fit their bound.
+        stand_in = None if fixed is not None else self.replays(max(n_candidates, len(known) + top))
+        room = 0 if stand_in is None else KEPT_OUTPUTS_BYTES
         stores = _WindowStores(len(self.plan))
         copies = HostCopies(loaded.device)
         batches = window_inputs(
@@ -467,57 +529,128 @@ class SinglePass:
             progress=self.progress,
             tap=tap,
         )
+        map_shape: tuple[int, ...] | None = None
+        input_shape: tuple[int, ...] | None = None
         try:
             for batch_rows, batch_inputs in batches:
                 start = 0
                 while start < len(batch_rows):  # a batch is split only after an out-of-memory
                     rows = batch_rows[start : start + self.chunk]
                     inputs = batch_inputs[start : start + self.chunk]
+                    input_shape = tuple(inputs.shape[1:])
                     try:
-                        result = cam_and_output_classes(
-                            loaded.module,
-                            inputs,
-                            loaded.layer,
-                            probs_so_far.candidates if fixed_classes is None else fixed_classes,
-                            self.method,
-                            reshape=loaded.reshape,
-                            autocast=self.autocast,
-                        )
+                        if room > 0:
+                            output, raw = forward_with_layer_output(
+                                loaded.module, inputs, loaded.layer, autocast=self.autocast
+                            )
+                        else:
+                            result = cam_and_output_classes(
+                                loaded.module,
+                                inputs,
+                                loaded.layer,
+                                probs_so_far.candidates if fixed_classes is None else fixed_classes,
+                                self.method,
+                                reshape=loaded.reshape,
+                                autocast=self.autocast,
+                            )
                     except torch.OutOfMemoryError as error:
                         self._shrink_chunk(error)
                         continue
                     start += len(rows)
+                    if room > 0:
+                        probs = loaded.class_scores(output)
+                        probs_so_far.add(probs)
+                        room -= raw[0].numel() * 4 * len(rows)
+                        for ready in copies.push(("kept", rows), probs, raw.float()):
+                            self._store(stores, *ready)
+                        continue
                     probs = loaded.class_scores(result.output)
                     probs_so_far.add(probs)
                     if fixed_classes is not None:
                         classes = fixed_classes.tensor.expand(len(rows), -1)
                     else:
-                        assert probs_so_far.chosen is not None
-                        classes = probs_so_far.chosen.expand(len(rows), -1)
+                        classes = probs_so_far.latest(len(rows))
                     cams = result.cams[:, :1] if class_free else result.cams
-                    for ready in copies.push(rows, probs, classes, cams):
-                        stores.append(*ready[1:])  # batches arrive in window order
+                    map_shape = tuple(cams.shape[2:])
+                    for ready in copies.push(("maps", rows), probs, classes, cams):
+                        self._store(stores, *ready)  # batches arrive in window order
             for ready in copies.flush():
-                stores.append(*ready[1:])
+                self._store(stores, *ready)
+            kept = stores.get("kept")
+            if map_shape is None and kept is not None:
+                assert stand_in is not None and input_shape is not None
+                first = self._replay(kept.read(0, 1), stand_in, input_shape, 0)
+                map_shape = tuple(first.cams.shape[2:])
         except BaseException:
             stores.close()
             raise
         finally:
             batches.close()
-        probs_store, classes_store, maps_store = stores.stores
+        probs_store = stores.get("probs")
+        if probs_store is None or map_shape is None:
+            stores.close()
+            raise RuntimeError("no window was run")
         return _PassResult(
             probs=probs_store,
-            classes=classes_store,
-            maps=maps_store,
+            classes=stores.get("classes"),
+            maps=stores.get("maps"),
             mean_probs=probs_so_far.mean(),
             class_free=class_free,
+            map_shape=map_shape,
+            kept=stores.get("kept"),
+            stand_in=stand_in,
+            input_shape=input_shape,
         )
+
+    @staticmethod
+    def _store(stores: _WindowStores, tagged: tuple[str, np.ndarray], *arrays: np.ndarray) -> None:
+        """One batch's results (as :class:`HostCopies` hands them back) into ``stores``."""
+        kind, _ = tagged
+        if kind == "kept":
+            probs, raw = arrays
+            stores.append(probs=probs, kept=raw)
+        else:
+            probs, classes, maps = arrays
+            stores.append(probs=probs, classes=classes, maps=maps)
+
+    def replays(self, n_candidates: int) -> StandIn | None:
+        """How the pass replays the head, where it keeps layer outputs (None: it does not):
+        a gradient method, a classifier with more classes than ``n_candidates``, and a head
+        that replays alone (probed once per model, layer, input shape and autocast, on a
+        random input; see :func:`~videocam.cam.replay.replay_stand_in`)."""
+        import torch
+
+        from videocam.cam import get_method
+        from videocam.cam.replay import replay_stand_in
+
+        loaded = self.loaded
+        method = get_method(self.method)
+        if loaded.detector is not None or not method.needs_gradients:
+            return None
+        if loaded.categories is not None and len(loaded.categories) <= n_candidates:
+            return None
+        height, width = loaded.preprocess.size
+        frames = () if loaded.kind == "frame" else (int(self.plan.shape[1]),)
+        shape = (3, *frames, height, width)
+        key = (loaded.layer, shape, str(loaded.device), self.autocast)
+        known = _REPLAYS.setdefault(loaded.module, {})
+        if key not in known:
+            generator = torch.Generator().manual_seed(0)
+            sample = torch.rand((1, *shape), generator=generator).to(loaded.device)
+            with torch.inference_mode():
+                n_classes = int(loaded.module(sample).shape[-1])
+            known[key] = (
+                replay_stand_in(loaded.module, sample, loaded.layer, autocast=self.autocast)
+                if n_classes > n_candidates
+                else None
+            )
+        return known[key]
 
     # -- from windows to frames ----------------------------------------------------------------
 
     def _window_store(self, result: _PassResult) -> RowStore:
         """An empty store for one map of the target per window, (t', h, w)."""
-        map_shape = result.maps.row_shape[1:]
+        map_shape = result.map_shape
         if self.loaded.kind == "frame":
             map_shape = (1, *map_shape)
         return RowStore(
@@ -540,24 +673,18 @@ class SinglePass:
             The layer's map shape per window (t', h, w); t' = 1 for frame models.
         """
         n_windows = len(self.plan)
-        if len(result.maps) != n_windows:
-            raise RuntimeError(f"kept {len(result.maps)} windows of {n_windows}")
-        map_shape = result.maps.row_shape[1:]
+        if len(result.probs) != n_windows:
+            raise RuntimeError(f"kept {len(result.probs)} windows of {n_windows}")
+        map_shape = result.map_shape
         if self.loaded.kind == "frame":
             map_shape = (1, *map_shape)  # one time step per "window"
         accumulator = FrameAccumulator(len(self.indices), map_shape[1:], 1)
-        chunk = max(1, FUSE_CHUNK_BYTES // max(1, result.maps.row_bytes))
+        row_bytes = result.maps.row_bytes if result.maps is not None else 0
+        row_bytes = max(row_bytes, int(np.prod(map_shape)) * 4)
+        chunk = max(1, FUSE_CHUNK_BYTES // row_bytes)
         for start in range(0, n_windows, chunk):
             stop = min(start + chunk, n_windows)
-            maps = result.maps.read(start, stop)
-            if result.class_free:
-                picked = maps[:, 0]
-            else:
-                hit = result.classes.read(start, stop) == target
-                picked = maps[np.arange(stop - start), hit.argmax(axis=1)]
-                missed = np.flatnonzero(~hit.any(axis=1))
-                if len(missed):
-                    picked[missed] = self._recompute(start + missed, target)
+            picked = self._picked(result, start, stop, target)
             scores = result.probs.read(start, stop)[:, target : target + 1]
             window_maps = picked.reshape(stop - start, *map_shape)
             if windows is not None:
@@ -568,6 +695,70 @@ class SinglePass:
             positions, frame_maps, frame_scores = accumulator.pop_final(final)
             sink.add(positions, frame_maps, frame_scores[:, 0])
         return tuple(map_shape)
+
+    def _picked(self, result: _PassResult, start: int, stop: int, target: int) -> np.ndarray:
+        """The maps of ``target`` of windows ``start:stop``: float32 (stop - start, *S)."""
+        n_kept = result.n_kept
+        parts = []
+        if start < n_kept:
+            parts.append(self._replayed(result, start, min(stop, n_kept), target))
+        if stop > n_kept:
+            first = max(start, n_kept)
+            assert result.maps is not None and result.classes is not None
+            maps = result.maps.read(first - n_kept, stop - n_kept)
+            if result.class_free:
+                picked = maps[:, 0]
+            else:
+                hit = result.classes.read(first - n_kept, stop - n_kept) == target
+                picked = maps[np.arange(stop - first), hit.argmax(axis=1)]
+                missed = np.flatnonzero(~hit.any(axis=1))
+                if len(missed):
+                    picked[missed] = self._recompute(first + missed, target)
+            parts.append(picked)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _replayed(self, result: _PassResult, start: int, stop: int, target: int) -> np.ndarray:
+        """The maps of ``target`` of kept windows ``start:stop`` from the head replay; windows
+        whose replayed probabilities differ from their own are decoded and explained again."""
+        assert result.kept is not None and result.stand_in is not None
+        assert result.input_shape is not None
+        tolerance = 3e-2 if self.autocast else 1e-4
+        step = max(1, REPLAY_CHUNK_BYTES // max(1, result.kept.row_bytes))
+        out = []
+        for first in range(start, stop, step):
+            last = min(first + step, stop)
+            kept = result.kept.read(first, last)
+            replay = self._replay(kept, result.stand_in, result.input_shape, target)
+            maps = replay.cams[:, 0].float().cpu().numpy()
+            replayed = self.loaded.class_scores(replay.output).float().cpu().numpy()
+            differs = np.abs(replayed - result.probs.read(first, last)).max(axis=1) > tolerance
+            if differs.any():
+                rows = first + np.flatnonzero(differs)
+                logger.debug("%d replayed windows differ: explained again", len(rows))
+                maps[differs] = self._recompute(rows, target)
+            self.n_replayed += last - first - int(differs.sum())
+            out.append(maps)
+        return np.concatenate(out)
+
+    def _replay(
+        self, kept: np.ndarray, stand_in: StandIn, input_shape: tuple[int, ...], target: int
+    ) -> CamOutput:
+        """The head replayed on kept layer outputs (b, ...), the maps of ``target``."""
+        import torch
+
+        from videocam.cam.replay import replay_classes
+
+        return replay_classes(
+            self.loaded.module,
+            self.loaded.layer,
+            torch.from_numpy(kept).to(self.loaded.device),
+            [target],
+            self.method,
+            stand_in=stand_in,
+            input_shape=input_shape,
+            reshape=self.loaded.reshape,
+            autocast=self.autocast,
+        )
 
     def fuse(
         self, result: _PassResult, target: int
@@ -582,11 +773,7 @@ class SinglePass:
             return sink.read(0, len(sink)), sink.scores.copy(), layer_shape
 
     def _frame_maps(self, result: _PassResult, *, keep_maps: bool = True) -> FrameMaps:
-        spatial = (
-            result.maps.row_shape[1:]
-            if self.loaded.kind == "frame"
-            else (result.maps.row_shape[2:])
-        )
+        spatial = result.map_shape if self.loaded.kind == "frame" else result.map_shape[1:]
         return FrameMaps(len(self.indices), spatial, keep_maps=keep_maps)
 
     def _recompute(self, rows: np.ndarray, target: int) -> np.ndarray:
