@@ -32,6 +32,7 @@ decoded frames when the caller keeps them (``keep_frames``, for perturbation re-
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import weakref
@@ -43,7 +44,8 @@ import numpy as np
 
 from videocam.io import FrameSource, stand_ins
 from videocam.runtime import resources
-from videocam.runtime.feed import HostCopies, model_input, window_inputs
+from videocam.runtime.feed import model_input, window_inputs
+from videocam.runtime.pass_state import ClassTotals, PassResult, PassState
 from videocam.temporal import FrameAccumulator, FrameMaps, RowStore
 
 if TYPE_CHECKING:
@@ -51,7 +53,6 @@ if TYPE_CHECKING:
 
     from videocam.cam import CamOutput
     from videocam.cam.replay import StandIn
-    from videocam.cam.targets import ClassIndices
     from videocam.models import LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -156,165 +157,6 @@ class Explained:
     def target_score(self) -> np.ndarray:
         """float64 (n_positions,): the target's probability per position."""
         return self.maps.scores
-
-
-@dataclass
-class _PassResult:
-    """What the pass keeps per window until the target is known (stores in window order).
-
-    The first ``n_kept`` windows keep their layer output (``kept``) for the head replay; the
-    others the maps of their classes (``classes``, ``maps``).
-
-    Attributes:
-        probs: float32 rows (K,): each window's class probabilities (every window).
-        classes: int64 rows (M,): the classes whose maps were kept for each later window.
-        maps: float32 rows (M, *S): those maps, at the layer's resolution (S includes t').
-        mean_probs: float32 (K,): mean class probability over windows.
-        class_free: the method ignores the class (eigencam): ``maps[:, 0]`` serves every class.
-        map_shape: one window's map, S.
-        kept: float32 rows: the layer's output of each of the first windows, as it returned it.
-        stand_in: what the replay runs the model on.
-        input_shape: one model input's shape (C, ...).
-    """
-
-    probs: RowStore
-    classes: RowStore | None
-    maps: RowStore | None
-    mean_probs: np.ndarray
-    class_free: bool
-    map_shape: tuple[int, ...]
-    kept: RowStore | None = None
-    stand_in: StandIn | None = None
-    input_shape: tuple[int, ...] | None = None
-
-    @property
-    def candidates(self) -> int:
-        """Classes whose maps each window after the kept ones kept (0: none did)."""
-        return 0 if self.classes is None else int(self.classes.row_shape[0])
-
-    @property
-    def n_kept(self) -> int:
-        """Windows whose maps come from the head replay (the first ones)."""
-        return 0 if self.kept is None else len(self.kept)
-
-    def close(self) -> None:
-        for store in (self.probs, self.classes, self.maps, self.kept):
-            if store is not None:
-                store.close()
-
-
-class _ClassTotals:
-    """Class probabilities summed over the windows so far, and the candidate classes they give.
-
-    Args:
-        background: a class the model declares as background (never a candidate unless it is
-            in ``always``), or None.
-        always: classes every window keeps (an explicit target, named tracks), first.
-        top: keep at least ``len(always) + top`` candidates (classes ranked after the pass;
-            ``candidates`` otherwise).
-        scores: the model output (b, K) as class scores (default: softmax probabilities).
-        candidates: the fewest candidates kept
-            (:func:`~videocam.runtime.resources.auto_candidates`).
-    """
-
-    def __init__(
-        self,
-        background: int | None,
-        always: Sequence[int] = (),
-        top: int = 0,
-        scores: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        candidates: int = resources.AUTO_CANDIDATES,
-    ) -> None:
-        self.background = background
-        self.always = list(always)
-        self.top = top
-        self.scores = scores
-        self.n_candidates = candidates
-        self.total: torch.Tensor | None = None
-        self.count = 0
-        #: The candidates chosen for the latest batch (on the device).
-        self.chosen: torch.Tensor | None = None
-        self._always: torch.Tensor | None = None
-        self._excluded: torch.Tensor | None = None  # bool (K,): never a free candidate
-        self._n_excluded = 0
-
-    def candidates(self, output: torch.Tensor) -> ClassIndices:
-        """Top classes by mean probability so far (this batch included), on the device: the
-        ``always`` classes first. No host synchronisation (the masks are made once)."""
-        import torch
-
-        from videocam.cam.targets import ClassIndices
-
-        if self.scores is None:
-            probs = torch.softmax(output.float(), dim=1).sum(0)
-        else:
-            probs = self.scores(output).sum(0)
-        score = probs if self.total is None else self.total + probs
-        n_classes = score.shape[0]
-        if self._excluded is None:
-            excluded = list(self.always)
-            background = self.background
-            if background is not None and 0 <= background < n_classes and n_classes > 1:
-                excluded.append(background)
-            mask = torch.zeros(n_classes, dtype=torch.bool)
-            mask[excluded] = True
-            self._excluded = mask.to(score.device)
-            self._n_excluded = int(mask.sum())
-            if self.always:
-                self._always = ClassIndices.on(score.device, self.always, n_classes).tensor
-        size = min(n_classes, max(self.n_candidates, len(self.always) + self.top))
-        others = max(0, min(size - len(self.always), n_classes - self._n_excluded))
-        top = score.masked_fill(self._excluded, -1.0).topk(others).indices
-        if self._always is not None:
-            top = torch.cat([self._always, top])
-        self.chosen = top
-        return ClassIndices(top)
-
-    def latest(self, n_rows: int) -> torch.Tensor:
-        """The candidates of the latest batch, (n_rows, M)."""
-        if self.chosen is None:
-            raise RuntimeError("no candidates were chosen yet")
-        return self.chosen.expand(n_rows, -1)
-
-    def add(self, probs: torch.Tensor) -> None:
-        """Count a batch's probabilities (b, K)."""
-        batch_total = probs.sum(0)
-        self.total = batch_total if self.total is None else self.total + batch_total
-        self.count += len(probs)
-
-    def mean(self) -> np.ndarray:
-        """float32 (K,): the mean over every window counted."""
-        if self.total is None:
-            raise RuntimeError("no window was run")
-        return (self.total / self.count).cpu().numpy()
-
-
-class _WindowStores:
-    """Named :class:`RowStore` objects of per-window arrays, each made at its first rows, when
-    their shapes are known."""
-
-    def __init__(self, n_windows: int) -> None:
-        self.n_windows = n_windows
-        self.stores: dict[str, RowStore] = {}
-
-    def append(self, **arrays: np.ndarray) -> None:
-        for name, values in arrays.items():
-            store = self.stores.get(name)
-            if store is None:
-                store = self.stores[name] = RowStore(
-                    values.shape[1:],
-                    values.dtype,
-                    capacity=self.n_windows,
-                    memory_bytes=STORE_MEMORY_BYTES,
-                )
-            store.append(values)
-
-    def get(self, name: str) -> RowStore | None:
-        return self.stores.get(name)
-
-    def close(self) -> None:
-        for store in self.stores.values():
-            store.close()
 
 
 class SinglePass:
@@ -431,7 +273,7 @@ class SinglePass:
         )
 
     def _track(
-        self, result: _PassResult, class_index: int, target: int, target_maps: FrameMaps
+        self, result: PassResult, class_index: int, target: int, target_maps: FrameMaps
     ) -> TrackCurves:
         """The per-frame numbers of one followed class (its maps are not kept)."""
         if class_index == target:
@@ -482,11 +324,12 @@ class SinglePass:
         tap: Callable[[np.ndarray], None] | None = None,
         always: Sequence[int] = (),
         top: int = 0,
-    ) -> _PassResult:
+    ) -> PassResult:
         """Every window through the model once: probabilities and maps of the kept classes.
 
         The classes each window keeps: the target and ``always`` when they are all known (and
-        ``top`` is 0); else the candidates (see :class:`_ClassTotals`), which include them.
+        ``top`` is 0); else the candidates (see :class:`~videocam.runtime.pass_state.
+        ClassTotals`), which include them, or, where the head replays, the layer output.
         Methods that ignore the class keep one map, which serves every class.
 
         Args:
@@ -495,30 +338,31 @@ class SinglePass:
             always: classes every window keeps besides the target.
             top: keep enough candidates for ``top`` classes ranked after the pass.
         """
-        import torch
-
-        from videocam.cam import ClassIndices, cam_and_output_classes, get_method
-        from videocam.cam.replay import forward_with_layer_output
+        from videocam.cam import get_method
 
         loaded = self.loaded
-        class_free = get_method(self.method).class_free
         known = list(dict.fromkeys([*([] if target is None else [target]), *always]))
         fixed: list[int] | None = None
-        if class_free:
+        if get_method(self.method).class_free:
             fixed = [0]
         elif target is not None and not top:
             fixed = known
-        # Built once on the device: no host synchronisation per batch.
-        fixed_classes = None if fixed is None else ClassIndices.on(loaded.device, fixed)
         n_candidates = resources.auto_candidates(loaded)
-        probs_so_far = _ClassTotals(
-            loaded.background_class, known, top, loaded.class_scores, n_candidates
-        )
         # The head replay (module docstring): while the kept outputs fit their bound.
         stand_in = None if fixed is not None else self.replays(max(n_candidates, len(known) + top))
-        room = 0 if stand_in is None else KEPT_OUTPUTS_BYTES
-        stores = _WindowStores(len(self.plan))
-        copies = HostCopies(loaded.device)
+        state = PassState(
+            loaded,
+            self.method,
+            self.autocast,
+            len(self.plan),
+            fixed=fixed,
+            totals=ClassTotals(
+                loaded.background_class, known, top, loaded.class_scores, n_candidates
+            ),
+            stand_in=stand_in,
+            room=KEPT_OUTPUTS_BYTES,
+            memory_bytes=STORE_MEMORY_BYTES,
+        )
         batches = window_inputs(
             loaded,
             self.source,
@@ -529,89 +373,37 @@ class SinglePass:
             progress=self.progress,
             tap=tap,
         )
-        map_shape: tuple[int, ...] | None = None
-        input_shape: tuple[int, ...] | None = None
         try:
-            for batch_rows, batch_inputs in batches:
-                start = 0
-                while start < len(batch_rows):  # a batch is split only after an out-of-memory
-                    rows = batch_rows[start : start + self.chunk]
-                    inputs = batch_inputs[start : start + self.chunk]
-                    input_shape = tuple(inputs.shape[1:])
-                    try:
-                        if room > 0:
-                            output, raw = forward_with_layer_output(
-                                loaded.module, inputs, loaded.layer, autocast=self.autocast
-                            )
-                        else:
-                            result = cam_and_output_classes(
-                                loaded.module,
-                                inputs,
-                                loaded.layer,
-                                probs_so_far.candidates if fixed_classes is None else fixed_classes,
-                                self.method,
-                                reshape=loaded.reshape,
-                                autocast=self.autocast,
-                            )
-                    except torch.OutOfMemoryError as error:
-                        self._shrink_chunk(error)
-                        continue
-                    start += len(rows)
-                    if room > 0:
-                        probs = loaded.class_scores(output)
-                        probs_so_far.add(probs)
-                        room -= raw[0].numel() * 4 * len(rows)
-                        for ready in copies.push(("kept", rows), probs, raw.float()):
-                            self._store(stores, *ready)
-                        continue
-                    probs = loaded.class_scores(result.output)
-                    probs_so_far.add(probs)
-                    if fixed_classes is not None:
-                        classes = fixed_classes.tensor.expand(len(rows), -1)
-                    else:
-                        classes = probs_so_far.latest(len(rows))
-                    cams = result.cams[:, :1] if class_free else result.cams
-                    map_shape = tuple(cams.shape[2:])
-                    for ready in copies.push(("maps", rows), probs, classes, cams):
-                        self._store(stores, *ready)  # batches arrive in window order
-            for ready in copies.flush():
-                self._store(stores, *ready)
-            kept = stores.get("kept")
-            if map_shape is None and kept is not None:
-                assert stand_in is not None and input_shape is not None
-                first = self._replay(kept.read(0, 1), stand_in, input_shape, 0)
-                map_shape = tuple(first.cams.shape[2:])
+            for rows, inputs in batches:
+                self._in_parts(len(rows), functools.partial(_step_part, state, rows, inputs))
+            return state.finish(self._replayed_map_shape)
         except BaseException:
-            stores.close()
+            state.close()
             raise
         finally:
             batches.close()
-        probs_store = stores.get("probs")
-        if probs_store is None or map_shape is None:
-            stores.close()
-            raise RuntimeError("no window was run")
-        return _PassResult(
-            probs=probs_store,
-            classes=stores.get("classes"),
-            maps=stores.get("maps"),
-            mean_probs=probs_so_far.mean(),
-            class_free=class_free,
-            map_shape=map_shape,
-            kept=stores.get("kept"),
-            stand_in=stand_in,
-            input_shape=input_shape,
-        )
 
-    @staticmethod
-    def _store(stores: _WindowStores, tagged: tuple[str, np.ndarray], *arrays: np.ndarray) -> None:
-        """One batch's results (as :class:`HostCopies` hands them back) into ``stores``."""
-        kind, _ = tagged
-        if kind == "kept":
-            probs, raw = arrays
-            stores.append(probs=probs, kept=raw)
-        else:
-            probs, classes, maps = arrays
-            stores.append(probs=probs, classes=classes, maps=maps)
+    def _in_parts(self, n_rows: int, step: Callable[[int, int], None]) -> None:
+        """``step(start, stop)`` over ``n_rows`` rows in parts of :attr:`chunk` rows, halved
+        after each out-of-memory error (the failed part runs again in halves)."""
+        import torch
+
+        start = 0
+        while start < n_rows:
+            stop = min(start + self.chunk, n_rows)
+            try:
+                step(start, stop)
+            except torch.OutOfMemoryError as error:
+                self._shrink_chunk(error)
+                continue
+            start = stop
+
+    def _replayed_map_shape(self, result: PassResult) -> tuple[int, ...]:
+        """S of one window's map, from replaying the first kept layer output."""
+        assert result.kept is not None and result.stand_in is not None
+        assert result.input_shape is not None
+        first = self._replay(result.kept.read(0, 1), result.stand_in, result.input_shape, 0)
+        return tuple(first.cams.shape[2:])
 
     def replays(self, n_candidates: int) -> StandIn | None:
         """How the pass replays the head, where it keeps layer outputs (None: it does not):
@@ -648,7 +440,7 @@ class SinglePass:
 
     # -- from windows to frames ----------------------------------------------------------------
 
-    def _window_store(self, result: _PassResult) -> RowStore:
+    def _window_store(self, result: PassResult) -> RowStore:
         """An empty store for one map of the target per window, (t', h, w)."""
         map_shape = result.map_shape
         if self.loaded.kind == "frame":
@@ -659,7 +451,7 @@ class SinglePass:
 
     def fuse_into(
         self,
-        result: _PassResult,
+        result: PassResult,
         target: int,
         sink: FrameMaps,
         *,
@@ -696,7 +488,7 @@ class SinglePass:
             sink.add(positions, frame_maps, frame_scores[:, 0])
         return tuple(map_shape)
 
-    def _picked(self, result: _PassResult, start: int, stop: int, target: int) -> np.ndarray:
+    def _picked(self, result: PassResult, start: int, stop: int, target: int) -> np.ndarray:
         """The maps of ``target`` of windows ``start:stop``: float32 (stop - start, *S)."""
         n_kept = result.n_kept
         parts = []
@@ -717,7 +509,7 @@ class SinglePass:
             parts.append(picked)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def _replayed(self, result: _PassResult, start: int, stop: int, target: int) -> np.ndarray:
+    def _replayed(self, result: PassResult, start: int, stop: int, target: int) -> np.ndarray:
         """The maps of ``target`` of kept windows ``start:stop`` from the head replay; windows
         whose replayed probabilities differ from their own are decoded and explained again."""
         assert result.kept is not None and result.stand_in is not None
@@ -761,7 +553,7 @@ class SinglePass:
         )
 
     def fuse(
-        self, result: _PassResult, target: int
+        self, result: PassResult, target: int
     ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
         """:meth:`fuse_into`, every frame's map in memory (for short videos and tests).
 
@@ -772,7 +564,7 @@ class SinglePass:
             layer_shape = self.fuse_into(result, target, sink)
             return sink.read(0, len(sink)), sink.scores.copy(), layer_shape
 
-    def _frame_maps(self, result: _PassResult, *, keep_maps: bool = True) -> FrameMaps:
+    def _frame_maps(self, result: PassResult, *, keep_maps: bool = True) -> FrameMaps:
         spatial = result.map_shape if self.loaded.kind == "frame" else result.map_shape[1:]
         return FrameMaps(len(self.indices), spatial, keep_maps=keep_maps)
 
@@ -787,12 +579,12 @@ class SinglePass:
         loaded = self.loaded
         # The frames the pass used: undecodable ones replaced by the same stand-ins.
         decodable = self.indices[stand_ins(self.indices, self.source.skipped_indices)]
-        out = []
-        for start in range(0, len(rows), self.chunk):
-            batch_rows = rows[start : start + self.chunk]
-            positions = np.unique(self.plan[batch_rows])
+        out: list[np.ndarray] = []
+
+        def explain(start: int, stop: int) -> None:
+            positions = np.unique(self.plan[rows[start:stop]])
             frames = self.source.read(decodable[positions], size=loaded.preprocess.size)
-            block = frames[np.searchsorted(positions, self.plan[batch_rows])]
+            block = frames[np.searchsorted(positions, self.plan[rows[start:stop]])]
             result = cam_and_output_classes(
                 loaded.module,
                 model_input(loaded, block),
@@ -803,5 +595,14 @@ class SinglePass:
                 autocast=self.autocast,
             )
             out.append(result.cams[:, 0].float().cpu().numpy())
+
+        self._in_parts(len(rows), explain)
         self.n_recomputed += len(rows)
         return np.concatenate(out)
+
+
+def _step_part(
+    state: PassState, rows: np.ndarray, inputs: torch.Tensor, start: int, stop: int
+) -> None:
+    """Rows ``start:stop`` of one batch through :meth:`PassState.step`."""
+    state.step(rows[start:stop], inputs[start:stop])
