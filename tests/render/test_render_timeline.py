@@ -130,7 +130,7 @@ def test_timeline_states_every_scale_and_writes_times_as_the_page(
         tracks=lanes,
         evidence_floor=0.25,
     )
-    attribution, score, grow, shrink = fig.axes[:4]
+    score, grow, shrink = fig.axes[1:4]
     assert score.get_ylim() == (0.0, score_axis_top(series["target_score"])) == (0.0, 0.05)
     assert "0 to 0.05" in score.get_ylabel()
     floor = [line.get_ydata()[0] for line in score.get_lines() if line.get_linestyle() == ":"]
@@ -150,8 +150,11 @@ def test_time_ticks_are_round_seconds_or_minutes() -> None:
     from videocam.render.timeline import _time_ticks
 
     ticks, labels = _time_ticks(0.0, 30.16)
+    assert list(ticks) == [0, 5, 10, 15, 20, 25, 30]
     assert labels == ["0:00", "0:05", "0:10", "0:15", "0:20", "0:25", "0:30"]
     ticks, labels = _time_ticks(0.0, 3600.0)
-    assert labels[:3] == ["0:00", "10:00", "20:00"] and labels[-1] == "1:00:00"
+    assert ticks[1] == 600.0 and labels[-1] == "1:00:00"
+    assert labels[:3] == ["0:00", "10:00", "20:00"]
     ticks, labels = _time_ticks(0.0, 0.36)  # ten frames at 25 fps
+    np.testing.assert_allclose(ticks, [0.0, 0.1, 0.2, 0.3])
     assert labels == ["0:00.0", "0:00.1", "0:00.2", "0:00.3"]

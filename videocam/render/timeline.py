@@ -42,10 +42,11 @@ def render_timeline(
 ) -> Path:
     """Write the timeline PNG (atomically).
 
-    Stacked panels share the time axis: attribution (top), the target score on its own scale
-    (0 to a round value above its peak, stated on the axis: a class whose probability peaks at
-    0.02 stays readable), with the evidence floor dashed, and one lane per followed class
-    (their attributions on one scale). Segments are shaded in the first two; keyframes are
+    Stacked panels share the time axis (``m:ss``, as every rendered time): attribution (top),
+    the target score on its own scale (0 to :func:`score_axis_top`, stated on the axis: a class
+    whose probability peaks at 0.02 stays readable; the review page's score lane uses the same),
+    with the evidence floor dotted, and one lane per followed class (their attributions on one
+    scale, 0 and its top marked on each). Segments are shaded in the first two; keyframes are
     dashed vertical lines numbered by rank. Under them, a row of keyframe thumbnails in time
     order, labelled with rank and time.
 
@@ -59,7 +60,7 @@ def render_timeline(
         segments: ``(start_s, end_s)`` intervals of high attribution.
         title: the figure title (video name, model, class...).
         tracks: ``(class name, attribution (n,))`` per followed class, on one scale.
-        evidence_floor: draw ``evidence_floor`` x the peak target score as a dashed line.
+        evidence_floor: draw ``evidence_floor`` x the peak target score as a dotted line.
         figsize: inches; with ``dpi`` gives the pixel size (default 1200 x 600, 90 pixels
             taller per track).
         dpi: dots per inch.

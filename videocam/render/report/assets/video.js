@@ -276,25 +276,23 @@
     ctx.fillStyle = lane.color;
     ctx.lineWidth = 1.25 * dpr;
     ctx.lineJoin = "round";
-    runs.forEach(function (run) {
-      var last = run[run.length - 1], xEnd = endOf(last);
+    function trace(run) {
       ctx.beginPath();
       ctx.moveTo(xOf(run[0]), yOf(run[0]));
       for (var k = 1; k < run.length; k++) ctx.lineTo(xOf(run[k]), yOf(run[k]));
-      ctx.lineTo(xEnd, yOf(last));
-      if (lane.fill) {
-        ctx.save();
-        ctx.lineTo(xEnd, bottom);
+      ctx.lineTo(endOf(run[run.length - 1]), yOf(run[run.length - 1]));
+    }
+    runs.forEach(function (run) {
+      if (lane.fill) {  // a faint area down to 0 under the line
+        trace(run);
+        ctx.lineTo(endOf(run[run.length - 1]), bottom);
         ctx.lineTo(xOf(run[0]), bottom);
         ctx.closePath();
         ctx.globalAlpha = 0.18;
         ctx.fill();
-        ctx.restore();
-        ctx.beginPath();
-        ctx.moveTo(xOf(run[0]), yOf(run[0]));
-        for (k = 1; k < run.length; k++) ctx.lineTo(xOf(run[k]), yOf(run[k]));
-        ctx.lineTo(xEnd, yOf(last));
+        ctx.globalAlpha = 1;
       }
+      trace(run);
       ctx.stroke();
     });
     // Zoomed in to a few frames: a dot on each.
