@@ -569,18 +569,6 @@ class SinglePass:
             sink.add(positions, frame_maps, frame_scores[:, 0])
         return tuple(map_shape)
 
-    def fuse(
-        self, result: _PassResult, target: int
-    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-        """:meth:`fuse_into`, every frame's map in memory (for short videos and tests).
-
-        Returns:
-            (maps float32 (n_frames, h, w), target score (n_frames,), the layer's map shape).
-        """
-        with self._frame_maps(result) as sink:
-            layer_shape = self.fuse_into(result, target, sink)
-            return sink.read(0, len(sink)), sink.scores.copy(), layer_shape
-
     def _frame_maps(self, result: _PassResult, *, keep_maps: bool = True) -> FrameMaps:
         spatial = (
             result.maps.row_shape[1:]
