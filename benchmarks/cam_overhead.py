@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     import torchvision
 
     from videocam.cam import compute_cam
+    from videocam.models import resolve_layer
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             ) -> None:
                 with grad_cam_class(
                     model=model,
-                    target_layers=[model.get_submodule(layer)],
+                    target_layers=[resolve_layer(model, layer)],
                     reshape_transform=transform,
                 ) as cam:
                     cam(input_tensor=inputs, targets=None)
@@ -542,8 +543,10 @@ def _time_methods(
 def _layer_channels(model: Any, layer: str, inputs: Any) -> int:
     import torch
 
+    from videocam.models import resolve_layer
+
     seen: list[int] = []
-    handle = model.get_submodule(layer).register_forward_hook(
+    handle = resolve_layer(model, layer).register_forward_hook(
         lambda m, i, o: seen.append(int(o.shape[1]))
     )
     with torch.inference_mode():

@@ -159,6 +159,9 @@ def test_folder_batch_isolates_a_bad_file(videos: Path, tmp_path: Path) -> None:
     # without rendering no video has a page of its own to link to.
     data = page_data(out / "report.html")
     assert data["finished"] is True
+    # No --method: the page names the one the videos' summaries record, not "the default".
+    methods = {json.loads((out / n / "summary.json").read_text())["method"] for n in ok.output}
+    assert methods == {"gradcam"} and data["method"] == "gradcam"
     counts = {"videos": 3, "ok": 2, "skipped_complete": 0, "failed": 1, "pending": 0}
     assert data["counts"] == counts
     rows = data["rows"]

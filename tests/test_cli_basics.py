@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import videocam
 from videocam.cli import main
 from videocam.synthetic import make_clip
 
@@ -44,7 +46,12 @@ def test_python_dash_m(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "videocam", "--version"], capture_output=True, text=True, check=True
     )
-    assert out.stdout.startswith("videocam ")
+    assert out.stdout == f"videocam {videocam.__version__}\n"
+
+
+def test_version_is_the_installed_distributions() -> None:
+    """One version source: pyproject.toml, as installed (no number written in the package)."""
+    assert videocam.__version__ == importlib.metadata.version("videocam")
 
 
 def test_main_leaves_the_callers_logging_as_it_was(caplog: pytest.LogCaptureFixture) -> None:

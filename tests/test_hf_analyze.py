@@ -68,7 +68,7 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[in
     return path, boxes
 
 
-def _check_complete(analysis: videocam.pipeline.Analysis, map_shape: tuple[int, int]) -> None:
+def _check_complete(analysis: videocam.Analysis, map_shape: tuple[int, int]) -> None:
     """Every table, map and summary entry; a random model's maps may be all zero (Grad-CAM's
     ReLU), so only the trained models below are asked for contrast."""
     assert len(analysis.frames) == N_FRAMES
@@ -140,7 +140,7 @@ def _follows(cams: np.ndarray, boxes: list[tuple[int, ...]]) -> tuple[float, flo
     return float(np.mean(higher)), float(rho)
 
 
-def _assert_follows(analysis: videocam.pipeline.Analysis, boxes: list) -> None:
+def _assert_follows(analysis: videocam.Analysis, boxes: list) -> None:
     assert analysis.target[0] == 0  # it sees the red square
     assert float(analysis.cams.max()) == pytest.approx(1.0, abs=1e-3)
     assert len(analysis.keyframes) >= 1

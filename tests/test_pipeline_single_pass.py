@@ -103,17 +103,12 @@ def _single_pass(
         batch = config.batch_size or auto_batch(loaded)
         runner = SinglePass(loaded, source, indices, plan, method=config.method, batch=batch)
         explicit = None if config.target == "auto" else resolve_class(config.target, loaded)
-        result = runner.run(explicit)
-        try:
-            target = (
-                explicit
-                if explicit is not None
-                else choose_auto_target(result.mean_probs, loaded)[0]
-            )
-            maps, scores, _ = runner.fuse(result, target)
-        finally:
-            result.close()
-    return target, maps, scores, runner
+        explained = runner.explain(
+            explicit, choose=lambda probs: choose_auto_target(probs, loaded)[0]
+        )
+        with explained.maps as fused:
+            maps, scores = fused.read(0, len(fused)), fused.scores.copy()
+    return explained.target, maps, scores, runner
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,9 @@ import pandas as pd
 import pytest
 
 from videocam.cli import main
-from videocam.render.report import minmax_columns, write_batch_report, write_video_report
+from videocam.render.report import write_batch_report, write_video_report
+from videocam.render.timefmt import clock
+from videocam.render.timeline import evidence_level, score_axis_top
 from videocam.synthetic import make_clip
 
 from support.browser import (
@@ -98,6 +100,15 @@ def test_video_page_loads_clean_and_offline(browser: Any, demo: Path, tmp_path: 
     summary_text = page.locator("#summary").inner_text()
     for fact in ("videocam_tiny", "block4", "8×8×8", "gradcam", "decord", "versions"):
         assert fact.lower() in summary_text.lower()
+    windows = summary["windows"]  # a video model: its windows, how long, how far apart
+    assert (
+        f"{windows['n_windows']} windows of {windows['clip_len']} frames, stride "
+        f"{windows['stride']}" in summary_text
+    )
+    # Every time on the page in one format (the gallery's as the keyframe images write them).
+    first = _keyframes(demo).iloc[0]
+    card = page.locator(".vc-kf[data-rank='1'] .vc-kf-time").inner_text()
+    assert card == f"{clock(first.time_s)} · frame {first.frame_index}"
     assert page.locator("#segments tbody tr").count() == 1
     visit.shot(tmp_path / "video-page.png")
 
@@ -205,39 +216,56 @@ def test_timeline_zooms_to_single_frames_and_back(browser: Any, demo: Path, tmp_
     visit.assert_clean()
 
 
-def test_script_decimation_matches_the_writers(browser: Any, demo: Path) -> None:
-    """The page bins zoomed views itself: its envelope equals ``minmax_columns``'."""
+def test_column_path_keeps_each_columns_extremes(browser: Any, demo: Path) -> None:
+    """``VC.columnPath``: per pixel column the first, lowest, highest and last sample, in time
+    order, runs cut at NaN; where columns hold a sample or none: every sample."""
     rng = np.random.default_rng(3)
-    times = np.sort(rng.uniform(0, 10, 301))
-    values = rng.random(301).astype(np.float32).astype(np.float64)
-    values[[5, 77]] = np.nan
     visit = open_page(browser, demo / "report.html")
-    for a, b, n in ((times[0], times[-1], 17), (2.0, 7.5, 40), (3.0, 3.0, 3)):
-        lo, hi = minmax_columns(times, values, n, start_s=a, end_s=b)
-        got = visit.page.evaluate(
-            """([t, v, a, b, n]) => {
-                const r = VC.minmaxColumns(Float64Array.from(t), Float32Array.from(
-                    v.map(x => x === null ? NaN : x)), a, b, n);
-                return [Array.from(r.lo), Array.from(r.hi)];
-            }""",
-            [times.tolist(), [None if np.isnan(v) else v for v in values], a, b, n],
+    for n, width in ((3001, 97.0), (40, 400.0), (500, 500.0)):
+        x = np.sort(rng.uniform(0, width, n))
+        values = rng.random(n).astype(np.float32).astype(np.float64)
+        values[[5, 6, n // 2 + 1, n - 1]] = np.nan
+        values[20:30] = 0.5  # ties: the first of them is kept
+        runs = visit.page.evaluate(
+            """([x, v]) => VC.columnPath(Float32Array.from(v.map(a => a === null ? NaN : a)),
+                0, v.length, i => x[i])""",
+            [x.tolist(), [None if np.isnan(v) else v for v in values]],
         )
-        np.testing.assert_array_equal(np.array(got[0], dtype=float), lo)
-        np.testing.assert_array_equal(np.array(got[1], dtype=float), hi)
+        finite = np.flatnonzero(~np.isnan(values))
+        expected = []
+        for run in np.split(finite, np.flatnonzero(np.diff(finite) > 1) + 1):
+            picked: list[int] = []
+            columns = np.floor(x[run]).astype(int)
+            for c in np.unique(columns):
+                members = run[columns == c]
+                vals = values[members]
+                ends = {members[0], members[np.argmin(vals)], members[np.argmax(vals)], members[-1]}
+                picked.extend(sorted(int(k) for k in ends))
+            expected.append(picked)
+        assert runs == expected
+        if n <= width:  # hardly a column with more than one sample: nearly all are kept
+            assert sum(map(len, runs)) >= 0.9 * len(finite)
 
 
-def test_times_read_as_clock_times(browser: Any, demo: Path) -> None:
+def test_times_read_as_the_images_and_the_clip_write_them(browser: Any, demo: Path) -> None:
+    """One time format on every output: the page's ``VC.clock`` writes what
+    ``videocam.render.timefmt.clock`` (keyframe images, timeline.png, the clip's strip) does."""
     visit = open_page(browser, demo / "report.html")
-    cases = {
-        (12.344, 2): "12.34 s",
-        (75.25, 2): "1:15.25",
-        (3725.5, 2): "1:02:05.50",
-        (59.9996, 3): "1:00.000",  # rounded before it is split: never 0:60.000
-        (3599.9996, 3): "1:00:00.000",
-        (1079.9999, 3): "18:00.000",
-    }
-    for (seconds, digits), expected in cases.items():
-        assert visit.page.evaluate(f"VC.clock({seconds}, {digits})") == expected
+    rng = np.random.default_rng(5)
+    cases = [
+        (12.344, 2), (52.6, 2), (67.9, 2), (75.25, 2), (3725.5, 2), (59.9996, 3),
+        (3599.9996, 3), (1079.9999, 3), (0.25, 1), (0.125, 2), (5.0, 0), (-3.2, 2), (0.0, 3),
+        (-0.001, 2), (float("nan"), 2),
+    ]  # fmt: skip
+    seconds, digits = rng.uniform(0, 10_000, 300).tolist(), rng.integers(0, 4, 300).tolist()
+    cases += list(zip(seconds, digits, strict=True)) + [(k / 25, 3) for k in range(0, 3000, 7)]
+    cases += [(k / 29.97, 2) for k in range(0, 3000, 11)]
+    got = visit.page.evaluate(
+        "cases => cases.map(([s, d]) => VC.clock(s === null ? NaN : s, d))",
+        [[None if np.isnan(s) else s, d] for s, d in cases],
+    )
+    assert got == [clock(s, d) for s, d in cases]
+    assert got[:3] == ["0:12.34", "0:52.60", "1:07.90"]
 
 
 def test_links_from_the_data_stay_relative(browser: Any, demo: Path) -> None:
@@ -292,6 +320,253 @@ def test_tracks_give_one_lane_per_class(browser: Any, demo: Path, tmp_path: Path
     assert lanes == ["attribution", "target score", "move_right", "grow <b>&</b>", "shrink"]
     visit.assert_clean()
     visit.shot(tmp_path / "video-page-tracks.png", full_page=False)
+
+
+# -- the timeline as a picture --------------------------------------------------------------------
+
+#: Frames of the made-up videos, 10 to an hour at 30 fps, and widths of the window, in CSS pixels:
+#: from fewer frames than pixel columns to hundreds of frames per column.
+CURVE_LENGTHS = [10, 300, 377, 3_000, 108_000]
+WINDOW_WIDTHS = [600, 900, 1400, 2000, 2600]
+
+# Per device pixel column of the timeline's base canvas, over rows [y0, y1): how many pixels are
+# a curve's (opaque enough and coloured: not the grey grid, lane borders or evidence floor, not
+# the faint fill under a curve) and the first such row.
+_CURVE_PIXELS = """([y0, y1]) => {
+    const canvas = document.getElementById('tl-base');
+    const w = canvas.width, data = canvas.getContext('2d').getImageData(0, y0, w, y1 - y0).data;
+    const counts = new Array(w).fill(0), first = new Array(w).fill(-1);
+    for (let r = 0; r < y1 - y0; r++) {
+        for (let x = 0; x < w; x++) {
+            const k = 4 * (r * w + x);
+            const hi = Math.max(data[k], data[k + 1], data[k + 2]);
+            const lo = Math.min(data[k], data[k + 1], data[k + 2]);
+            if (data[k + 3] >= 100 && hi - lo > 40) {
+                counts[x]++;
+                if (first[x] < 0) first[x] = r;
+            }
+        }
+    }
+    return {counts: counts, first: first};
+}"""
+
+
+def _made_up_page(
+    folder: Path, demo: Path, n: int, *, fps: float = 30.0, peak: float = 0.043, seed: int = 0
+) -> tuple[Path, pd.DataFrame]:
+    """The page of a made-up analysis of ``n`` frames (no video analysed; the demo's clip plays
+    in it): attribution a random walk in [0, 0.5] with one frame at 1 two thirds in, the target
+    score a bump that peaks at ``peak`` (near 0 elsewhere), a per-frame model."""
+    rng = np.random.default_rng(seed)
+    walk = np.cumsum(rng.normal(size=n))
+    attribution = 0.5 * (walk - walk.min()) / max(float(np.ptp(walk)), 1e-9)
+    attribution[2 * n // 3] = 1.0
+    position = np.arange(n)
+    score = peak * np.exp(-(((position - n / 2) / max(n / 10, 1.0)) ** 2))
+    frames = pd.DataFrame(
+        {
+            "frame_index": position,
+            "time_s": position / fps,
+            "attribution": attribution,
+            "target_score": score,
+            "is_keyframe": False,
+        }
+    )
+    summary = {
+        "video": {"path": f"/data/made-up-{n}.mp4", "fps": fps, "duration_s": n / fps},
+        "model": {"name": "made_up", "kind": "frame"},
+        "method": "gradcam",
+        "target": {"index": 656, "name": "minivan"},
+        "windows": {"n_windows": n, "clip_len": 1, "stride": 1, "batch_size": 10},
+        "keyframes": {"evidence_floor": 0.25},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(demo / "annotated.mp4", folder / "annotated.mp4")
+    page = write_video_report(
+        folder / "report.html",
+        frames=frames,
+        keyframes=pd.DataFrame(columns=["rank", "frame_index", "time_s", "attribution"]),
+        segments=pd.DataFrame(
+            columns=["start_frame", "end_frame", "start_s", "end_s", "peak_frame", "attribution"]
+        ),
+        summary=summary,
+    )
+    return page, frames
+
+
+def _lanes(visit: Any) -> list[dict[str, Any]]:
+    lanes = json.loads(visit.page.locator("#timeline").get_attribute("data-lane-boxes"))
+    assert isinstance(lanes, list)
+    return lanes
+
+
+def _device_x(visit: Any, time_s: float, scale: float) -> float:
+    """The x of ``time_s`` on the timeline's canvas, in device pixels."""
+    timeline = visit.page.locator("#timeline")
+    start = float(timeline.get_attribute("data-view-start"))
+    end = float(timeline.get_attribute("data-view-end"))
+    left = float(timeline.get_attribute("data-plot-left"))
+    width = float(timeline.get_attribute("data-plot-width"))
+    return (left + (time_s - start) / (end - start) * width) * scale
+
+
+def _resize(visit: Any, width: int, scale: float) -> None:
+    """Set the window's width and wait until the timeline has been laid out again for it."""
+    visit.page.set_viewport_size({"width": width, "height": 1000})
+    for _ in range(100):
+        laid_out = visit.page.evaluate(
+            """() => document.getElementById('tl-base').width ===
+                Math.round(Math.max(320, document.getElementById('timeline').clientWidth) *
+                    window.devicePixelRatio)"""
+        )
+        if laid_out and visit.page.evaluate("window.innerWidth") == width:
+            return
+        visit.page.wait_for_timeout(20)
+    raise AssertionError(f"the timeline was not laid out again at {width} px")
+
+
+def _assert_curves_in_every_column(
+    visit: Any, frames: pd.DataFrame, fps: float, scale: float, where: str
+) -> None:
+    """Both curves have pixels in every device column from the first frame to the end of the
+    last (a column at each end left out: antialiasing), and the one-frame attribution peak
+    reaches the top of its lane."""
+    x0 = _device_x(visit, float(frames.time_s.iloc[0]), scale)
+    x1 = _device_x(visit, float(frames.time_s.iloc[-1]) + 1 / fps, scale)
+    columns = np.arange(int(np.ceil(x0)) + 1, int(np.floor(x1)) - 1)
+    assert len(columns) > 300 * scale, where
+    for lane in _lanes(visit)[:2]:
+        rows = round(lane["y"] * scale), round((lane["y"] + lane["height"]) * scale)
+        pixels = visit.page.evaluate(_CURVE_PIXELS, list(rows))
+        counts = np.array(pixels["counts"])
+        empty = columns[counts[columns] == 0]
+        assert len(empty) == 0, f"{where}, lane at {lane['y']}: {len(empty)} empty columns"
+    # The peak frame (attribution 1, the lane's top) is drawn up to the lane's first rows.
+    attribution = _lanes(visit)[0]
+    assert attribution["top"] == pytest.approx(1.0)
+    rows = (
+        round(attribution["y"] * scale),
+        round((attribution["y"] + attribution["height"]) * scale),
+    )
+    first = np.array(visit.page.evaluate(_CURVE_PIXELS, list(rows))["first"])
+    peak = frames.attribution.to_numpy().argmax()
+    x = int(np.floor(_device_x(visit, float(frames.time_s.iloc[peak]), scale)))
+    near = first[x - 1 : x + 2]
+    assert near.max() >= 0 and near[near >= 0].min() <= 3 * scale, where
+
+
+@pytest.mark.parametrize("n", CURVE_LENGTHS)
+def test_timeline_draws_its_curves_in_every_pixel_column(
+    browser: Any, demo: Path, tmp_path: Path, n: int
+) -> None:
+    """The whole video's curves at any number of frames per pixel column: fewer frames than
+    columns (lines between frames) or far more (each column's extremes), at every width."""
+    page, frames = _made_up_page(tmp_path / "page", demo, n)
+    visit = open_page(browser, page, width=WINDOW_WIDTHS[0])
+    for width in WINDOW_WIDTHS:
+        _resize(visit, width, 1.0)
+        _assert_curves_in_every_column(visit, frames, 30.0, 1.0, f"{n} frames at {width} px")
+        if width == 1400:
+            visit.shot(tmp_path / f"timeline-{n}-{width}.png", full_page=False)
+    visit.assert_clean()
+
+
+@pytest.mark.parametrize("n", [377, 108_000])
+def test_timeline_draws_in_device_pixels(browser: Any, demo: Path, tmp_path: Path, n: int) -> None:
+    """At two device pixels per CSS pixel every device column has the curves too."""
+    page, frames = _made_up_page(tmp_path / "page", demo, n)
+    visit = open_page(browser, page, width=1400, scale=2.0)
+    assert visit.page.evaluate("window.devicePixelRatio") == 2
+    for width in (900, 2000):
+        _resize(visit, width, 2.0)
+        _assert_curves_in_every_column(visit, frames, 30.0, 2.0, f"{n} frames at {width} px x2")
+    visit.assert_clean()
+
+
+def test_score_lane_is_scaled_to_the_score(browser: Any, demo: Path, tmp_path: Path) -> None:
+    """An ImageNet class peaking at 0.043: the lane goes from 0 to 0.05 (timeline.png's scale),
+    the curve's peak near its top, the evidence floor dotted across it, the scale written at its
+    left; the sidebar says the per-frame model saw each frame."""
+    page, frames = _made_up_page(tmp_path / "page", demo, 377, fps=12.5, peak=0.043)
+    visit = open_page(browser, page)
+    scores = frames.target_score.to_numpy()
+    lane = _lanes(visit)[1]
+    assert lane["top"] == score_axis_top(scores) == 0.05
+    assert lane["level"] == pytest.approx(evidence_level(scores, 0.25))
+    y, height = lane["y"], lane["height"]
+
+    def row_of(value: float) -> float:  # as the page draws a value, in pixels from the canvas top
+        return y + height - 1 - value / lane["top"] * (height - 2)
+
+    first = np.array(visit.page.evaluate(_CURVE_PIXELS, [y, y + height])["first"])
+    assert abs(y + first[first >= 0].min() - row_of(scores.max())) <= 2
+    # The floor: a dotted grey line across the lane at its level (about 2 pixels in 5).
+    floor = round(row_of(lane["level"]))
+    line = visit.page.evaluate(
+        """y => Array.from(document.getElementById('tl-base').getContext('2d')
+                .getImageData(0, y - 1, document.getElementById('tl-base').width, 3).data)""",
+        floor,
+    )
+    rgba = np.array(line).reshape(3, -1, 4).max(axis=0)
+    left = int(visit.page.locator("#timeline").get_attribute("data-plot-left"))
+    width = int(float(visit.page.locator("#timeline").get_attribute("data-plot-width")))
+    plot = rgba[left : left + width]
+    dark = (plot[:, 3] > 120) & (plot[:, :3].max(axis=1) < 140) & (np.ptp(plot[:, :3], axis=1) < 30)
+    assert dark.mean() > 0.25
+    # The scale, in the gutter: text beside the lane's first rows (the top) and last (0).
+    gutter = visit.page.evaluate(
+        """([x0, x1, y0, y1]) => Array.from(document.getElementById('tl-base').getContext('2d')
+                .getImageData(x0, y0, x1 - x0, y1 - y0).data).filter((v, i) => i % 4 === 3 && v)
+                .length""",
+        [left - 40, left - 5, y, y + 11],
+    )
+    zero = visit.page.evaluate(
+        """([x0, x1, y0, y1]) => Array.from(document.getElementById('tl-base').getContext('2d')
+                .getImageData(x0, y0, x1 - x0, y1 - y0).data).filter((v, i) => i % 4 === 3 && v)
+                .length""",
+        [left - 20, left - 5, y + height - 11, y + height],
+    )
+    assert gutter > 10 and zero > 5
+    assert "per frame: 377 frames" in visit.page.locator("#summary").inner_text()
+    visit.shot(tmp_path / "score-lane.png", full_page=False)
+    visit.assert_clean()
+
+
+def test_tooltip_tells_the_time_under_the_pointer_after_a_zoom(browser: Any, demo: Path) -> None:
+    visit = open_page(browser, demo / "report.html")
+    wait_for_video(visit)
+    page, timeline, tip = visit.page, visit.page.locator("#timeline"), visit.page.locator("#tl-tip")
+
+    def under(x: float) -> float:  # the time at page x in the current view
+        start = float(timeline.get_attribute("data-view-start"))
+        end = float(timeline.get_attribute("data-view-end"))
+        left = float(timeline.get_attribute("data-plot-left"))
+        width = float(timeline.get_attribute("data-plot-width"))
+        box = page.locator("#tl-over").bounding_box()
+        return start + (x - box["x"] - left) / width * (end - start)
+
+    def shown() -> float:
+        t = float(tip.get_attribute("data-time"))
+        assert tip.inner_text().startswith(clock(t, 3) + " · frame ")
+        return t
+
+    x0, y = timeline_x(visit, 2.0)
+    x1, _ = timeline_x(visit, 5.0)
+    page.mouse.move(x0, y)
+    assert tip.is_visible() and shown() == pytest.approx(2.0, abs=0.02)
+    page.mouse.down()
+    page.mouse.move(x1, y, steps=6)
+    assert shown() == pytest.approx(5.0, abs=0.02)
+    page.mouse.up()  # zoomed to 2-5 s; the pointer has not moved, the time under it has
+    assert float(timeline.get_attribute("data-view-start")) == pytest.approx(2.0, abs=0.02)
+    assert abs(under(x1) - 5.0) > 1.0
+    assert tip.is_visible() and shown() == pytest.approx(under(x1), abs=1e-6)
+    page.keyboard.press("-")  # zoomed out with a key: the tooltip follows again
+    assert shown() == pytest.approx(under(x1), abs=1e-6)
+    page.mouse.wheel(0, -400)  # and with the wheel
+    page.wait_for_timeout(50)
+    assert shown() == pytest.approx(under(x1), abs=1e-6)
+    visit.assert_clean()
 
 
 # -- a batch -------------------------------------------------------------------------------------
@@ -351,6 +626,8 @@ def test_batch_page_sorts_filters_and_searches(browser: Any, batch: Path, tmp_pa
     visit.shot(tmp_path / "batch-page.png")
     assert page.locator("#videos tbody tr").count() == 4
     assert "finished" in page.locator("#state").inner_text().lower()
+    # No --method given: the page names the method the videos' summaries record.
+    assert " · method gradcam · " in page.locator("#subtitle").inner_text()
     # Failures are listed on their own, with their error type and message.
     assert page.locator("#failures-section").is_visible()
     failure = page.locator("#failures tbody tr").inner_text()

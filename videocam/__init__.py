@@ -6,6 +6,7 @@ need them, so ``import videocam`` stays cheap.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from videocam.errors import (
@@ -19,7 +20,11 @@ from videocam.errors import (
     VideoOpenError,
 )
 
-__version__ = "0.1.0"
+try:
+    #: The installed version: pyproject.toml's ``version``, the one place the number is written.
+    __version__ = version("videocam")
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Analysis",

@@ -44,11 +44,6 @@ class DemoResult:
     analysis: Analysis
     keyframes_inside: int
 
-    @property
-    def hit_rate(self) -> float:
-        n = len(self.analysis.keyframes)
-        return self.keyframes_inside / n if n else 0.0
-
 
 def run_demo(
     out_dir: str | Path,

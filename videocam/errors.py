@@ -40,3 +40,14 @@ class CamError(VideocamError, ValueError):
 
 class OutputError(VideocamError):
     """Outputs cannot be written (unwritable folder, disk full...)."""
+
+
+#: The most characters of an exception's text :func:`first_line` keeps.
+FIRST_LINE_CHARS = 200
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, at most :data:`FIRST_LINE_CHARS` characters, for a
+    one-line error of our own (the exception's type name when it has no message)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:FIRST_LINE_CHARS] if text else type(exc).__name__

@@ -1,9 +1,12 @@
-"""The former home of the analysis API, kept so that user code importing from it keeps working.
+"""Deprecated: the former home of the analysis API, kept so that user code importing from it
+keeps working; importing it warns (``DeprecationWarning``), and a later release removes it.
 
 The analysis lives in :mod:`videocam.analysis` (composition, result, summary, targets,
 outputs) and the way it executes in :mod:`videocam.runtime` (the single pass, input feeding,
 prefetch, resources). New code imports from those, or from :mod:`videocam` itself.
 """
+
+import warnings
 
 from videocam.analysis import (
     FRAME_COLUMNS,
@@ -38,3 +41,10 @@ __all__ = [
     "sampled_indices",
     "window_plan",
 ]
+
+warnings.warn(
+    "videocam.pipeline is deprecated and will be removed: import from videocam or "
+    "videocam.analysis (model_input from videocam.runtime)",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from videocam import __version__
 from videocam.export import export_result, read_result, webvtt_chapters
 
 from support.results import write_batch, write_result
 
-EXPECTED = """\
+EXPECTED = f"""\
 WEBVTT
 
 NOTE
-Chapters of clip.mp4 by videocam 0.1.0: keyframes (rank 1 = highest attribution) and \
+Chapters of clip.mp4 by videocam {__version__}: keyframes (rank 1 = highest attribution) and \
 segments of high attribution for the class move_right (gradcam). Each chapter runs until the \
 next one starts.
 

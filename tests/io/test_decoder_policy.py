@@ -289,6 +289,51 @@ def test_decode_reproducibly_restarts_even_when_work_swallows_the_error(
     assert calls == ["decord", "pyav"]
 
 
+@pytest.mark.usefixtures("decord_opens")
+def test_decode_reproducibly_restarts_when_work_wraps_the_error(late_damage: Path) -> None:
+    """work turns the stopped read into an error of its own (a VideocamError): the source says
+    why it stopped (``restart_cause``), and the work starts again with PyAV."""
+    causes: list[object] = []
+
+    def wrapping(source: FrameSource) -> list[int]:
+        try:
+            return read_everything(source)[0]
+        except DecodeError as exc:
+            causes.append(getattr(source, "restart_cause", None))
+            raise VideoOpenError(f"{source.path}: could not read it") from exc
+
+    assert decode_reproducibly(late_damage, "auto", wrapping) == [
+        i for i in range(60) if i not in LATE_DAMAGE
+    ]
+    assert len(causes) == 1 and isinstance(causes[0], _DecordFailure)
+    assert THREAD_ERROR in causes[0].detail
+
+
+@pytest.mark.usefixtures("decord_opens")
+def test_decode_reproducibly_a_bug_during_the_restart_is_not_hidden(late_damage: Path) -> None:
+    """An error that is not videocam's (a bug of work's) raised once the source stopped the
+    read comes out as it is: the restart does not swallow it."""
+    sources: list[FrameSource] = []
+
+    def buggy(source: FrameSource) -> list[int]:
+        sources.append(source)
+        try:
+            return read_everything(source)[0]
+        except DecodeError:
+            raise KeyError("a bug in the caller") from None
+
+    with pytest.raises(KeyError, match="a bug in the caller"):
+        decode_reproducibly(late_damage, "auto", buggy)
+    assert len(sources) == 1 and sources[0].closed
+    assert getattr(sources[0], "restart_cause", None) is not None
+
+
+def test_restart_cause_is_none_without_a_restart(clean_clip: SyntheticClip) -> None:
+    with open_video(clean_clip.path, "auto") as source:
+        read_everything(source)
+        assert getattr(source, "restart_cause", "absent") is None
+
+
 def test_decode_reproducibly_clean_clip_runs_once_with_decord(
     clean_clip: SyntheticClip,
 ) -> None:

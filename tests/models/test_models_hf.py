@@ -5,6 +5,7 @@ the weights options and every error a user can meet (offline Hub, missing extra,
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import pytest
 import torch
 
 from videocam.errors import ConfigError, ModelLoadError
-from videocam.models import LoadedModel, load_model
+from videocam.models import LoadedModel, load_model, resolve_layer
 from videocam.models.hf import HF_FAMILIES, HFClassifier
+from videocam.models.layers import layer_name
 
 transformers = pytest.importorskip("transformers")
 
@@ -93,24 +95,56 @@ def test_family_loads_with_its_default_layer(family: str, saved: dict[str, Path]
 
 
 def test_adapter_is_the_hf_model(saved: dict[str, Path]) -> None:
-    """The adapter's parameters, buffers, state dict and training flag are the model's own."""
+    """The adapter's parameters, buffers, state dict, layer names and training flags are the
+    model's own: the model is its one child, named by the model's own names."""
     loaded = load_model(f"hf:{saved['videomae']}")
     adapter = loaded.module
     assert isinstance(adapter, HFClassifier)
     model = adapter.hf_model
     assert [id(p) for p in adapter.parameters()] == [id(p) for p in model.parameters()]
+    assert [id(b) for b in adapter.buffers()] == [id(b) for b in model.buffers()]
     assert list(adapter.state_dict()) == list(model.state_dict())
-    assert [n for n, _ in adapter.named_modules()][1:] == [n for n, _ in model.named_modules()][1:]
+    assert list(adapter.children()) == [model]
+    # Every layer of the model by its own name, both ways.
+    names = [n for n, _ in model.named_modules()][1:]
+    modules = [m for _, m in model.named_modules()][1:]
+    assert [resolve_layer(adapter, n) for n in names] == modules
+    assert [layer_name(adapter, m) for m in modules] == names
     assert not adapter.training and not model.training
     adapter.train()
-    assert adapter.training and model.training
-    adapter.training = False
-    assert not model.training
+    assert adapter.training and all(m.training for m in model.modules())
+    adapter.eval()
+    assert not adapter.training and not any(m.training for m in model.modules())
     assert not any(p.requires_grad for p in adapter.parameters())
     x = _input(loaded)
     with torch.no_grad():
         direct = model(pixel_values=x.transpose(1, 2)).logits
         torch.testing.assert_close(adapter(x), direct, rtol=0, atol=0)
+
+
+def test_adapter_state_dict_uses_the_models_keys(saved: dict[str, Path]) -> None:
+    """The adapter's state dict has the model's own keys and metadata, loads back into the
+    adapter and the model alike, and keeps working inside another module."""
+    adapter = load_model(f"hf:{saved['vit']}").module
+    assert isinstance(adapter, HFClassifier)
+    model = adapter.hf_model
+    state = adapter.state_dict()
+    assert list(state) == list(model.state_dict())
+    assert list(state._metadata) == list(model.state_dict()._metadata)  # type: ignore[attr-defined]
+    reference = {k: v.clone() for k, v in state.items()}
+    with torch.no_grad():
+        for p in adapter.parameters():
+            p.zero_()
+    assert adapter.load_state_dict(reference) is not None  # strict: no key missing or extra
+    torch.testing.assert_close(dict(model.state_dict()), reference, rtol=0, atol=0)
+    outer = torch.nn.Sequential(adapter)
+    nested = outer.state_dict()
+    assert list(nested) == [f"0.{k}" for k in reference]
+    with torch.no_grad():
+        for p in adapter.parameters():
+            p.zero_()
+    outer.load_state_dict(nested | {f"0.{k}": v for k, v in reference.items()})
+    torch.testing.assert_close(dict(model.state_dict()), reference, rtol=0, atol=0)
 
 
 def test_videomae_reading_its_first_patch_uses_the_norm(tmp_path: Path) -> None:
@@ -341,6 +375,64 @@ def test_a_hub_id_offline_is_one_line(offline: None) -> None:
     assert "\n" not in message
     assert "hf:MCG-NJU/videomae-base-finetuned-kinetics" in message
     assert "save_pretrained(DIR)" in message and "--model hf:DIR" in message
+
+
+def _hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, directory: Path) -> str:
+    """The Hub's cache, as from_pretrained leaves it, holding the model saved in ``directory``
+    (config and weights) as the Hub ID it returns; the processor's files never looked up."""
+    import huggingface_hub.constants
+
+    repo_id, commit = "videocam-tests/tiny-vit", "0" * 40
+    cache = tmp_path / "hub"
+    repo = cache / "models--videocam-tests--tiny-vit"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for file in directory.iterdir():
+        if file.suffix in (".json", ".safetensors") and "processor" not in file.name:
+            (snapshot / file.name).write_bytes(file.read_bytes())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    return repo_id
+
+
+def test_an_unreachable_processor_file_is_an_error(
+    offline: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline, a Hub model whose config and weights are cached but whose processor files were
+    never asked for: the Hub could not say whether they exist, so mean and std are unknown —
+    an error naming the file, not transformers' defaults in silence."""
+    directory = save_hf("vit", tmp_path / "vit", processor={"image_mean": [0.1, 0.2, 0.3]})
+    repo_id = _hub_cache(tmp_path, monkeypatch, directory)
+    with pytest.raises(ModelLoadError) as info:
+        load_model(f"hf:{repo_id}")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(
+        f"could not reach the Hugging Face Hub for preprocessor_config.json of hf:{repo_id}, "
+        "and it is not in the cache"
+    )
+    assert "--model hf:DIR" in message
+
+
+def test_a_processor_file_the_hub_said_is_absent_takes_the_defaults(
+    offline: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same model once the Hub has answered that it has no processor files (the cache
+    keeps the answer): transformers' defaults, said so in the sources."""
+    directory = save_hf("vit", tmp_path / "vit")
+    repo_id = _hub_cache(tmp_path, monkeypatch, directory)
+    absent = tmp_path / "hub" / "models--videocam-tests--tiny-vit" / ".no_exist" / ("0" * 40)
+    absent.mkdir(parents=True)
+    for name in ("preprocessor_config.json", "processor_config.json"):
+        (absent / name).touch()
+    loaded = load_model(f"hf:{repo_id}")
+    assert loaded.preprocess.mean == pytest.approx(tuple(transformers.ViTImageProcessor.image_mean))
+    assert loaded.sources is not None
+    assert re.fullmatch(
+        rf"transformers' ViTImageProcessor\w* defaults \(hf:{repo_id} has no processor config\)",
+        loaded.sources["mean_std"],
+    ), loaded.sources["mean_std"]
 
 
 def test_missing_transformers_names_the_extra(

@@ -1,5 +1,6 @@
-"""The review pages' data and markup, without a browser: the decimated curves, the JSON that
-sits in a <script> element, the Content-Security-Policy, the links, and the numbers shown."""
+"""The review pages' data and markup, without a browser: the curves and the score lane's scale,
+the JSON that sits in a <script> element, the Content-Security-Policy, the links, the numbers
+shown, and the one time format of every rendered output."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import pytest
 from videocam.render.report import (
     batch_row_links,
     encode_array,
-    minmax_columns,
     render_page,
     script_json,
     segment_share,
@@ -28,6 +28,8 @@ from videocam.render.report import (
 )
 from videocam.render.report.data import track_curves
 from videocam.render.report.page import PAGE_KINDS
+from videocam.render.timefmt import clock
+from videocam.render.timeline import evidence_level, score_axis_top
 
 MARKUP = '<script>alert(1)</script>"><img src=x onerror=alert(2)><!-- & \u2028\u2029'
 
@@ -38,58 +40,29 @@ def _data_block(text: str) -> str:
     return match.group(1)
 
 
-# -- decimation ----------------------------------------------------------------------------------
+# -- arrays and times ------------------------------------------------------------------------------
 
 
-def test_minmax_columns_is_exact_on_a_small_curve() -> None:
-    times = np.arange(10, dtype=float)  # 0..9 over 4 columns of 2.25 s: [0,2.25) [2.25,4.5)...
-    values = np.array([5, 1, 7, 3, 3, 9, 0, 2, 8, 4], dtype=float)
-    lo, hi = minmax_columns(times, values, 4)
-    # columns: {0,1,2} {3,4} {5,6} {7,8,9} (t = 9 = the end goes into the last column)
-    np.testing.assert_array_equal(lo, [1, 3, 0, 2])
-    np.testing.assert_array_equal(hi, [7, 3, 9, 8])
-
-
-def test_minmax_columns_one_sample_per_column_is_the_curve() -> None:
-    values = np.array([0.3, 0.1, 0.4, 0.1, 0.5])
-    lo, hi = minmax_columns(np.arange(5) / 25, values, 5)
-    np.testing.assert_array_equal(lo, values)
-    np.testing.assert_array_equal(hi, values)
-
-
-def test_minmax_columns_empty_columns_nan_and_range() -> None:
-    times = np.array([0.0, 0.1, 3.9, 4.0])
-    values = np.array([1.0, np.nan, 2.0, 3.0])
-    lo, hi = minmax_columns(times, values, 4)
-    # NaN is ignored; nothing falls in columns 1 and 2.
-    np.testing.assert_array_equal(lo, [1.0, np.nan, np.nan, 2.0])
-    np.testing.assert_array_equal(hi, [1.0, np.nan, np.nan, 3.0])
-    # An explicit interval: samples outside it are left out.
-    lo, hi = minmax_columns(times, values, 2, start_s=0.05, end_s=3.95)
-    np.testing.assert_array_equal(lo, [np.nan, 2.0])
-    np.testing.assert_array_equal(hi, [np.nan, 2.0])
-
-
-def test_minmax_columns_matches_brute_force() -> None:
-    rng = np.random.default_rng(7)
-    times = np.sort(rng.uniform(0, 60, 997))
-    values = rng.random(997)
-    lo, hi = minmax_columns(times, values, 37)
-    span = times[-1] - times[0]
-    for c in range(37):
-        column = np.minimum(np.floor((times - times[0]) / span * 37), 36) == c
-        assert lo[c] == values[column].min() and hi[c] == values[column].max()
-
-
-def test_minmax_columns_edge_cases() -> None:
-    lo, hi = minmax_columns([2.0], [0.5], 3)  # one sample: the first column
-    np.testing.assert_array_equal(lo, [0.5, np.nan, np.nan])
-    lo, hi = minmax_columns([], [], 2)
-    assert np.isnan(lo).all() and np.isnan(hi).all()
-    with pytest.raises(ValueError, match="n_columns"):
-        minmax_columns([0.0], [1.0], 0)
-    with pytest.raises(ValueError, match="differ in length"):
-        minmax_columns([0.0, 1.0], [1.0], 2)
+@pytest.mark.parametrize(
+    ("seconds", "digits", "text"),
+    [
+        (7.44, 2, "0:07.44"),
+        (52.6, 2, "0:52.60"),
+        (67.9, 2, "1:07.90"),
+        (75.25, 2, "1:15.25"),
+        (3725.5, 2, "1:02:05.50"),
+        (59.9996, 3, "1:00.000"),  # rounded before it is split: never 0:60.000
+        (3599.9996, 3, "1:00:00.000"),
+        (1079.9999, 3, "18:00.000"),
+        (5.0, 0, "0:05"),
+        (0.25, 1, "0:00.3"),  # half up, as the page's Math.round
+        (-3.2, 2, "-0:03.20"),
+        (-0.001, 2, "0:00.00"),
+        (float("nan"), 2, "–"),
+    ],
+)
+def test_clock_is_one_format_for_every_time(seconds: float, digits: int, text: str) -> None:
+    assert clock(seconds, digits) == text
 
 
 def test_encode_array_round_trips() -> None:
@@ -233,14 +206,12 @@ def test_video_page_data_curves_and_tables() -> None:
         keyframes=_keyframes(),
         segments=_segments(),
         summary=_summary(),
-        overview_columns=8,
     )
-    assert data["n_frames"] == 50 and data["columns"] == 8 and data["fps"] == 25.0
+    assert data["n_frames"] == 50 and data["fps"] == 25.0
     times = np.frombuffer(base64.b64decode(data["time_s"]), "<f8")
     np.testing.assert_array_equal(times, frames.time_s)
-    lo = np.frombuffer(base64.b64decode(data["attribution"]["overview"]["lo"]), "<f4")
-    expected, _ = minmax_columns(frames.time_s, frames.attribution, 8)
-    np.testing.assert_array_equal(lo, expected.astype(np.float32))
+    values = np.frombuffer(base64.b64decode(data["attribution"]["values"]), "<f4")
+    np.testing.assert_array_equal(values, frames.attribution.to_numpy(np.float32))
     assert data["attribution"]["max"] == pytest.approx(frames.attribution.max())
     assert [k["rank"] for k in data["keyframes"]] == [1, 2]
     # Each keyframe carries the target score of its frame.
@@ -248,13 +219,27 @@ def test_video_page_data_curves_and_tables() -> None:
     assert data["segments"][0]["peak_s"] == pytest.approx(15 / 25)
     assert data["stats"]["segment_share"] == pytest.approx(10 / 50)
     assert data["tracks"] == []
-    # A short video: as many columns as frames at most.
-    assert (
-        video_page_data(
-            frames=_frames(5), keyframes=_keyframes()[:0], segments=_segments()[:0], summary={}
-        )["columns"]
-        == 5
+    # The score lane's scale: the round value above the peak (1 here, a probability near 1);
+    # no evidence floor in this summary: no level.
+    assert data["score_top"] == 1.0 and data["evidence_level"] is None
+
+
+@pytest.mark.parametrize(
+    ("peak", "top"),
+    [(0.0433, 0.05), (0.02, 0.025), (0.3, 0.5), (0.95, 1.0), (0.004, 0.005), (1.59, 2.0)],
+)
+def test_score_lane_scale_is_the_timeline_plots(peak: float, top: float) -> None:
+    """The page's score lane and timeline.png's score axis share one rule: an ImageNet class
+    that peaks at 0.043 gets 0 to 0.05, not 0 to 1; the evidence floor sits at floor x peak."""
+    frames = _frames().assign(target_score=lambda f: np.linspace(0, peak, len(f)))
+    summary = {**_summary(), "keyframes": {"evidence_floor": 0.25}}
+    data = video_page_data(
+        frames=frames, keyframes=_keyframes(), segments=_segments(), summary=summary
     )
+    scores = frames.target_score.to_numpy()
+    assert data["score_top"] == score_axis_top(scores) == top
+    assert data["evidence_level"] == evidence_level(scores, 0.25) == pytest.approx(0.25 * peak)
+    assert evidence_level(np.zeros(4), 0.25) is None  # no score at all: no floor to draw
 
 
 def _tracks(frames: pd.DataFrame) -> pd.DataFrame:

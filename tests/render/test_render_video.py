@@ -30,6 +30,11 @@ def _read_all(path: Path) -> tuple[np.ndarray, np.ndarray, object]:
         return source.read(np.arange(source.meta.n_frames)), source.times_s.copy(), source.meta
 
 
+def _picture(frames: np.ndarray, height: int = 48) -> np.ndarray:
+    """The picture rows of annotated frames (n, rows, w, 3): under the strip."""
+    return frames[:, strip_height(height) : strip_height(height) + height]
+
+
 def _left_right_cams(n: int) -> np.ndarray:
     cams = np.zeros((n, 4, 8), dtype=np.float16)
     cams[:, :, :4] = 1.0
@@ -62,7 +67,7 @@ def test_annotated_clip_frames_times_size_and_heatmap(clip: Path, tmp_path: Path
     assert frames.shape[1:] == (48 + strip_height(48), 64, 3)
     assert frames.shape[1] % 2 == 0 and frames.shape[2] % 2 == 0
     # Heat 1 on the left half, 0 on the right: only the left half changes.
-    diff = np.abs(frames[:, :48].astype(np.int16) - src_frames).mean(axis=(0, 1, 3))
+    diff = np.abs(_picture(frames).astype(np.int16) - src_frames).mean(axis=(0, 1, 3))
     assert diff[:24].mean() > 20
     assert diff[40:].mean() < 8  # re-encoding noise only
     assert diff[:24].mean() > 5 * diff[40:].mean()
@@ -101,7 +106,8 @@ def test_heatmap_only_over_the_analysed_range(clip: Path, tmp_path: Path) -> Non
     out = _render(clip, tmp_path / "a.mp4", np.arange(4, 16, 2))  # frames 4..15 (stride 2)
     src_frames, _, _ = _read_all(clip)
     frames, _, _ = _read_all(out)
-    left = np.abs(frames[:, :48, :24].astype(np.int16) - src_frames[:, :, :24]).mean(axis=(1, 2, 3))
+    left = np.abs(_picture(frames)[:, :, :24].astype(np.int16) - src_frames[:, :, :24])
+    left = left.mean(axis=(1, 2, 3))
     assert (left[4:16] > 20).all()  # analysed, and the frames the stride skipped
     assert (left[:4] < 8).all()  # before the first analysed frame
     assert (left[16:] < 8).all()  # after the analysed range
@@ -110,7 +116,7 @@ def test_heatmap_only_over_the_analysed_range(clip: Path, tmp_path: Path) -> Non
 def test_playhead_moves_left_to_right(clip: Path, tmp_path: Path) -> None:
     out = _render(clip, tmp_path / "a.mp4", np.arange(0, N_FRAMES, 2))
     frames, _, _ = _read_all(out)
-    strip = frames[:, 48:].astype(np.int16)
+    strip = frames[:, : strip_height(48)].astype(np.int16)  # on top, off players' controls
     white = (strip > 200).all(axis=3)[:, strip.shape[1] // 2 :]  # the plot rows
     centre = [float(np.flatnonzero(w.any(axis=0)).mean()) for w in white]
     assert centre[0] < 8 and centre[-1] > 56
@@ -149,8 +155,8 @@ def test_mid_stream_resolution_change(tmp_path: Path) -> None:
     frames, _, meta = _read_all(out)
     assert (meta.height, meta.width) == (48 + strip_height(48), 64)  # type: ignore[attr-defined]
     assert len(frames) >= 6
-    assert abs(int(np.median(frames[0, :48])) - 60) <= 3
-    assert abs(int(np.median(frames[-1, :48])) - 200) <= 3
+    assert abs(int(np.median(_picture(frames)[0])) - 60) <= 3
+    assert abs(int(np.median(_picture(frames)[-1])) - 200) <= 3
 
 
 def test_render_size(clip: Path, tmp_path: Path) -> None:
@@ -172,7 +178,7 @@ def test_no_analysed_frames_renders_plain_clip(clip: Path, tmp_path: Path) -> No
     )
     frames, _, _ = _read_all(out)
     src_frames, _, _ = _read_all(clip)
-    assert np.abs(frames[:, :48].astype(np.int16) - src_frames).mean() < 8
+    assert np.abs(_picture(frames).astype(np.int16) - src_frames).mean() < 8
 
 
 def test_bad_inputs(clip: Path, tmp_path: Path) -> None:
@@ -256,8 +262,8 @@ def test_colour_tags_follow_the_source_and_full_heat_shows_the_colormap(
     frames, _, _ = _read_all(out)
     source_frames, _, _ = _read_all(src)
     red = np.array([127, 0, 0])  # jet at 1.0
-    left = frames[:, 8:40, 4:20].reshape(-1, 3).astype(np.int16)
-    right = frames[:, 8:40, 44:60].reshape(-1, 3).astype(np.int16)
+    left = _picture(frames)[:, 8:40, 4:20].reshape(-1, 3).astype(np.int16)
+    right = _picture(frames)[:, 8:40, 44:60].reshape(-1, 3).astype(np.int16)
     assert np.abs(np.median(left, axis=0) - red).max() <= 4
     assert np.abs(np.median(right, axis=0) - np.median(source_frames, axis=(0, 1, 2))).max() <= 3
 

@@ -94,11 +94,21 @@ class Visit:
         return path
 
 
-def open_page(browser: Any, path: Path, *, fragment: str = "", root: Path | None = None) -> Visit:
+def open_page(
+    browser: Any,
+    path: Path,
+    *,
+    fragment: str = "",
+    root: Path | None = None,
+    width: int = VIEWPORT["width"],
+    scale: float = 1.0,
+) -> Visit:
     """Open ``path`` (``#fragment`` appended) in a fresh page and wait until its script ran.
 
-    ``root`` is the folder its requests must stay in (default: the page's folder)."""
-    page = browser.new_page(viewport=VIEWPORT)
+    ``root`` is the folder its requests must stay in (default: the page's folder); ``width``
+    the viewport's in CSS pixels, ``scale`` its device pixel ratio."""
+    viewport = {"width": width, "height": VIEWPORT["height"]}
+    page = browser.new_page(viewport=viewport, device_scale_factor=scale)
     visit = Visit(page=page, root=root or path.parent)
     page.on("console", lambda m: visit.console_errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: visit.page_errors.append(str(e)))

@@ -129,9 +129,11 @@ def window_stride(loaded: LoadedModel, config: AnalyzeConfig, clip_len: int) -> 
 
 def window_plan(loaded: LoadedModel, config: AnalyzeConfig, n_frames: int) -> np.ndarray:
     """Window positions for ``n_frames`` sampled frames: (n_windows, T); T = 1 for frame models."""
+    from videocam.models.spec import DEFAULT_CLIP_LEN
+
     if loaded.kind == "frame":
         return np.arange(n_frames, dtype=np.int64)[:, None]
-    clip_len = config.clip_len or loaded.clip_len or 16
+    clip_len = config.clip_len or loaded.clip_len or DEFAULT_CLIP_LEN
     return plan_windows(n_frames, clip_len, window_stride(loaded, config, clip_len))
 
 

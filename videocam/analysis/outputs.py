@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from videocam.analysis.detections import DETECTIONS_CSV
-from videocam.analysis.result import (
+from videocam.analysis.layout import (
     ANNOTATED_MP4,
     CAMS_NPY,
     FRAMES_CSV,
@@ -31,7 +31,7 @@ from videocam.analysis.result import (
     SUMMARY_JSON,
     TIMELINE_PNG,
     TRACKS_CSV,
-    Analysis,
+    SavedAnalysis,
 )
 from videocam.errors import OutputError
 from videocam.io.probe import container_tags
@@ -46,7 +46,7 @@ from videocam.render.files import (
 
 
 def save_analysis(
-    analysis: Analysis, out_dir: Path, *, render: bool, progress: bool = False
+    analysis: SavedAnalysis, out_dir: Path, *, render: bool, progress: bool = False
 ) -> Path:
     """Write frames.csv, keyframes.csv, segments.csv, cams.npy, summary.json and, when
     ``render``, keyframes/*.jpg, timeline.png, annotated.mp4 and report.html into
@@ -124,7 +124,7 @@ def _previous_outputs(final: Path) -> set[str]:
     return {str(name) for name in outputs if isinstance(name, str) and ".." not in name}
 
 
-def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -> None:
+def _write_all(analysis: SavedAnalysis, out: Path, *, render: bool, progress: bool) -> None:
     from videocam.render.keyframes import keyframe_image_name, render_keyframes
     from videocam.render.report import write_video_report
     from videocam.render.timeline import render_timeline
@@ -190,7 +190,9 @@ def _write_all(analysis: Analysis, out: Path, *, render: bool, progress: bool) -
     write_json(summary, out / SUMMARY_JSON)
 
 
-def _keyframe_boxes(analysis: Analysis) -> dict[int, list[tuple[tuple[float, ...], str]]] | None:
+def _keyframe_boxes(
+    analysis: SavedAnalysis,
+) -> dict[int, list[tuple[tuple[float, ...], str]]] | None:
     """Per keyframe's frame index, the detections drawn on its image: (box in original pixels,
     caption), highest score first; None for classifiers."""
     table = analysis.detections
@@ -204,7 +206,7 @@ def _keyframe_boxes(analysis: Analysis) -> dict[int, list[tuple[tuple[float, ...
     return drawn
 
 
-def _track_lanes(analysis: Analysis) -> list[tuple[str, np.ndarray]]:
+def _track_lanes(analysis: SavedAnalysis) -> list[tuple[str, np.ndarray]]:
     """(class name, attribution per analysed frame) of each followed class, in order."""
     if analysis.tracks is None:
         return []
@@ -214,7 +216,7 @@ def _track_lanes(analysis: Analysis) -> list[tuple[str, np.ndarray]]:
     ]
 
 
-def annotated_clip_chapters(analysis: Analysis) -> list[Chapter]:
+def annotated_clip_chapters(analysis: SavedAnalysis) -> list[Chapter]:
     """The chapters of the annotated clip: at the keyframes, the segments' starts and ends
     (:func:`videocam.render.chapters.analysis_chapters`, the same as ``videocam export vtt``)."""
     meta = analysis.meta
@@ -230,7 +232,7 @@ def annotated_clip_chapters(analysis: Analysis) -> list[Chapter]:
     )
 
 
-def write_annotated_clip(analysis: Analysis, path: Path, *, progress: bool = False) -> Path:
+def write_annotated_clip(analysis: SavedAnalysis, path: Path, *, progress: bool = False) -> Path:
     """The annotated clip of ``analysis`` (its video, maps, scores, keyframes, chapters and
     render options) at ``path``; see :func:`videocam.render.video.render_annotated_clip`."""
     from videocam.render.video import render_annotated_clip

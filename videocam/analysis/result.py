@@ -1,8 +1,10 @@
-"""The result of analysing one video and the output contract it is written by: file names,
-table columns, the tables themselves, and the render options.
+"""The result of analysing one video (:class:`Analysis`) and the tables it holds: their columns
+and the builders of each.
 
-Imports nothing from :mod:`videocam.render`: the renderers are handed plain arrays and these
-names by :mod:`videocam.analysis.outputs`.
+The output folder's file names and :class:`RenderOptions` are :mod:`videocam.analysis.layout`'s
+(``REPORT_HTML`` and ``RenderOptions`` also importable from here, as before). Imports nothing
+from :mod:`videocam.render`: the renderers are handed plain arrays and these names by
+:mod:`videocam.analysis.outputs`, which ``save`` calls.
 """
 
 from __future__ import annotations
@@ -14,13 +16,27 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from videocam.analysis.layout import REPORT_HTML, RenderOptions
 from videocam.io import VideoMeta
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from videocam.config import AnalyzeConfig
     from videocam.scoring import VideoScores
+
+__all__ = [
+    "FRAME_COLUMNS",
+    "KEYFRAME_COLUMNS",
+    "REPORT_HTML",
+    "SEGMENT_COLUMNS",
+    "TRACK_COLUMNS",
+    "Analysis",
+    "RenderOptions",
+    "frame_table",
+    "keyframe_table",
+    "segment_table",
+    "track_table",
+]
 
 FRAME_COLUMNS = ["frame_index", "time_s", "attribution", "target_score", "is_keyframe"]
 KEYFRAME_COLUMNS = ["rank", "frame_index", "time_s", "attribution", "x0", "y0", "x1", "y1", "image"]
@@ -33,49 +49,6 @@ TRACK_COLUMNS = [
     "attribution",
     "target_score",
 ]
-
-#: The files of an output folder.
-FRAMES_CSV = "frames.csv"
-KEYFRAMES_CSV = "keyframes.csv"
-SEGMENTS_CSV = "segments.csv"
-TRACKS_CSV = "tracks.csv"
-CAMS_NPY = "cams.npy"
-SUMMARY_JSON = "summary.json"
-ANNOTATED_MP4 = "annotated.mp4"
-TIMELINE_PNG = "timeline.png"
-#: The review page, in an analysis's folder and in the OUT of a batch or an evaluation.
-REPORT_HTML = "report.html"
-#: Names of the keyframe images (``keyframes/rank01_frame000123.jpg``) are the keyframe
-#: renderer's: :func:`videocam.render.keyframe_image_name`.
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    """How the rendered outputs look (annotated clip, timeline, keyframe images).
-
-    Attributes:
-        render: write them at all (``--no-render`` writes tables, maps and summary only).
-        render_size: (H, W) of the annotated clip; None = the source's own size.
-        colormap: matplotlib colormap of the heatmaps.
-        alpha: heatmap opacity where attribution is highest.
-        backend: decoder of the keyframe images.
-    """
-
-    render: bool = True
-    render_size: tuple[int, int] | None = None
-    colormap: str = "jet"
-    alpha: float = 0.5
-    backend: str = "auto"
-
-    @classmethod
-    def from_config(cls, config: AnalyzeConfig) -> RenderOptions:
-        return cls(
-            render=config.render,
-            render_size=config.render_size,
-            colormap=config.colormap,
-            alpha=config.alpha,
-            backend=config.backend,
-        )
 
 
 @dataclass(frozen=True)

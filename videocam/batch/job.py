@@ -326,7 +326,7 @@ def _recorded_stats(out_dir: Path) -> dict[str, Any]:
     from its tables (nothing when they cannot be read)."""
     import pandas as pd
 
-    from videocam.analysis.result import FRAMES_CSV, KEYFRAMES_CSV, SEGMENTS_CSV
+    from videocam.analysis.layout import FRAMES_CSV, KEYFRAMES_CSV, SEGMENTS_CSV
 
     try:
         frames = pd.read_csv(out_dir / FRAMES_CSV)

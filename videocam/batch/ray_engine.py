@@ -71,7 +71,7 @@ from videocam.batch.worker import (
     start_worker,
     take_capture,
 )
-from videocam.errors import ConfigError
+from videocam.errors import ConfigError, first_line
 from videocam.runtime.resources import available_cpus, threads_per_worker
 
 if TYPE_CHECKING:
@@ -563,8 +563,8 @@ def _chain_text(exc: BaseException) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "cause", None) or exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    """The first line of what went wrong: the cause a Ray error carries, else the error."""
+    return first_line(getattr(exc, "cause", None) or exc)
 
 
 def _ray_detail(exc: BaseException) -> str:

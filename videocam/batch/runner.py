@@ -26,6 +26,7 @@ of interrupted writes are removed.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videocam.analysis.result import REPORT_HTML
+from videocam.analysis.result import REPORT_HTML, SUMMARY_JSON
 from videocam.batch.engine import Engine, LocalEngine
 from videocam.batch.job import (
     INDEX_COLUMNS,
@@ -111,7 +112,8 @@ class _Index:
         jobs: the plan.
         base: the folder the videos' names on the page are relative to (the input folder,
             or the manifest's).
-        config: the options (the page shows the model and method).
+        config: the options (the page shows the model, and the method the finished videos'
+            summary.json name, which ``config.method`` None leaves to the model).
     """
 
     def __init__(
@@ -121,8 +123,9 @@ class _Index:
         self.config = config
         self.results: dict[str, JobResult] = {job.name: pending_result(job) for job in jobs}
         self.names = {job.name: _display_name(job.path, base) for job in jobs}
-        # Which sub-folders hold a page and a log: looked at once per finished video.
-        self.files: dict[str, tuple[bool, bool]] = {}
+        # Which sub-folders hold a page and a log, and the method their summary names: looked
+        # at once per finished video.
+        self.files: dict[str, tuple[bool, bool, str]] = {}
         self._written_at: float | None = None
         self._page_written_at: float | None = None
         self._page_cost_s = 0.0
@@ -137,19 +140,29 @@ class _Index:
             due = max(INDEX_INTERVAL_S, 10 * self._page_cost_s)
             self.write(page=self._page_written_at is None or now - self._page_written_at >= due)
 
-    def _files(self, result: JobResult) -> tuple[bool, bool]:
+    def _files(self, result: JobResult) -> tuple[bool, bool, str]:
         if result.status == STATUS_PENDING:
-            return False, False
+            return False, False, ""
         if result.output not in self.files:
             sub = self.out_dir / result.output
-            self.files[result.output] = ((sub / REPORT_HTML).is_file(), (sub / LOG_FILE).is_file())
+            self.files[result.output] = (
+                (sub / REPORT_HTML).is_file(),
+                (sub / LOG_FILE).is_file(),
+                _summary_method(sub),
+            )
         return self.files[result.output]
+
+    def methods(self) -> str:
+        """The method the finished videos were explained with (``gradcam``; several joined by
+        ``, ``), else the one asked for, else empty (none finished yet: the model decides)."""
+        found = sorted({self._files(r)[2] for r in self.results.values()} - {""})
+        return ", ".join(found) or (self.config.method or "")
 
     def page_rows(self) -> list[dict[str, Any]]:
         """The rows of the batch page, in plan order."""
         rows = []
         for result in self.results.values():
-            has_report, has_log = self._files(result)
+            has_report, has_log, _ = self._files(result)
             row = result.row()
             times = [float(t) for t in row.pop("top_keyframe_times_s").split(";") if t]
             rows.append(
@@ -189,7 +202,7 @@ class _Index:
             title=f"Batch {self.out_dir.name}",
             finished=finished,
             model=self.config.model,
-            method=self.config.method or "the model's default",
+            method=self.methods(),
             updated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         )
         self._page_written_at = time.monotonic()
@@ -198,6 +211,15 @@ class _Index:
     @property
     def written(self) -> bool:
         return self._written_at is not None
+
+
+def _summary_method(sub: Path) -> str:
+    """The ``method`` a sub-folder's summary.json names (empty when it has none)."""
+    try:
+        method = json.loads((sub / SUMMARY_JSON).read_text(encoding="utf-8")).get("method")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return method if isinstance(method, str) else ""
 
 
 def check_engine_options(

@@ -55,6 +55,7 @@ from videocam.batch.runner import (
     make_engine,
     write_failures,
 )
+from videocam.evaluate.outputs import save_evaluation
 from videocam.evaluate.runner import (
     Evaluation,
     VideoResult,
@@ -252,8 +253,6 @@ def run_evaluation(
         ConfigError: a bad manifest or option; OUT not empty without ``resume``; OUT in use.
         ModelLoadError: the model cannot be loaded.
     """
-    from videocam.evaluate import save_evaluation
-
     started = time.perf_counter()
     check_engine_options(workers, engine, ray_address, timeout_s)
     jobs = plan_evaluation(manifest, Path(os.path.abspath(os.fspath(out_dir))))

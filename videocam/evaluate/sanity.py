@@ -70,9 +70,12 @@ def randomisation_steps(module: nn.Module) -> list[str]:
 
     The top-level children that hold parameters, in reverse registration order; a module whose
     only parameter-holding child is a wrapper (and that has no parameters of its own) is
-    descended into.
+    descended into. Names are layer names (relative to
+    :func:`~videocam.models.layers.layer_root`).
     """
-    prefix, root = "", module
+    from videocam.models.layers import layer_root
+
+    prefix, root = "", layer_root(module)
     while True:
         holders = [(n, c) for n, c in root.named_children() if _has_parameters(c)]
         own = any(True for _ in root.parameters(recurse=False))
@@ -110,10 +113,12 @@ def cascade(loaded: LoadedModel, steps: list[str]) -> Iterator[LoadedModel]:
     """The cascade's models, one per step: model k has ``steps[:k + 1]`` re-initialised
     (step i seeded with i), the rest trained. One copy of the network, changed in place from
     step to step (take each model before asking for the next); ``loaded`` is untouched."""
+    from videocam.models.layers import resolve_layer
+
     module = copy.deepcopy(loaded.module)
     randomised = dataclasses.replace(loaded, module=module)
     for i, name in enumerate(steps):
-        reinitialise(module.get_submodule(name), seed=i)
+        reinitialise(resolve_layer(module, name), seed=i)
         yield randomised
 
 

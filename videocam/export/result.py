@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videocam.analysis.result import FRAMES_CSV, KEYFRAMES_CSV, SEGMENTS_CSV, SUMMARY_JSON
+from videocam.analysis.layout import FRAMES_CSV, KEYFRAMES_CSV, SEGMENTS_CSV, SUMMARY_JSON
 from videocam.batch import STATUS_OK, STATUS_SKIPPED
 from videocam.batch.runner import INDEX_FILE
 from videocam.errors import ConfigError

@@ -36,7 +36,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from videocam.errors import DecodeError, VideoOpenError
+from videocam.errors import DecodeError, VideocamError, VideoOpenError
 from videocam.io.base import DecoderChoice, FrameSource, Size, VideoMeta, check_video_path
 from videocam.io.decord_backend import (
     DecordSource,
@@ -141,8 +141,10 @@ def decode_reproducibly(path: str | Path, backend: str, work: Callable[[FrameSou
 
     Raises:
         ValueError, VideoOpenError: as :func:`open_video`.
-        Exception: whatever ``work`` raises, unchanged (but for the restart). No source is left
-            open.
+        Exception: whatever ``work`` raises, unchanged (but for the restart: the source's
+            :class:`~videocam.errors.DecodeError`, or a :class:`~videocam.errors.VideocamError`
+            of ``work``'s own raised once the source stopped the read; anything else raised
+            then, a bug, comes out as it is). No source is left open.
     """
     source = open_video(path, backend)
     with source:
@@ -151,15 +153,15 @@ def decode_reproducibly(path: str | Path, backend: str, work: Callable[[FrameSou
         source.restart_on_hand_over = True
         try:
             result = work(source)
-        except Exception:
+        except VideocamError:
             # work may have wrapped the restart in an error of its own: the source knows.
-            if source._restart is None:
+            failure = source.restart_cause
+            if failure is None:
                 raise
         else:
-            if source._restart is None:
+            failure = source.restart_cause
+            if failure is None:
                 return result
-        failure = source._restart
-    assert failure is not None
     reason = (
         f"decord failed on damaged data at {failure.what} ({failure.detail}); the whole video "
         "was decoded with PyAV so that the result does not depend on where decord stopped"
@@ -209,6 +211,12 @@ class _HandOverSource(FrameSource):
         #: :func:`decode_reproducibly`.
         self.restart_on_hand_over = False
         self.size_change = decord.size_change
+
+    @property
+    def restart_cause(self) -> _DecordFailure | None:
+        """decord's failure on damaged data that stopped the read (``restart_on_hand_over``:
+        the work is to start again with PyAV), else None."""
+        return self._restart
 
     @property
     def meta(self) -> VideoMeta:

@@ -20,13 +20,10 @@ from typing import Any
 from torch import nn
 
 from videocam.errors import ModelLoadError
-from videocam.models.spec import Built
+from videocam.models.spec import DEFAULT_CLIP_LEN, Built
 from videocam.models.weights import apply_state_dict, load_state_dict_file, parse_weights
 
-__all__ = ["CUSTOM_CLIP_LEN", "build_custom", "is_custom_spec", "load_builder"]
-
-#: Default window length for custom video models (``--clip-len`` overrides it).
-CUSTOM_CLIP_LEN = 16
+__all__ = ["build_custom", "is_custom_spec", "load_builder"]
 
 
 def is_custom_spec(name: str) -> bool:
@@ -140,7 +137,7 @@ def build_custom(spec: str, weights: Any, frame_model: bool) -> Built:
         weights=label,
         preprocess=None,
         categories=None,
-        clip_len=None if frame_model else CUSTOM_CLIP_LEN,
+        clip_len=None if frame_model else DEFAULT_CLIP_LEN,
         background_class=None,
         default_layer=None,
         num_classes=None,

@@ -29,14 +29,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from videocam.errors import CamError, ConfigError, ModelLoadError
+from videocam.errors import CamError, ConfigError, ModelLoadError, first_line
 from videocam.models.custom import call_builder
 from videocam.models.preprocess import Preprocess
 from videocam.models.spec import Built, DetectorInfo, LoadedModel, ModelInfo
 from videocam.models.torchvision_zoo import _resolve_member, get_with_weights
 from videocam.models.weights import (
     apply_state_dict,
-    head_num_classes,
+    fit_head,
     load_state_dict_file,
     parse_weights,
 )
@@ -183,7 +183,7 @@ def check_input_size(
             raise
         raise ConfigError(
             f"{name}: --input-size {size[0]} {size[1]} is too small for this detector "
-            f"({str(exc).splitlines()[0]}); leave --input-size out to run at the detector's "
+            f"({first_line(exc)}); leave --input-size out to run at the detector's "
             "own size"
         ) from exc
 
@@ -414,11 +414,15 @@ def build_detector(
         n_classes = num_classes or len(categories)
         detector = _get_detector(tvm, name, {**kwargs, "num_classes": n_classes})
         if state is not None:
-            inferred = None if num_classes else head_num_classes(detector, state)
-            if inferred is not None and inferred != n_classes:
-                logger.info("%s: the weights file has %d classes; rebuilding", name, inferred)
-                n_classes = inferred
-                detector = _get_detector(tvm, name, {**kwargs, "num_classes": n_classes})
+            if not num_classes:
+                detector, rebuilt = fit_head(
+                    detector,
+                    state,
+                    n_classes,
+                    lambda k: _get_detector(tvm, name, {**kwargs, "num_classes": k}),
+                    model_name=name,
+                )
+                n_classes = rebuilt or n_classes
             apply_state_dict(detector, state, source=f"file {spec.value}", model_name=name)
             label = str(Path(spec.value).expanduser())
         else:

@@ -33,6 +33,7 @@ __all__ = [
     "ReshapeFn",
     "TokensToGrid",
     "layer_name",
+    "layer_root",
     "resolve_layer",
 ]
 
@@ -51,14 +52,14 @@ def resolve_layer(module: nn.Module, dotted: str, *, model_name: str | None = No
     """Return the submodule named ``dotted`` (e.g. ``"layer4"``, ``"features.6"``).
 
     Integer parts index ``nn.Sequential`` / ``nn.ModuleList`` children, negative ones included
-    (``"features.-1"`` is the last feature block).
+    (``"features.-1"`` is the last feature block). Names are relative to :func:`layer_root`.
 
     Raises:
         LayerNotFoundError: naming the layer and suggesting close names.
     """
     if not isinstance(dotted, str) or not dotted.strip():
         raise LayerNotFoundError(f"layer name must be a non-empty dotted name, got {dotted!r}")
-    current = module
+    current = layer_root(module)
     for part in dotted.strip().split("."):
         child: nn.Module | None = None
         if isinstance(current, (nn.Sequential, nn.ModuleList)) and _is_int(part):
@@ -74,8 +75,11 @@ def resolve_layer(module: nn.Module, dotted: str, *, model_name: str | None = No
 
 
 def layer_name(module: nn.Module, layer: nn.Module) -> str:
-    """The canonical dotted name of ``layer`` inside ``module`` ("" for the module itself)."""
-    for name, candidate in module.named_modules(remove_duplicate=False):
+    """The canonical dotted name of ``layer`` inside ``module`` ("" for the module itself),
+    as :func:`resolve_layer` takes it (relative to :func:`layer_root`)."""
+    if layer is module:
+        return ""
+    for name, candidate in layer_root(module).named_modules(remove_duplicate=False):
         if candidate is layer:
             return name
     raise LayerNotFoundError(
@@ -83,16 +87,31 @@ def layer_name(module: nn.Module, layer: nn.Module) -> str:
     )
 
 
+def layer_root(module: nn.Module) -> nn.Module:
+    """The module whose dotted names are ``module``'s layer names.
+
+    ``module`` itself, unless it is an adapter that runs a model registered as its child and
+    names that child in a ``layer_root_name`` attribute
+    (:class:`~videocam.models.hf.HFClassifier`): then that child, so that layer names
+    (``--layer``, ``LoadedModel.layer``, summary.json) are the wrapped model's own, without the
+    adapter's prefix.
+    """
+    name = getattr(module, "layer_root_name", None)
+    child = module._modules.get(name) if isinstance(name, str) else None
+    return child if child is not None else module
+
+
 def _is_int(text: str) -> bool:
     return text.lstrip("-").isdigit()
 
 
 def _not_found_message(module: nn.Module, dotted: str, model_name: str | None) -> str:
-    names = [name for name, _ in module.named_modules() if name]
+    root = layer_root(module)
+    names = [name for name, _ in root.named_modules() if name]
     where = f" in {model_name or type(module).__name__}"
     close = difflib.get_close_matches(dotted, names, n=5, cutoff=0.6)
     hint = f"; did you mean: {', '.join(close)}" if close else ""
-    top = [name for name, _ in module.named_children()][:12]
+    top = [name for name, _ in root.named_children()][:12]
     return f"layer {dotted!r} not found{where}{hint} (top-level layers: {', '.join(top) or 'none'})"
 
 

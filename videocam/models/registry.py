@@ -14,7 +14,8 @@ import dataclasses
 import difflib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,56 +128,237 @@ def _unknown_model(name: str) -> ModelLoadError:
     )
 
 
-def _build(
-    name: str,
-    weights: Any,
-    frame_model: bool,
-    num_classes: int | None,
-    detector: bool = False,
-    score_threshold: float = detectors.DEFAULT_SCORE_THRESHOLD,
-    n_labels: int | None = None,
-) -> tuple[str, Built]:
-    prefixed = hf.is_hf_spec(name) or timm_zoo.is_timm_spec(name)
-    if prefixed and (frame_model or detector):
-        flag = "--frame-model" if frame_model else "--detector"
-        raise ConfigError(
-            f"{name}: {flag} applies to custom models only (hf: and timm: models know their kind)"
+@dataclass(frozen=True)
+class _Given:
+    """What the caller gave besides the model, checked: the input size, mean, std and class
+    names (None where not given)."""
+
+    size: tuple[int, int] | None
+    mean: tuple[float, float, float] | None
+    std: tuple[float, float, float] | None
+    names: tuple[str, ...] | None
+
+    @classmethod
+    def checked(
+        cls,
+        input_size: tuple[int, int] | None,
+        mean: Sequence[float] | None,
+        std: Sequence[float] | None,
+        labels: str | Path | Sequence[str] | None,
+    ) -> _Given:
+        return cls(
+            size=_checked_size(input_size) if input_size is not None else None,
+            mean=_checked_stats(mean, "mean") if mean is not None else None,
+            std=_checked_stats(std, "std") if std is not None else None,
+            names=_read_labels(labels) if labels is not None else None,
         )
-    if hf.is_hf_spec(name):
-        return name, hf.build_hf(name, weights, num_classes)
-    if timm_zoo.is_timm_spec(name):
-        return name, timm_zoo.build_timm(name, weights, num_classes)
-    if custom.is_custom_spec(name) and detector:
-        if num_classes is not None:
+
+
+@dataclass(frozen=True)
+class _Request:
+    """How to build a model: everything :func:`load_model` was asked that its source reads."""
+
+    name: str
+    weights: Any
+    frame_model: bool
+    num_classes: int | None
+    detector: bool
+    score_threshold: float
+    n_labels: int | None
+
+
+def _build_prefixed(request: _Request) -> Built:
+    """``hf:`` and ``timm:`` models: they know their kind."""
+    if request.frame_model or request.detector:
+        flag = "--frame-model" if request.frame_model else "--detector"
+        raise ConfigError(
+            f"{request.name}: {flag} applies to custom models only (hf: and timm: models know "
+            "their kind)"
+        )
+    build = hf.build_hf if hf.is_hf_spec(request.name) else timm_zoo.build_timm
+    return build(request.name, request.weights, request.num_classes)
+
+
+def _build_custom(request: _Request) -> Built:
+    """A custom builder: a classifier, or with ``detector`` a detector; its own classes."""
+    if request.detector:
+        if request.num_classes is not None:
             raise ConfigError("num_classes applies to torchvision and bundled models")
-        return name, detectors.build_custom_detector(name, weights, score_threshold, n_labels)
-    if custom.is_custom_spec(name):
-        if num_classes is not None:
-            raise ConfigError(
-                "num_classes applies to torchvision and bundled models; a custom builder "
-                "decides its own classes"
-            )
-        return name, custom.build_custom(name, weights, frame_model)
-    key = name.strip().lower()
+        return detectors.build_custom_detector(
+            request.name, request.weights, request.score_threshold, request.n_labels
+        )
+    if request.num_classes is not None:
+        raise ConfigError(
+            "num_classes applies to torchvision and bundled models; a custom builder "
+            "decides its own classes"
+        )
+    return custom.build_custom(request.name, request.weights, request.frame_model)
+
+
+#: The named models' sources in lookup order: (the names it knows, how it builds one).
+_NAMED_SOURCES: tuple[
+    tuple[Callable[[], Collection[str]], Callable[[str, _Request], Built]], ...
+] = (
+    (
+        lambda: bundled.BUNDLED_NAMES,
+        lambda key, r: bundled.build_bundled(key, r.weights, r.num_classes),
+    ),
+    (
+        torchvision_zoo.video_model_names,
+        lambda key, r: torchvision_zoo.build_torchvision(key, "video", r.weights, r.num_classes),
+    ),
+    (
+        torchvision_zoo.image_model_names,
+        lambda key, r: torchvision_zoo.build_torchvision(key, "frame", r.weights, r.num_classes),
+    ),
+    (
+        detectors.detector_model_names,
+        lambda key, r: detectors.build_detector(key, r.weights, r.num_classes, r.score_threshold),
+    ),
+)
+
+
+def _build_named(key: str, request: _Request) -> Built:
+    """A model ``videocam models`` lists, by its lower-case name ``key``."""
     if key.endswith(".py"):
         raise ModelLoadError(
-            f"custom model {name!r} must name its builder function: {name}:function"
+            f"custom model {request.name!r} must name its builder function: {request.name}:function"
         )
-    if key in bundled.BUNDLED_NAMES:
-        built = bundled.build_bundled(key, weights, num_classes)
-    elif key in torchvision_zoo.video_model_names():
-        built = torchvision_zoo.build_torchvision(key, "video", weights, num_classes)
-    elif key in torchvision_zoo.image_model_names():
-        built = torchvision_zoo.build_torchvision(key, "frame", weights, num_classes)
-    elif key in detectors.detector_model_names():
-        built = detectors.build_detector(key, weights, num_classes, score_threshold)
-    else:
-        raise _unknown_model(name)
-    if detector and built.detector is None:
+    build = next((build for names, build in _NAMED_SOURCES if key in names()), None)
+    if build is None:
+        raise _unknown_model(request.name)
+    built = build(key, request)
+    if request.detector and built.detector is None:
         raise ConfigError(f"{key} is a classifier; --detector applies to custom builders only")
-    if frame_model and built.kind != "frame":
+    if request.frame_model and built.kind != "frame":
         raise ConfigError(f"{key} is a video model; --frame-model applies to custom models only")
-    return key, built
+    return built
+
+
+def _build(request: _Request) -> tuple[str, Built]:
+    """(the model's name, what its source built): prefixed, custom or named."""
+    name = request.name
+    if hf.is_hf_spec(name) or timm_zoo.is_timm_spec(name):
+        return name, _build_prefixed(request)
+    if custom.is_custom_spec(name):
+        return name, _build_custom(request)
+    key = name.strip().lower()
+    return key, _build_named(key, request)
+
+
+def _preprocess(model_name: str, built: Built, given: _Given) -> Preprocess:
+    """The built model's preprocessing with the given size, mean and std in place of its own."""
+    base = built.preprocess
+    if base is None and given.size is None:
+        raise ConfigError(
+            f"custom model {model_name!r} needs an input size: pass --input-size H W "
+            "(and --mean/--std unless ImageNet statistics apply)"
+        )
+    fixed = built.fixed_input
+    size = given.size
+    if fixed is not None and size is not None and size != tuple(fixed[-2:]):
+        raise ConfigError(
+            f"{model_name} only accepts {fixed[-2]}x{fixed[-1]} frames, "
+            f"got --input-size {size[0]} {size[1]}"
+        )
+    return Preprocess(
+        size=size or base.size,  # type: ignore[union-attr]
+        mean=given.mean or (base.mean if base is not None else IMAGENET_MEAN),
+        std=given.std or (base.std if base is not None else IMAGENET_STD),
+    )
+
+
+def _sources(built: Built, given: _Given, layer: str | None) -> dict[str, str] | None:
+    """The built model's sources, with what the caller gave said so."""
+    if built.sources is None:
+        return None
+    sources = dict(built.sources)
+    options = {"input_size": given.size, "mean": given.mean, "std": given.std}
+    for key, value in {**options, "categories": given.names}.items():
+        if value is not None:
+            sources[key] = f"option {key} (given)"
+    if given.mean is not None and given.std is not None:
+        sources.pop("mean_std", None)
+    if layer is not None:
+        sources["layer"] = "option layer (given)"
+    return sources
+
+
+def _categories(model_name: str, built: Built, names: tuple[str, ...] | None) -> Any:
+    """The class names: the given ones (as many as the model has classes), else the model's."""
+    if names is None:
+        return built.categories
+    if built.num_classes is not None and len(names) != built.num_classes:
+        raise ConfigError(
+            f"{len(names)} labels given but {model_name} has {built.num_classes} classes"
+        )
+    return names
+
+
+def _layer(model_name: str, built: Built, layer: str | None) -> str:
+    """The layer asked for, else the model's default (derived for a torchvision classifier
+    newer than the table of defaults)."""
+    if layer is not None:
+        return layer
+    if built.default_layer is not None:
+        return built.default_layer
+    if built.needs_layer_hint is not None:
+        raise ModelLoadError(built.needs_layer_hint)
+    if custom.is_custom_spec(model_name):
+        raise ModelLoadError(
+            f"custom model {model_name!r} has no default target layer: pass --layer "
+            "DOTTED.NAME (e.g. layer4)"
+        )
+    # A classifier added to torchvision after this table was written.
+    derived = torchvision_zoo.derive_default_layer(built.module)
+    if derived is None:
+        raise ModelLoadError(f"{model_name} has no default target layer: pass --layer")
+    logger.warning("%s: no tested default layer; using %s", model_name, derived)
+    return derived
+
+
+def _loaded(
+    model_name: str, built: Built, given: _Given, layer: str | None, device: torch.device
+) -> LoadedModel:
+    """The built model ready for explanation: the given options applied, its layer found and
+    checked, on ``device``, in eval mode, parameters frozen."""
+    preprocess = _preprocess(model_name, built, given)
+    sources = _sources(built, given, layer)
+    categories = _categories(model_name, built, given.names)
+    target = resolve_layer(built.module, _layer(model_name, built, layer), model_name=model_name)
+    canonical = layer_name(built.module, target)
+    reshape = built.reshape_factory(built.module, canonical) if built.reshape_factory else None
+    module = built.module.to(device).eval()
+    module.requires_grad_(False)
+    if built.detector is not None and given.size is not None:
+        detectors.check_input_size(module, given.size, device, model_name)
+    logger.info(
+        "loaded %s (%s, weights %s, layer %s) on %s",
+        model_name,
+        built.kind,
+        built.weights,
+        canonical,
+        device,
+    )
+    return LoadedModel(
+        name=model_name,
+        kind=built.kind,
+        module=module,
+        layer=canonical,
+        reshape=reshape,
+        preprocess=preprocess,
+        categories=categories,
+        weights=built.weights,
+        clip_len=built.clip_len,
+        background_class=built.background_class,
+        device=device,
+        detector=(
+            None
+            if built.detector is None
+            else dataclasses.replace(built.detector, fit_to_video=given.size is None)
+        ),
+        sources=sources,
+    )
 
 
 def load_model(
@@ -238,103 +420,10 @@ def load_model(
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
         raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
     target_device = resolve_device(device)
-    size = _checked_size(input_size) if input_size is not None else None
-    mean_rgb = _checked_stats(mean, "mean") if mean is not None else None
-    std_rgb = _checked_stats(std, "std") if std is not None else None
-    names = _read_labels(labels) if labels is not None else None
-
-    model_name, built = _build(
-        name.strip(),
-        weights,
-        frame_model,
-        num_classes,
-        detector,
-        score_threshold,
-        len(names) if names is not None else None,
+    given = _Given.checked(input_size, mean, std, labels)
+    n_labels = len(given.names) if given.names is not None else None
+    request = _Request(
+        name.strip(), weights, frame_model, num_classes, detector, score_threshold, n_labels
     )
-
-    base = built.preprocess
-    if base is None and size is None:
-        raise ConfigError(
-            f"custom model {model_name!r} needs an input size: pass --input-size H W "
-            "(and --mean/--std unless ImageNet statistics apply)"
-        )
-    preprocess = Preprocess(
-        size=size or base.size,  # type: ignore[union-attr]
-        mean=mean_rgb or (base.mean if base is not None else IMAGENET_MEAN),
-        std=std_rgb or (base.std if base is not None else IMAGENET_STD),
-    )
-    fixed = built.fixed_input
-    if fixed is not None and size is not None and size != tuple(fixed[-2:]):
-        raise ConfigError(
-            f"{model_name} only accepts {fixed[-2]}x{fixed[-1]} frames, "
-            f"got --input-size {size[0]} {size[1]}"
-        )
-    sources = dict(built.sources) if built.sources is not None else None
-    if sources is not None:
-        given = {"input_size": size, "mean": mean_rgb, "std": std_rgb, "categories": names}
-        for key, value in given.items():
-            if value is not None:
-                sources[key] = f"option {key} (given)"
-        if mean_rgb is not None and std_rgb is not None:
-            sources.pop("mean_std", None)
-
-    categories = built.categories
-    if names is not None:
-        if built.num_classes is not None and len(names) != built.num_classes:
-            raise ConfigError(
-                f"{len(names)} labels given but {model_name} has {built.num_classes} classes"
-            )
-        categories = names
-
-    requested = layer if layer is not None else built.default_layer
-    if sources is not None and layer is not None:
-        sources["layer"] = "option layer (given)"
-    if requested is None and built.needs_layer_hint is not None:
-        raise ModelLoadError(built.needs_layer_hint)
-    if requested is None:
-        if custom.is_custom_spec(model_name):
-            raise ModelLoadError(
-                f"custom model {model_name!r} has no default target layer: pass --layer "
-                "DOTTED.NAME (e.g. layer4)"
-            )
-        # A classifier added to torchvision after this table was written.
-        requested = torchvision_zoo.derive_default_layer(built.module)
-        if requested is None:
-            raise ModelLoadError(f"{model_name} has no default target layer: pass --layer")
-        logger.warning("%s: no tested default layer; using %s", model_name, requested)
-    target = resolve_layer(built.module, requested, model_name=model_name)
-    canonical = layer_name(built.module, target)
-    reshape = built.reshape_factory(built.module, canonical) if built.reshape_factory else None
-
-    module = built.module.to(target_device).eval()
-    module.requires_grad_(False)
-    if built.detector is not None and size is not None:
-        detectors.check_input_size(module, size, target_device, model_name)
-    logger.info(
-        "loaded %s (%s, weights %s, layer %s) on %s",
-        model_name,
-        built.kind,
-        built.weights,
-        canonical,
-        target_device,
-    )
-    return LoadedModel(
-        name=model_name,
-        kind=built.kind,
-        module=module,
-        layer=canonical,
-        reshape=reshape,
-        preprocess=preprocess,
-        categories=categories,
-        weights=built.weights,
-        clip_len=built.clip_len,
-        background_class=built.background_class,
-        device=target_device,
-        detector=(
-            None
-            if built.detector is None
-            else dataclasses.replace(built.detector, fit_to_video=size is None)
-        ),
-        sources=sources,
-    )
+    model_name, built = _build(request)
+    return _loaded(model_name, built, given, layer, target_device)

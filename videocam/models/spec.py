@@ -11,7 +11,19 @@ from torch import nn
 from videocam.models.layers import ReshapeFn
 from videocam.models.preprocess import Preprocess
 
-__all__ = ["Built", "DetectorInfo", "LoadedModel", "ModelInfo", "ReshapeFactory"]
+__all__ = [
+    "DEFAULT_CLIP_LEN",
+    "Built",
+    "DetectorInfo",
+    "LoadedModel",
+    "ModelInfo",
+    "ReshapeFactory",
+]
+
+#: Frames per window of a video model that does not fix its own (torchvision's video
+#: classifiers, custom builders, a transformers config without ``num_frames``), and of an
+#: analysis that names none.
+DEFAULT_CLIP_LEN = 16
 
 
 @dataclass(frozen=True)

@@ -36,14 +36,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from videocam.errors import ModelLoadError
+from videocam.errors import ModelLoadError, first_line
 from videocam.models.layers import ChannelsLastToFirst, PatchTokens, ReshapeFn
 from videocam.models.optional import import_optional, quiet_hub
 from videocam.models.preprocess import Preprocess
 from videocam.models.spec import Built, ModelInfo
 from videocam.models.weights import (
+    WeightsSpec,
     apply_state_dict,
-    head_num_classes,
+    fit_head,
     load_state_dict_file,
     parse_weights,
 )
@@ -188,11 +189,6 @@ def _create(timm: Any, name: str, **kwargs: Any) -> nn.Module:
     return module
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
 def _pretrained(timm: Any, name: str, num_classes: int | None) -> nn.Module:
     arch = name.partition(".")[0]
     logger.info("loading timm:%s pretrained weights (Hugging Face cache, else the Hub)", name)
@@ -217,7 +213,7 @@ def _pretrained(timm: Any, name: str, num_classes: int | None) -> nn.Module:
 def _download_error(name: str, arch: str, exc: BaseException) -> ModelLoadError:
     return ModelLoadError(
         f"could not download the pretrained weights of timm:{name} (no network? "
-        f"{_first_line(exc)}): on a machine that can, run torch.save(timm.create_model("
+        f"{first_line(exc)}): on a machine that can, run torch.save(timm.create_model("
         f"'{name}', pretrained=True).state_dict(), '{arch}.pth') and pass --weights "
         f"/path/to/{arch}.pth; HF_HUB_OFFLINE=1 skips the Hub's retries when offline"
     )
@@ -256,8 +252,50 @@ def _categories(timm: Any, module: nn.Module, n_classes: int) -> tuple[tuple[str
             str(info.index_to_description(i)).split(",")[0].strip() for i in range(n_classes)
         )
     except (ImportError, KeyError, ValueError, OSError, AttributeError) as exc:
-        return None, f"none ({type(exc).__name__}: {_first_line(exc)})"
+        return None, f"none ({type(exc).__name__}: {first_line(exc)})"
     return names, f"timm.data.ImageNetInfo({subset!r}) (first name of each class)"
+
+
+def _weighted_module(
+    timm: Any, name: str, weights: WeightsSpec, num_classes: int | None
+) -> tuple[nn.Module, str, str, str]:
+    """(the model with its weights, its name with the tag, the weights label, where they came
+    from, in words): timm's pretrained ones (DEFAULT or a tag), a local file (whose head size
+    and a ViT's image size it implies), or none."""
+    display = f"timm:{name}"
+    if weights.kind in ("default", "name"):
+        if weights.kind == "name":
+            name = f"{name.partition('.')[0]}.{weights.value}"
+            _check_name(timm, name)
+            display = f"timm:{name}"
+        module = _pretrained(timm, name, num_classes)
+        label = "DEFAULT" if weights.kind == "default" else weights.value
+        cfg = getattr(module, "pretrained_cfg", {}) or {}
+        where = cfg.get("hf_hub_id") or cfg.get("url") or "timm"
+        return module, display, label, f"timm pretrained {cfg.get('tag') or 'default'} ({where})"
+    kwargs: dict[str, Any] = {"pretrained": False}
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    module = _create(timm, name, **kwargs)
+    if weights.kind != "file":
+        return module, display, "none", "none: random initialisation"
+    state = load_state_dict_file(weights.value)
+    extra = _file_kwargs(module, state)
+    if extra:
+        logger.info("%s: the weights file implies %s", display, extra)
+        kwargs.update(extra)
+        module = _create(timm, name, **kwargs)
+    if num_classes is None:
+        module, _ = fit_head(
+            module,
+            state,
+            getattr(module, "num_classes", None),
+            lambda k: _create(timm, name, **kwargs, num_classes=k),
+            model_name=display,
+        )
+    apply_state_dict(module, state, source=f"file {weights.value}", model_name=display)
+    label = str(Path(weights.value).expanduser())
+    return module, display, label, f"file {label} (torch.load weights_only=True)"
 
 
 def build_timm(spec: str, weights: Any, num_classes: int | None) -> Built:
@@ -267,42 +305,10 @@ def build_timm(spec: str, weights: Any, num_classes: int | None) -> Built:
         raise ModelLoadError("--model timm: needs a model name: timm:NAME (timm.list_models())")
     timm = _timm()
     _check_name(timm, name)
-    display = f"timm:{name}"
-    weights_spec = parse_weights(weights)
-    sources: dict[str, str] = {}
-    if weights_spec.kind in ("default", "name"):
-        if weights_spec.kind == "name":
-            arch = name.partition(".")[0]
-            name = f"{arch}.{weights_spec.value}"
-            _check_name(timm, name)
-            display = f"timm:{name}"
-        module = _pretrained(timm, name, num_classes)
-        label = "DEFAULT" if weights_spec.kind == "default" else weights_spec.value
-        cfg = getattr(module, "pretrained_cfg", {}) or {}
-        where = cfg.get("hf_hub_id") or cfg.get("url") or "timm"
-        sources["weights"] = f"timm pretrained {cfg.get('tag') or 'default'} ({where})"
-    else:
-        kwargs: dict[str, Any] = {"pretrained": False}
-        if num_classes is not None:
-            kwargs["num_classes"] = num_classes
-        module = _create(timm, name, **kwargs)
-        if weights_spec.kind == "file":
-            state = load_state_dict_file(weights_spec.value)
-            extra = _file_kwargs(module, state)
-            if extra:
-                logger.info("%s: the weights file implies %s", display, extra)
-                module = _create(timm, name, **kwargs, **extra)
-            if num_classes is None:
-                inferred = head_num_classes(module, state)
-                if inferred is not None and inferred != getattr(module, "num_classes", None):
-                    logger.info("%s: the weights file has %d classes", display, inferred)
-                    module = _create(timm, name, **kwargs, **extra, num_classes=inferred)
-            apply_state_dict(module, state, source=f"file {weights_spec.value}", model_name=display)
-            label = str(Path(weights_spec.value).expanduser())
-            sources["weights"] = f"file {label} (torch.load weights_only=True)"
-        else:
-            label = "none"
-            sources["weights"] = "none: random initialisation"
+    module, display, label, weights_from = _weighted_module(
+        timm, name, parse_weights(weights), num_classes
+    )
+    sources: dict[str, str] = {"weights": weights_from}
     module.eval()
     net: Any = module
     n_classes = int(getattr(net, "num_classes", 0) or 0) or None

@@ -19,14 +19,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from videocam.errors import ModelLoadError
+from videocam.errors import ModelLoadError, first_line
 from videocam.models.layers import ChannelsLastToFirst, ConvGeometry, ReshapeFn, TokensToGrid
 from videocam.models.preprocess import Preprocess
-from videocam.models.spec import Built, ModelInfo
+from videocam.models.spec import DEFAULT_CLIP_LEN, Built, ModelInfo
 from videocam.models.weights import (
     apply_state_dict,
     file_hint,
-    head_num_classes,
+    fit_head,
     load_state_dict_file,
     parse_weights,
 )
@@ -34,7 +34,6 @@ from videocam.models.weights import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "VIDEO_CLIP_LEN",
     "VIDEO_LAYERS",
     "build_torchvision",
     "frame_default_layer",
@@ -61,10 +60,10 @@ VIDEO_LAYERS: dict[str, str] = {
     "swin3d_b": "features.6",
 }
 
-#: Default window length of every torchvision video model. The R(2+1)D/R3D/MC3 and MViT weights
-#: were evaluated on 16-frame clips (MViT accepts nothing else); S3D and Swin3D were evaluated on
-#: longer clips (128 and 32 frames) but run on 16 (S3D needs at least 14) at a fraction of the cost.
-VIDEO_CLIP_LEN = 16
+# Every torchvision video model runs on windows of DEFAULT_CLIP_LEN (16) frames. The
+# R(2+1)D/R3D/MC3 and MViT weights were evaluated on 16-frame clips (MViT accepts nothing else);
+# S3D and Swin3D were evaluated on longer clips (128 and 32 frames) but run on 16 (S3D needs at
+# least 14) at a fraction of the cost.
 
 # Image classifiers whose default layer is an index into ``features``: the last module before
 # the final pooling (VGG/AlexNet: the last ReLU before the last MaxPool; the others: the last
@@ -194,7 +193,7 @@ def torchvision_infos() -> list[ModelInfo]:
                     default_layer=layer or "(derived when loaded)",
                     weights=tuple(member.name for member in enum),
                     input_size=_weights_preprocess(default).size,
-                    clip_len=VIDEO_CLIP_LEN if kind == "video" else None,
+                    clip_len=DEFAULT_CLIP_LEN if kind == "video" else None,
                     source="torchvision",
                 )
             )
@@ -267,7 +266,7 @@ def _download_error(name: str, member: Any, exc: BaseException) -> ModelLoadErro
     url = str(member.url)
     filename = os.path.basename(url)
     cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
-    reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+    reason = first_line(exc)
     if isinstance(exc, OSError):
         what = f"could not download {member.name} weights for {name} (no network? {reason})"
     else:
@@ -301,11 +300,13 @@ def build_torchvision(name: str, kind: str, weights: Any, num_classes: int | Non
             kwargs["num_classes"] = num_classes
         module = _get_model(tvm, name, None, kwargs)
         if num_classes is None:
-            inferred = head_num_classes(module, state)
-            if inferred is not None and inferred != default_classes:
-                logger.info("%s: the weights file has %d classes; rebuilding", name, inferred)
-                num_classes = inferred
-                module = _get_model(tvm, name, None, {**kwargs, "num_classes": inferred})
+            module, num_classes = fit_head(
+                module,
+                state,
+                default_classes,
+                lambda k: _get_model(tvm, name, None, {**kwargs, "num_classes": k}),
+                model_name=name,
+            )
         apply_state_dict(module, state, source=f"file {spec.value}", model_name=name)
         label = str(Path(spec.value).expanduser())
     else:
@@ -333,7 +334,7 @@ def build_torchvision(name: str, kind: str, weights: Any, num_classes: int | Non
         weights=label,
         preprocess=preprocess,
         categories=categories if len(categories) == n_out else None,
-        clip_len=VIDEO_CLIP_LEN if kind == "video" else None,
+        clip_len=DEFAULT_CLIP_LEN if kind == "video" else None,
         background_class=None,
         default_layer=VIDEO_LAYERS.get(name) if kind == "video" else frame_default_layer(name),
         num_classes=n_out,

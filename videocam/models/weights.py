@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from videocam.errors import ModelLoadError
+from videocam.errors import ModelLoadError, first_line
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "WeightsSpec",
     "apply_state_dict",
     "file_hint",
+    "fit_head",
     "head_num_classes",
     "load_state_dict_file",
     "parse_weights",
@@ -55,18 +59,13 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
                 "tensors (torch.load weights_only=True); re-save it with "
                 "torch.save(model.state_dict(), path)"
             ) from exc
-        raise ModelLoadError(f"cannot read weights file {file}: {_first_line(exc)}") from exc
+        raise ModelLoadError(f"cannot read weights file {file}: {first_line(exc)}") from exc
     except Exception as exc:  # torch.load raises KeyError, EOFError, RuntimeError... on bad files
         raise ModelLoadError(
             f"cannot read weights file {file}: not a PyTorch checkpoint or corrupted "
-            f"({type(exc).__name__}: {_first_line(exc)})"
+            f"({type(exc).__name__}: {first_line(exc)})"
         ) from exc
     return _extract_state_dict(obj, file)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _extract_state_dict(obj: Any, file: Path) -> dict[str, torch.Tensor]:
@@ -131,7 +130,7 @@ def apply_state_dict(
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ModelLoadError(
-            f"weights {source} do not fit {model_name}: {_first_line(exc)}"
+            f"weights {source} do not fit {model_name}: {first_line(exc)}"
         ) from exc
 
 
@@ -156,6 +155,36 @@ def head_num_classes(module: nn.Module, state: Mapping[str, torch.Tensor]) -> in
     if len(file_sizes) == 1 and len(model_sizes) == 1:
         return file_sizes.pop()
     return None
+
+
+def fit_head(
+    module: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    classes: int | None,
+    rebuild: Callable[[int], nn.Module],
+    *,
+    model_name: str,
+) -> tuple[nn.Module, int | None]:
+    """The module a weights file loads into, when no class count was asked for: the file's
+    head decides it.
+
+    Args:
+        module: the model as built, with ``classes`` classes.
+        state: the weights file's state dict.
+        classes: ``module``'s class count (None when unknown).
+        rebuild: builds the model with K classes.
+        model_name: names the model in the log.
+
+    Returns:
+        ``(module, None)`` when the file fits ``module``'s head (or differs elsewhere: loading
+        it then says how); ``(rebuild(K), K)`` when the file's head has K classes
+        (:func:`head_num_classes`) and ``module``'s another count.
+    """
+    inferred = head_num_classes(module, state)
+    if inferred is None or inferred == classes:
+        return module, None
+    logger.info("%s: the weights file has %d classes; rebuilding", model_name, inferred)
+    return rebuild(inferred), inferred
 
 
 # A weights *name*: an identifier, optionally qualified by its enum ("R3D_18_Weights.DEFAULT").

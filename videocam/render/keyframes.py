@@ -18,6 +18,7 @@ import numpy as np
 
 from videocam.render.files import atomic_write, ensure_output_dir
 from videocam.render.overlay import blend_heatmap, colormap_lut, draw_box, resize_bilinear
+from videocam.render.timefmt import clock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -215,7 +216,9 @@ def render_keyframes(
         image = np.asarray(pil)
         thumbs.append(_thumbnail(image, thumbnail_height))
         pil = Image.fromarray(image)
-        caption = f"#{ranks[k]}  {times[k]:.2f} s  frame {frame_index}  attribution {scores[k]:.3g}"
+        caption = (
+            f"#{ranks[k]}  {clock(times[k])}  frame {frame_index}  attribution {scores[k]:.3g}"
+        )
         _caption(pil, caption)
         name = keyframe_image_name(int(ranks[k]), frame_index)
         with atomic_write(folder.parent / name) as tmp:

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from videocam.render.files import atomic_write
+from videocam.render.timefmt import clock
 
-__all__ = ["render_timeline"]
+__all__ = ["evidence_level", "nice_ceiling", "render_timeline", "score_axis_top"]
 
 _ATTR_COLOR = "#d1495b"
 _SCORE_COLOR = "#2e86ab"
@@ -41,10 +42,11 @@ def render_timeline(
 ) -> Path:
     """Write the timeline PNG (atomically).
 
-    Stacked panels share the time axis: attribution (top), the target score on its own scale
-    (0 to a round value above its peak, stated on the axis: a class whose probability peaks at
-    0.02 stays readable), with the evidence floor dashed, and one lane per followed class
-    (their attributions on one scale). Segments are shaded in the first two; keyframes are
+    Stacked panels share the time axis (``m:ss``, as every rendered time): attribution (top),
+    the target score on its own scale (0 to :func:`score_axis_top`, stated on the axis: a class
+    whose probability peaks at 0.02 stays readable; the review page's score lane uses the same),
+    with the evidence floor dotted, and one lane per followed class (their attributions on one
+    scale, 0 and its top marked on each). Segments are shaded in the first two; keyframes are
     dashed vertical lines numbered by rank. Under them, a row of keyframe thumbnails in time
     order, labelled with rank and time.
 
@@ -58,7 +60,7 @@ def render_timeline(
         segments: ``(start_s, end_s)`` intervals of high attribution.
         title: the figure title (video name, model, class...).
         tracks: ``(class name, attribution (n,))`` per followed class, on one scale.
-        evidence_floor: draw ``evidence_floor`` x the peak target score as a dashed line.
+        evidence_floor: draw ``evidence_floor`` x the peak target score as a dotted line.
         figsize: inches; with ``dpi`` gives the pixel size (default 1200 x 600, 90 pixels
             taller per track).
         dpi: dots per inch.
@@ -113,17 +115,19 @@ def render_timeline(
         ax_attr.set_ylim(0.0, top * 1.18 if top > 0 else 1.0)
     else:
         ax_attr.text(0.5, 0.5, "no analysed frames", transform=ax_attr.transAxes, ha="center")
-    peak = float(np.nanmax(score)) if np.isfinite(score).any() else 0.0
-    ceiling = nice_ceiling(peak * 1.1)
+    ceiling = score_axis_top(score)
+    floor_level = evidence_level(score, evidence_floor)
     ax_score.set_ylim(0.0, ceiling)
     ax_attr.set_ylabel("attribution")
     ax_score.set_ylabel(f"target score\n(0 to {ceiling:g})")
-    if evidence_floor and peak > 0:
-        ax_score.axhline(evidence_floor * peak, color="#888888", linestyle=":", linewidth=1.0)
+    if floor_level is not None:
+        ax_score.axhline(floor_level, color="#888888", linestyle=":", linewidth=1.0)
     _draw_lanes(lanes, times, tracks)
     if lanes:
         lanes[0].set_ylabel("tracks\n(one scale)")
-    (lanes[-1] if lanes else ax_score).set_xlabel("time (s)")
+    (lanes[-1] if lanes else ax_score).set_xlabel("time (m:ss)")
+    ticks, labels = _time_ticks(*ax_attr.get_xlim())
+    ax_attr.set_xticks(ticks, labels)
     for ax in (ax_attr, ax_score, *lanes[:-1]) if lanes else (ax_attr,):
         ax.tick_params(labelbottom=False)
     for ax in (ax_attr, ax_score, *lanes):
@@ -154,7 +158,7 @@ def render_timeline(
         _patch(_ATTR_COLOR, "attribution"),
         _line(_KEY_COLOR, "keyframe"),
     ]
-    if evidence_floor and peak > 0:
+    if floor_level is not None:
         legend.append(_line("#888888", "evidence floor", linestyle=":"))
     if len(segments):
         legend.append(_patch(_SEGMENT_COLOR, "segment", alpha=0.3))
@@ -187,6 +191,25 @@ def _line(color: str, label: str, linestyle: Any = "--") -> Any:
     return Line2D([0], [0], color=color, linestyle=linestyle, label=label)
 
 
+def score_axis_top(target_score: np.ndarray) -> float:
+    """The top of the target score's axis, here and on the review page's score lane: the
+    :func:`nice_ceiling` of 1.1 x the highest score (0.043 -> 0.05; a peak near 1 -> 1)."""
+    score = np.asarray(target_score, dtype=np.float64)
+    finite = score[np.isfinite(score)]
+    return nice_ceiling(1.1 * float(finite.max()) if len(finite) else 0.0)
+
+
+def evidence_level(target_score: np.ndarray, evidence_floor: float | None) -> float | None:
+    """The score at which a frame has evidence: ``evidence_floor`` x the highest score, drawn
+    dotted on the score axis here and on the review page; None without a floor or a score."""
+    score = np.asarray(target_score, dtype=np.float64)
+    finite = score[np.isfinite(score)]
+    peak = float(finite.max()) if len(finite) else 0.0
+    if not evidence_floor or not peak > 0:
+        return None
+    return float(evidence_floor) * peak
+
+
 def nice_ceiling(value: float) -> float:
     """The smallest of 1, 2, 2.5, 5 x 10^k at or above ``value``; 1.0 for 0 and from 0.5 to
     1.1 (probabilities stop at 1: a peak near 1 keeps the 0-1 scale). Above 1.1 (an object
@@ -211,7 +234,9 @@ def _draw_lanes(lanes: list[Any], times: np.ndarray, tracks: Sequence[tuple[str,
             ax.fill_between(times, curve, color=color, alpha=0.35, linewidth=0)
             ax.plot(times, curve, color=color, linewidth=1.0)
         ax.set_ylim(0.0, top * 1.1 if top > 0 else 1.0)
-        ax.set_yticks([])
+        # The shared scale, stated on every lane: 0 and the highest attribution of any track.
+        ax.set_yticks([0.0, top] if top > 0 else [0.0])
+        ax.set_yticklabels(["0", f"{top:.3g}"] if top > 0 else ["0"], fontsize=8)
         ax.text(0.005, 0.92, name, transform=ax.transAxes, ha="left", va="top", fontsize=8)
 
 
@@ -237,4 +262,18 @@ def _thumbnail_row(
         for spine in ax.spines.values():
             spine.set_edgecolor(_KEY_COLOR)
             spine.set_linewidth(1.5)
-        ax.set_title(f"#{rank}  {time_s:.2f} s", fontsize=9, pad=3)
+        ax.set_title(f"#{rank}  {clock(time_s)}", fontsize=9, pad=3)
+
+
+#: Steps of the time axis, in seconds (the review page's timeline picks from the same list).
+_TIME_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
+
+
+def _time_ticks(lo: float, hi: float) -> tuple[np.ndarray, list[str]]:
+    """About eight ticks over [lo, hi] at a round number of seconds or minutes, labelled as
+    every rendered time is (:func:`~videocam.render.timefmt.clock`), with the decimals the
+    step needs."""
+    step = next((s for s in _TIME_STEPS if s >= (hi - lo) / 8), _TIME_STEPS[-1])
+    ticks = np.arange(np.ceil(lo / step - 1e-9) * step, hi + step * 1e-6, step)
+    digits = 0 if step >= 1 else 1
+    return ticks, [clock(float(t), digits) for t in ticks]

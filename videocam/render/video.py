@@ -1,10 +1,11 @@
-"""The annotated clip: the source with its heatmap blended in, above a timeline strip.
+"""The annotated clip: the source with its heatmap blended in, under a timeline strip.
 
 This is the render pass, the second of an analysis (docs/architecture.md): it decodes the source
 sequentially at the output size as Y'CbCr 4:2:0 planes, blends each frame's low-resolution CAM
 into them (upsampled bilinearly, then one 64K-entry lookup per sample that holds colormap and
-opacity together), appends a timeline strip (attribution over the whole video, keyframe ticks, a
-playhead, the class name and the current target score) and encodes H.264 with PyAV in a
+opacity together), puts a timeline strip above the picture (attribution over the whole video,
+keyframe ticks, a playhead, the class name and the current target score: at the top, where no
+player's controls cover it) and encodes H.264 with PyAV in a
 background thread. No RGB round trip: a typical H.264 source reaches the encoder without a
 colour conversion. Memory stays flat: a few frames in flight at a time.
 """
@@ -36,6 +37,7 @@ from videocam.render.overlay import (
     rgb_to_yuv420,
     yuv_blend_tables,
 )
+from videocam.render.timefmt import clock
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ ENCODER_OPTIONS: dict[str, str] = {"crf": "20", "preset": "veryfast"}
 
 
 def strip_height(picture_height: int) -> int:
-    """Height in pixels of the timeline strip under a picture of the given height.
+    """Height in pixels of the timeline strip above a picture of the given height.
 
     About a tenth of the picture, at least 48 and at most 160 pixels, even.
     """
@@ -113,7 +115,7 @@ def _paste(dst: np.ndarray, patch: np.ndarray, x: int, y: int = 0) -> None:
 
 
 class _TimelineStrip:
-    """The strip under the picture: static part drawn once, playhead and text per frame."""
+    """The strip above the picture: static part drawn once, playhead and text per frame."""
 
     def __init__(
         self,
@@ -211,7 +213,7 @@ class _TimelineStrip:
         score_text = f"{self.label}   score {'–' if score is None else f'{score:.2f}'}"
         score_patch = self.text.get(score_text, _TEXT)
         _paste(out, score_patch, pad)
-        time_patch = self.text.get(f"{time_s:.2f} s", _TEXT_DIM)
+        time_patch = self.text.get(clock(time_s), _TEXT_DIM)
         time_x = self.width - pad - time_patch.shape[1]
         if time_x >= pad + score_patch.shape[1] + 2 * pad:  # narrow clips: the score only
             _paste(out, time_patch, time_x)
@@ -351,7 +353,7 @@ def render_annotated_clip(
     chapters: Sequence[Chapter] = (),
     progress: bool = False,
 ) -> Path:
-    """Write the annotated clip: every source frame with its heatmap, over a timeline strip.
+    """Write the annotated clip: every source frame with its heatmap, under a timeline strip.
 
     Args:
         video: the source video.
@@ -373,7 +375,8 @@ def render_annotated_clip(
 
     Frames between analysed frames (stride > 1) show the map of the nearest analysed frame at or
     before them; frames outside the analysed range show none. The output is H.264 (libx264,
-    yuv420p, crf 20, faststart) of size ``(H + strip, W)``, both rounded up to even numbers, with
+    yuv420p, crf 20, faststart) of size ``(strip + H, W)``, both rounded up to even numbers (the
+    strip on top: players draw their controls over the bottom of a picture), with
     the source's frame rate, timestamps and colour tags (see
     :attr:`videocam.io.PyAVSource.yuv_colour`). The source is streamed with PyAV and blended
     in its own Y'CbCr planes, so a typical H.264 source goes to the encoder without any colour
@@ -471,6 +474,10 @@ def render_annotated_clip(
                     for frame in source.iter_yuv420(size=decode_size):
                         out = av.VideoFrame(out_w, out_h, "yuv420p")
                         y, u, v = (plane_view(out, i) for i in range(3))
+                        # The strip's rows, then the picture's (strip_h is even: so are the
+                        # chroma rows' offsets).
+                        strip_planes = (y[:strip_h], u[: strip_h // 2], v[: strip_h // 2])
+                        y, u, v = y[strip_h:], u[strip_h // 2 :], v[strip_h // 2 :]
                         pos = int(positions[frame.index])
                         blender(frame, pos, y[:height, :width], u[: pic_h // 2], v[: pic_h // 2])
                         if out_w != width:  # odd width: repeat the last column
@@ -478,7 +485,6 @@ def render_annotated_clip(
                         if pic_h != height:  # odd height: repeat the last row
                             y[height] = y[height - 1]
                         score = None if pos < 0 else float(target_score[pos])
-                        strip_planes = (y[pic_h:], u[pic_h // 2 :], v[pic_h // 2 :])
                         strip.draw_yuv(strip_planes, frame.time_s, score, colour.matrix)
                         last_pts = max(round(frame.time_s / time_base), last_pts + 1)
                         out.pts = last_pts

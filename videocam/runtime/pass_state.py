@@ -62,6 +62,18 @@ class PassResult:
         """Windows whose maps come from the head replay (the first ones)."""
         return 0 if self.kept is None else len(self.kept)
 
+    def candidate_stores(self) -> tuple[RowStore, RowStore]:
+        """``(maps, classes)`` of the windows after the kept ones."""
+        if self.maps is None or self.classes is None:
+            raise RuntimeError("no window kept the maps of its classes")
+        return self.maps, self.classes
+
+    def replay_inputs(self) -> tuple[RowStore, StandIn, tuple[int, ...]]:
+        """``(kept layer outputs, stand-in, input shape)`` for the head replay."""
+        if self.kept is None or self.stand_in is None or self.input_shape is None:
+            raise RuntimeError("no window kept its layer output")
+        return self.kept, self.stand_in, self.input_shape
+
     def close(self) -> None:
         for store in (self.probs, self.classes, self.maps, self.kept):
             if store is not None:

@@ -400,10 +400,8 @@ class SinglePass:
 
     def _replayed_map_shape(self, result: PassResult) -> tuple[int, ...]:
         """S of one window's map, from replaying the first kept layer output."""
-        assert result.kept is not None and result.stand_in is not None
-        assert result.input_shape is not None
-        first = self._replay(result.kept.read(0, 1), result.stand_in, result.input_shape, 0)
-        return tuple(first.cams.shape[2:])
+        kept, stand_in, input_shape = result.replay_inputs()
+        return tuple(self._replay(kept.read(0, 1), stand_in, input_shape, 0).cams.shape[2:])
 
     def replays(self, n_candidates: int) -> StandIn | None:
         """How the pass replays the head, where it keeps layer outputs (None: it does not):
@@ -496,12 +494,12 @@ class SinglePass:
             parts.append(self._replayed(result, start, min(stop, n_kept), target))
         if stop > n_kept:
             first = max(start, n_kept)
-            assert result.maps is not None and result.classes is not None
-            maps = result.maps.read(first - n_kept, stop - n_kept)
+            maps_store, classes_store = result.candidate_stores()
+            maps = maps_store.read(first - n_kept, stop - n_kept)
             if result.class_free:
                 picked = maps[:, 0]
             else:
-                hit = result.classes.read(first - n_kept, stop - n_kept) == target
+                hit = classes_store.read(first - n_kept, stop - n_kept) == target
                 picked = maps[np.arange(stop - first), hit.argmax(axis=1)]
                 missed = np.flatnonzero(~hit.any(axis=1))
                 if len(missed):
@@ -512,15 +510,13 @@ class SinglePass:
     def _replayed(self, result: PassResult, start: int, stop: int, target: int) -> np.ndarray:
         """The maps of ``target`` of kept windows ``start:stop`` from the head replay; windows
         whose replayed probabilities differ from their own are decoded and explained again."""
-        assert result.kept is not None and result.stand_in is not None
-        assert result.input_shape is not None
+        kept_store, stand_in, input_shape = result.replay_inputs()
         tolerance = 3e-2 if self.autocast else 1e-4
-        step = max(1, REPLAY_CHUNK_BYTES // max(1, result.kept.row_bytes))
+        step = max(1, REPLAY_CHUNK_BYTES // max(1, kept_store.row_bytes))
         out = []
         for first in range(start, stop, step):
             last = min(first + step, stop)
-            kept = result.kept.read(first, last)
-            replay = self._replay(kept, result.stand_in, result.input_shape, target)
+            replay = self._replay(kept_store.read(first, last), stand_in, input_shape, target)
             maps = replay.cams[:, 0].float().cpu().numpy()
             replayed = self.loaded.class_scores(replay.output).float().cpu().numpy()
             differs = np.abs(replayed - result.probs.read(first, last)).max(axis=1) > tolerance
@@ -551,18 +547,6 @@ class SinglePass:
             reshape=self.loaded.reshape,
             autocast=self.autocast,
         )
-
-    def fuse(
-        self, result: PassResult, target: int
-    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-        """:meth:`fuse_into`, every frame's map in memory (for short videos and tests).
-
-        Returns:
-            (maps float32 (n_frames, h, w), target score (n_frames,), the layer's map shape).
-        """
-        with self._frame_maps(result) as sink:
-            layer_shape = self.fuse_into(result, target, sink)
-            return sink.read(0, len(sink)), sink.scores.copy(), layer_shape
 
     def _frame_maps(self, result: PassResult, *, keep_maps: bool = True) -> FrameMaps:
         spatial = result.map_shape if self.loaded.kind == "frame" else result.map_shape[1:]

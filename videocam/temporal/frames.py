@@ -52,10 +52,6 @@ class FrameMaps:
     def __len__(self) -> int:
         return len(self.means)
 
-    @property
-    def complete(self) -> bool:
-        return self._n == len(self.means)
-
     def add(self, positions: np.ndarray, maps: np.ndarray, scores: np.ndarray) -> None:
         """The next frames' maps: positions (m,) consecutive from the last frame added, maps
         float (m, *map_shape), scores float (m,)."""

@@ -23,9 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from videocam.render.report.data import (
-    OVERVIEW_COLUMNS,
     encode_array,
-    minmax_columns,
     script_json,
     segment_share,
     video_page_data,
@@ -37,11 +35,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "OVERVIEW_COLUMNS",
     "batch_row_links",
     "content_security_policy",
     "encode_array",
-    "minmax_columns",
     "render_page",
     "script_json",
     "segment_share",

@@ -1,5 +1,6 @@
-"""The data the review pages embed: decimated curves, compact per-frame arrays, the numbers a
-page shows about a video, and JSON that is safe inside an HTML ``<script>`` element.
+"""The data the review pages embed: compact per-frame arrays (curves as base64 typed arrays),
+the scales of the timeline's lanes, the numbers a page shows about a video, and JSON that is
+safe inside an HTML ``<script>`` element.
 
 Pure numpy and standard library; nothing here knows about HTML beyond :func:`script_json`.
 """
@@ -15,24 +16,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from videocam.render.files import _jsonable
+from videocam.render.timeline import evidence_level, score_axis_top
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "OVERVIEW_COLUMNS",
     "encode_array",
-    "minmax_columns",
     "script_json",
     "segment_share",
     "track_curves",
     "video_page_data",
     "video_stats",
 ]
-
-#: Pixel columns of the whole-video curves the timeline first draws (wider than most screens'
-#: timelines in device pixels, so the first paint is exact at any width below it).
-OVERVIEW_COLUMNS = 2400
 
 # Characters that must not appear raw in a <script> element's text (they could close it, open a
 # comment or an entity) or that older JavaScript parsers treat as line ends.
@@ -70,54 +66,6 @@ def encode_array(values: np.ndarray | Sequence[float], dtype: str = "<f4") -> st
     page reads into a typed array without parsing numbers; NaN survives (a gap)."""
     array = np.ascontiguousarray(np.asarray(values).reshape(-1), dtype=np.dtype(dtype))
     return base64.b64encode(array.tobytes()).decode("ascii")
-
-
-def minmax_columns(
-    times_s: np.ndarray | Sequence[float],
-    values: np.ndarray | Sequence[float],
-    n_columns: int,
-    start_s: float | None = None,
-    end_s: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The smallest and largest value per pixel column of a curve drawn over ``[start_s, end_s]``.
-
-    A sample at time t falls in column ``floor((t - start_s) / (end_s - start_s) * n_columns)``,
-    the last column also taking t = end_s; samples outside the interval and NaN values are
-    ignored. The page's script bins zoomed views with the same formula, so the envelope it
-    draws is exactly this one.
-
-    Args:
-        times_s: float, shape (n,): sample times.
-        values: float, shape (n,).
-        n_columns: pixel columns, >= 1.
-        start_s, end_s: the interval drawn; default the first and last time.
-
-    Returns:
-        (lo, hi): float64, shape (n_columns,) each; NaN in columns no sample falls in.
-    """
-    if n_columns < 1:
-        raise ValueError(f"n_columns must be >= 1, got {n_columns}")
-    times = np.asarray(times_s, dtype=np.float64).reshape(-1)
-    vals = np.asarray(values, dtype=np.float64).reshape(-1)
-    if times.shape != vals.shape:
-        raise ValueError(f"times_s and values differ in length: {times.shape} != {vals.shape}")
-    lo = np.full(n_columns, np.nan)
-    hi = np.full(n_columns, np.nan)
-    if not len(times):
-        return lo, hi
-    start = float(times.min()) if start_s is None else float(start_s)
-    end = float(times.max()) if end_s is None else float(end_s)
-    keep = (times >= start) & (times <= end) & ~np.isnan(vals)
-    times, vals = times[keep], vals[keep]
-    if end > start:
-        columns = np.floor((times - start) / (end - start) * n_columns).astype(np.int64)
-        np.minimum(columns, n_columns - 1, out=columns)
-    else:
-        columns = np.zeros(len(times), dtype=np.int64)
-    # fmin/fmax skip the NaN the arrays start with.
-    np.fmin.at(lo, columns, vals)
-    np.fmax.at(hi, columns, vals)
-    return lo, hi
 
 
 def segment_share(frame_index: np.ndarray, segments: pd.DataFrame) -> float | None:
@@ -169,14 +117,9 @@ def track_curves(frames: pd.DataFrame, tracks: pd.DataFrame) -> list[dict[str, A
     return out
 
 
-def _curve(times: np.ndarray, values: np.ndarray, columns: int) -> dict[str, Any]:
-    lo, hi = minmax_columns(times, values, columns)
+def _curve(values: np.ndarray) -> dict[str, Any]:
     finite = values[~np.isnan(values)]
-    return {
-        "values": encode_array(values),
-        "overview": {"lo": encode_array(lo), "hi": encode_array(hi)},
-        "max": float(finite.max()) if len(finite) else 0.0,
-    }
+    return {"values": encode_array(values), "max": float(finite.max()) if len(finite) else 0.0}
 
 
 def _finite(value: Any) -> float | None:
@@ -197,16 +140,18 @@ def video_page_data(
     video: str = "annotated.mp4",
     name: str = "",
     tags: Mapping[str, str] | None = None,
-    overview_columns: int = OVERVIEW_COLUMNS,
 ) -> dict[str, Any]:
     """Everything the page of one video embeds, JSON-ready.
 
-    Per-frame arrays travel as base64 typed arrays (``time_s`` float64, curves float32) with
-    their whole-video min/max envelope over ``overview_columns`` columns
-    (:func:`minmax_columns`); tables as lists of records; ``summary`` as given.
+    Per-frame arrays travel as base64 typed arrays (``time_s`` float64, curves float32, with
+    their largest value); the score lane's scale as timeline.png has it (``score_top``,
+    :func:`~videocam.render.timeline.score_axis_top`, and ``evidence_level``, the evidence
+    floor's score, :func:`~videocam.render.timeline.evidence_level`); tables as lists of
+    records; ``summary`` as given.
     """
     times = frames.time_s.to_numpy(dtype=np.float64)
-    columns = max(1, min(overview_columns, len(times)))
+    scores = frames.target_score.to_numpy(dtype=np.float64)
+    floor = _finite((summary.get("keyframes") or {}).get("evidence_floor"))
     score_of = dict(
         zip(
             frames.frame_index.astype(int).tolist(),
@@ -247,8 +192,8 @@ def video_page_data(
                 {
                     "class_index": track["class_index"],
                     "class_name": track["class_name"],
-                    "attribution": _curve(times, track["attribution"], columns),
-                    "target_score": _curve(times, track["target_score"], columns),
+                    "attribution": _curve(track["attribution"]),
+                    "target_score": _curve(track["target_score"]),
                 }
             )
     fps = _finite((summary.get("video") or {}).get("fps"))
@@ -260,11 +205,12 @@ def video_page_data(
         "n_frames": len(times),
         "start_s": float(times[0]) if len(times) else 0.0,
         "end_s": float(times[-1]) if len(times) else 0.0,
-        "columns": columns,
         "time_s": encode_array(times, "<f8"),
         "frame_index": encode_array(frames.frame_index.to_numpy(), "<i4"),
-        "attribution": _curve(times, frames.attribution.to_numpy(dtype=np.float64), columns),
-        "target_score": _curve(times, frames.target_score.to_numpy(dtype=np.float64), columns),
+        "attribution": _curve(frames.attribution.to_numpy(dtype=np.float64)),
+        "target_score": _curve(scores),
+        "score_top": score_axis_top(scores),
+        "evidence_level": evidence_level(scores, floor),
         "keyframes": kf,
         "segments": segs,
         "tracks": lanes,

@@ -62,38 +62,61 @@ var VC = (function () {
   }
   function pct(x) { return isNum(x) ? (100 * x).toFixed(1) + " %" : "–"; }
 
-  /* 75.25 -> "1:15.25"; 3725.5 -> "1:02:05.50"; under a minute "12.34 s". */
+  /* Every time the pages show, in one format: 7.44 -> "0:07.44", 75.25 -> "1:15.25",
+   * 3725.5 -> "1:02:05.50" (``digits`` decimals of a second, default 2). The images, the
+   * timeline plot and the annotated clip write times the same way
+   * (videocam.render.timefmt.clock). */
   function clock(s, digits) {
     if (!isNum(s)) return "–";
     var d = digits === undefined ? 2 : digits;
-    // Rounded once, first, so that 59.9996 reads 1:00.000 and never 0:60.000.
     var scale = Math.pow(10, d);
-    s = Math.round(s * scale) / scale;
-    if (Math.abs(s) < 60) return s.toFixed(d) + " s";
-    var sign = s < 0 ? "-" : "";
-    s = Math.abs(s);
-    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
-    var ss = (Math.round((s - 3600 * h - 60 * m) * scale) / scale).toFixed(d);
-    var sec = parseFloat(ss);
-    if (sec < 10) ss = "0" + ss;
-    var mm = h ? (m < 10 ? "0" + m : String(m)) : String(m);
-    return sign + (h ? h + ":" : "") + mm + ":" + ss;
+    // Rounded once, in units of the last digit, so 59.9996 reads 1:00.000, never 0:60.000.
+    var units = Math.round(Math.abs(s) * scale);
+    var whole = Math.floor(units / scale), frac = String(units - whole * scale);
+    while (frac.length < d) frac = "0" + frac;
+    var h = Math.floor(whole / 3600), m = Math.floor((whole % 3600) / 60), sec = whole % 60;
+    return (s < 0 && units > 0 ? "-" : "") + (h ? h + ":" + (m < 10 ? "0" : "") : "") + m +
+      ":" + (sec < 10 ? "0" : "") + sec + (d > 0 ? "." + frac : "");
   }
 
-  /* The per-pixel-column envelope of a curve over [a, b]: the same binning as the page
-   * writer's minmax_columns (videocam/render/report/data.py), so both draw the same curve. */
-  function minmaxColumns(times, values, a, b, n, i0, i1) {
-    var lo = new Float64Array(n).fill(NaN), hi = new Float64Array(n).fill(NaN);
-    var start = i0 === undefined ? 0 : i0, end = i1 === undefined ? times.length : i1;
-    for (var i = start; i < end; i++) {
-      var t = times[i], v = values[i];
-      if (t < a || t > b || v !== v) continue;
-      var c = b > a ? Math.floor((t - a) / (b - a) * n) : 0;
-      if (c > n - 1) c = n - 1;
-      if (!(lo[c] <= v)) lo[c] = v;
-      if (!(hi[c] >= v)) hi[c] = v;
+  /* What a line through a curve needs at one point per pixel column: the samples [i0, i1) with
+   * a finite value, cut into runs at NaN (gaps), keeping in each column (the floor of xOf(i),
+   * in the canvas' own pixels) only its first, lowest, highest and last sample, in time order.
+   * A line through these covers the pixels a line through every sample would, so no peak is
+   * lost however many frames share a column; where columns hold one sample or none it is that
+   * line itself. Returns the runs, each an array of sample indices. */
+  function columnPath(values, i0, i1, xOf) {
+    var runs = [], run = [];
+    var col = NaN, first = -1, lo = -1, hi = -1, last = -1;
+    function flush() {
+      if (first < 0) return;
+      var keep = [first, lo, hi, last].sort(function (a, b) { return a - b; });
+      for (var k = 0; k < keep.length; k++) {
+        if (!k || keep[k] !== keep[k - 1]) run.push(keep[k]);
+      }
+      first = -1;
     }
-    return { lo: lo, hi: hi };
+    for (var i = i0; i < i1; i++) {
+      var v = values[i];
+      if (v !== v) {
+        flush();
+        if (run.length) runs.push(run);
+        run = [];
+        continue;
+      }
+      var c = Math.floor(xOf(i));
+      if (first < 0 || c !== col) {
+        flush();
+        col = c;
+        first = lo = hi = i;
+      }
+      if (v < values[lo]) lo = i;
+      if (v > values[hi]) hi = i;
+      last = i;
+    }
+    flush();
+    if (run.length) runs.push(run);
+    return runs;
   }
 
   /* First index i with arr[i] >= x (arr sorted). */
@@ -270,7 +293,7 @@ var VC = (function () {
 
   return {
     data: data, el: el, setLink: setLink, f32: f32, f64: f64, i32: i32, isNum: isNum,
-    num: num, pct: pct, clock: clock, minmaxColumns: minmaxColumns, lowerBound: lowerBound,
+    num: num, pct: pct, clock: clock, columnPath: columnPath, lowerBound: lowerBound,
     Table: Table, dl: dl, text: text, plural: plural,
   };
 })();

@@ -16,10 +16,7 @@
     return a - b;
   });
 
-  function curve(c) {
-    return { values: VC.f32(c.values), lo: VC.f32(c.overview.lo), hi: VC.f32(c.overview.hi),
-      max: c.max };
-  }
+  function curve(c) { return { values: VC.f32(c.values), max: c.max }; }
 
   /* ---- header, warnings, summary ----------------------------------------------------- */
 
@@ -42,6 +39,17 @@
     warnings.forEach(function (w) { list.appendChild(el("li", { text: w })); });
     box.appendChild(list);
     box.hidden = false;
+  }
+
+  /* How the model saw the video: a per-frame model one frame at a time, a video model in
+   * windows of clip_len frames. */
+  function windowsFact(w) {
+    if (!w) return ["windows", null];
+    if (model.kind === "frame" || w.clip_len === 1) {
+      return ["analysed", "per frame: " + VC.plural(w.n_windows, "frames")];
+    }
+    return ["windows", VC.plural(w.n_windows, "windows") + " of " + w.clip_len +
+      " frames, stride " + w.stride];
   }
 
   function section(title, node) {
@@ -81,8 +89,7 @@
         shape(model.layer_map_shape) + (model.layer_map_shape.length === 3 ? " (t′×h×w)" : " (h×w)")],
       ["input size", shape(model.input_size)],
       ["device", model.device],
-      ["windows", S.windows ? S.windows.n_windows + " of " + S.windows.clip_len +
-        " frames, stride " + S.windows.stride : null],
+      windowsFact(S.windows),
     ])));
     var tags = D.tags || {};
     var tagList = Object.keys(tags).map(function (k) { return [k, tags[k]]; });
@@ -150,20 +157,26 @@
   var tl = document.getElementById("timeline");
   var base = document.getElementById("tl-base"), over = document.getElementById("tl-over");
   var tip = document.getElementById("tl-tip");
-  var GUTTER = 132, AXIS = 26, GAP = 6, RIGHT = 10;
+  var GUTTER = 132, AXIS = 26, GAP = 10, RIGHT = 10;
+  // Each lane's scale, 0 to top: attribution to the video's highest; the target score to the
+  // round value above its peak that timeline.png uses too (computed by the page's writer:
+  // 0.05 for an ImageNet class that peaks at 0.043, 1 for a confident one, more for an object
+  // detector's detection mass), with the evidence floor dotted; the tracks on one shared scale.
+  function positive(x, fallback) { return VC.isNum(x) && x > 0 ? x : fallback; }
   var lanes = [
     { name: "attribution", curve: curve(D.attribution), color: "#d9480f", fill: true,
       height: 78, marks: true },
-    // Probabilities stop at 1; an object detector's detection mass (a sum of scores) may not.
-    { name: "target score", curve: curve(D.target_score), color: "#1c7ed6",
-      fixedMax: Math.max(1, D.target_score.max || 0), height: 52 },
+    { name: "target score", curve: curve(D.target_score), color: "#1c7ed6", height: 52,
+      top: positive(D.score_top, Math.max(1, D.target_score.max || 0)),
+      level: VC.isNum(D.evidence_level) ? D.evidence_level : null },
   ];
+  lanes[0].top = positive(lanes[0].curve.max, 1);
   var palette = ["#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#c2255c", "#5c940d", "#364fc7"];
   var trackMax = 0;
   (D.tracks || []).forEach(function (t) { trackMax = Math.max(trackMax, t.attribution.max); });
   (D.tracks || []).forEach(function (t, i) {
     lanes.push({ name: t.class_name, curve: curve(t.attribution), color:
-      palette[i % palette.length], fill: true, height: 40, sharedMax: trackMax,
+      palette[i % palette.length], fill: true, height: 40, top: positive(trackMax, 1),
       track: t.class_index });
   });
   var full = { a: 0, b: duration };
@@ -197,6 +210,9 @@
     tl.setAttribute("data-plot-left", String(GUTTER));
     tl.setAttribute("data-plot-width", String(plotW()));
     tl.setAttribute("data-lanes", JSON.stringify(lanes.map(function (l) { return l.name; })));
+    tl.setAttribute("data-lane-boxes", JSON.stringify(lanes.map(function (l) {
+      return { y: l.y, height: l.height, top: l.top, level: l.level === undefined ? null : l.level };
+    })));
     VC.text("view-range", view.a <= full.a && view.b >= full.b ? "whole video, " +
       VC.clock(full.b - full.a) : VC.clock(view.a) + " – " + VC.clock(view.b) + " (" +
       VC.clock(view.b - view.a, 3) + ")");
@@ -211,6 +227,8 @@
     publish();
     drawBase();
     drawOverlay();
+    // The time under a resting pointer changed with the view: so does what the tooltip says.
+    if (hoverX !== null && !tip.hidden) tooltip(hoverX, tipY);
   }
   function zoom(factor, around) {
     var t = around === undefined ? (view.a + view.b) / 2 : around;
@@ -234,85 +252,83 @@
     return steps[steps.length - 1];
   }
 
-  function drawCurve(ctx, lane, top, h, max) {
-    var c = lane.curve, W = Math.max(1, Math.round(plotW() * dpr));
-    var y = function (v) { return top + h - (v / max) * (h - 2) - 1; };
-    var i0 = VC.lowerBound(times, view.a), i1 = VC.lowerBound(times, view.b + 1e-9);
-    var count = i1 - i0;
+  /* A lane's value v as a y in CSS pixels: 0 on its bottom row, its top on its first. */
+  function laneY(lane, v) { return lane.y + lane.height - 1 - v / lane.top * (lane.height - 2); }
+
+  /* One lane's curve over the view, drawn in the canvas' own (device) pixels whatever the
+   * number of frames per pixel column: a line through VC.columnPath's samples (each column's
+   * first, lowest, highest and last), so no peak falls between columns when frames outnumber
+   * pixels, and frames wider than a pixel are joined by straight segments. A run ends holding
+   * its last value until the next analysed frame (the last frame: for one frame), so a lone
+   * frame between gaps still shows, and the curve reaches the end of the video. */
+  function drawCurve(ctx, lane) {
+    var values = lane.curve.values, n = times.length;
+    var i0 = Math.max(0, VC.lowerBound(times, view.a) - 1);
+    var i1 = Math.min(n, VC.lowerBound(times, view.b + 1e-9) + 1);
+    function xOf(i) { return timeToX(times[i]) * dpr; }
+    function endOf(i) { return timeToX(i + 1 < n ? times[i + 1] : times[i] + frameS) * dpr; }
+    function yOf(i) { return laneY(lane, values[i]) * dpr; }
+    var runs = VC.columnPath(values, i0, i1, xOf);
+    var bottom = (lane.y + lane.height) * dpr;
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.strokeStyle = lane.color;
     ctx.fillStyle = lane.color;
-    ctx.lineWidth = 1.25;
-    if (count > W / 3) {
-      var lo, hi, n, a, b;
-      var fullSpan = D.end_s - D.start_s;
-      if (view.a <= D.start_s && view.b >= D.end_s && D.columns >= W * fullSpan / (view.b - view.a)) {
-        // The whole video's envelope was computed by the page writer.
-        lo = c.lo; hi = c.hi; n = D.columns; a = D.start_s; b = D.end_s;
-      } else {
-        var env = VC.minmaxColumns(times, c.values, view.a, view.b, W, Math.max(0, i0 - 1),
-          Math.min(times.length, i1 + 1));
-        lo = env.lo; hi = env.hi; n = W; a = view.a; b = view.b;
-      }
-      var colX = function (k) { return timeToX(a + (k + 0.5) / n * (b - a)); };
-      // Envelope band: hi forward, lo back; broken at empty columns.
-      var k = 0;
-      while (k < n) {
-        while (k < n && !(hi[k] === hi[k])) k++;
-        if (k >= n) break;
-        var s = k;
-        while (k < n && hi[k] === hi[k]) k++;
-        ctx.beginPath();
-        for (var j = s; j < k; j++) ctx.lineTo(colX(j), y(hi[j]));
-        for (j = k - 1; j >= s; j--) ctx.lineTo(colX(j), y(lo[j]));
-        ctx.closePath();
-        ctx.globalAlpha = 0.9;
-        ctx.fill();
-        ctx.stroke();
-        if (lane.fill) {
-          ctx.beginPath();
-          ctx.moveTo(colX(s), top + h);
-          for (j = s; j < k; j++) ctx.lineTo(colX(j), y(lo[j]));
-          ctx.lineTo(colX(k - 1), top + h);
-          ctx.closePath();
-          ctx.globalAlpha = 0.18;
-          ctx.fill();
-        }
-        ctx.globalAlpha = 1;
-      }
-    } else {
-      // Frame level: each analysed frame holds its value until the next one.
-      var from = Math.max(0, i0 - 1), to = Math.min(times.length, i1 + 1);
-      var started = false;
+    ctx.lineWidth = 1.25 * dpr;
+    ctx.lineJoin = "round";
+    function trace(run) {
       ctx.beginPath();
-      for (var i = from; i < to; i++) {
-        var v = c.values[i];
-        if (v !== v) { started = false; continue; }
-        var x0 = timeToX(times[i]);
-        var x1 = timeToX(i + 1 < times.length ? times[i + 1] : times[i] + frameS);
-        if (!started) { ctx.moveTo(x0, y(v)); started = true; } else ctx.lineTo(x0, y(v));
-        ctx.lineTo(x1, y(v));
-      }
-      ctx.stroke();
-      if (lane.fill) {
+      ctx.moveTo(xOf(run[0]), yOf(run[0]));
+      for (var k = 1; k < run.length; k++) ctx.lineTo(xOf(run[k]), yOf(run[k]));
+      ctx.lineTo(endOf(run[run.length - 1]), yOf(run[run.length - 1]));
+    }
+    runs.forEach(function (run) {
+      if (lane.fill) {  // a faint area down to 0 under the line
+        trace(run);
+        ctx.lineTo(endOf(run[run.length - 1]), bottom);
+        ctx.lineTo(xOf(run[0]), bottom);
+        ctx.closePath();
         ctx.globalAlpha = 0.18;
-        for (i = from; i < to; i++) {
-          if (c.values[i] !== c.values[i]) continue;
-          var xa = timeToX(times[i]);
-          var xb = timeToX(i + 1 < times.length ? times[i + 1] : times[i] + frameS);
-          ctx.fillRect(xa, y(c.values[i]), xb - xa, top + h - y(c.values[i]));
-        }
+        ctx.fill();
         ctx.globalAlpha = 1;
       }
-      if (plotW() / Math.max(1, count) > 7) {
-        for (i = from; i < to; i++) {
-          if (c.values[i] !== c.values[i]) continue;
-          ctx.beginPath();
-          ctx.arc(timeToX(times[i]), y(c.values[i]), 2.2, 0, 2 * Math.PI);
-          ctx.fill();
-        }
+      trace(run);
+      ctx.stroke();
+    });
+    // Zoomed in to a few frames: a dot on each.
+    if (plotW() / Math.max(1, i1 - i0) > 7) {
+      for (var i = i0; i < i1; i++) {
+        if (values[i] !== values[i]) continue;
+        ctx.beginPath();
+        ctx.arc(xOf(i), yOf(i), 2.2 * dpr, 0, 2 * Math.PI);
+        ctx.fill();
       }
     }
+    ctx.restore();
   }
+
+  /* A lane's scale in the gutter: its top value at its first row, 0 at its last, with ticks. */
+  function drawScale(ctx, lane) {
+    var left = GUTTER, yTop = laneY(lane, lane.top), yZero = laneY(lane, 0);
+    ctx.strokeStyle = "#adb5bd";
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    [yTop, yZero].forEach(function (y) {
+      ctx.moveTo(left - 4, Math.round(y) + 0.5);
+      ctx.lineTo(left, Math.round(y) + 0.5);
+    });
+    ctx.stroke();
+    ctx.fillStyle = "#868e96";
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textAlign = "right";
+    ctx.textBaseline = "top";
+    ctx.fillText(tickLabel(lane.top), left - 6, lane.y);
+    ctx.textBaseline = "bottom";
+    ctx.fillText("0", left - 6, lane.y + lane.height + 1);
+  }
+
+  /* 0.05 -> "0.05", 0.4613 -> "0.461", 1 -> "1", 1.59 -> "1.59": three significant digits. */
+  function tickLabel(v) { return String(Number(v.toPrecision(3))); }
 
   function drawBase() {
     var ctx = base.getContext("2d");
@@ -336,7 +352,10 @@
     ctx.textAlign = "center";
     ctx.textBaseline = "alphabetic";
     var first = Math.ceil(view.a / step - 1e-9) * step;
-    var digits = step < 0.1 ? 3 : step < 1 ? 1 : 0;
+    // As many decimals as the step needs (0.16 s: two), at most milliseconds.
+    var digits = 0;
+    while (digits < 3 && Math.abs(step * Math.pow(10, digits) -
+      Math.round(step * Math.pow(10, digits))) > 1e-6) digits++;
     for (var t = first; t <= view.b + 1e-9; t += step) {
       var x = timeToX(t);
       ctx.beginPath();
@@ -350,26 +369,32 @@
     // Lanes.
     lanes.forEach(function (lane) {
       var top = lane.y, h = lane.height;
-      ctx.fillStyle = "rgba(248, 249, 250, 0.6)";
       ctx.strokeStyle = "#ced4da";
+      ctx.lineWidth = 1;
       ctx.strokeRect(left + 0.5, top + 0.5, plotW() - 1, h - 1);
-      var max = lane.fixedMax || lane.sharedMax || lane.curve.max || 1;
-      if (!(max > 0)) max = 1;
       ctx.save();
       ctx.beginPath();
       ctx.rect(left, top, plotW(), h);
       ctx.clip();
-      drawCurve(ctx, lane, top, h, max);
+      if (lane.level !== null && lane.level !== undefined) {
+        // The evidence floor: frames whose score is under it are never keyframes.
+        var yl = Math.round(laneY(lane, lane.level)) + 0.5;
+        ctx.strokeStyle = "#495057";
+        ctx.setLineDash([2, 3]);
+        ctx.beginPath();
+        ctx.moveTo(left, yl);
+        ctx.lineTo(left + plotW(), yl);
+        ctx.stroke();
+        ctx.setLineDash([]);
+      }
+      drawCurve(ctx, lane);
       ctx.restore();
       ctx.fillStyle = lane.track === undefined ? "#212529" : lane.color;
       ctx.textAlign = "right";
       ctx.textBaseline = "middle";
       ctx.font = (lane.track === undefined ? "600 " : "") + "12px system-ui, sans-serif";
-      ctx.fillText(clip(ctx, lane.name, GUTTER - 14), GUTTER - 8, top + h / 2 - 6);
-      ctx.fillStyle = "#868e96";
-      ctx.font = "11px system-ui, sans-serif";
-      var digits = max < 1 ? 3 : max % 1 === 0 ? 0 : 2;  // a detection mass of 1.59: not "2"
-      ctx.fillText("0 – " + VC.num(max, digits), GUTTER - 8, top + h / 2 + 9);
+      ctx.fillText(clip(ctx, lane.name, GUTTER - 14), GUTTER - 8, top + h / 2);
+      drawScale(ctx, lane);
     });
     // Keyframe markers, numbered by rank; the strongest drawn last, on top of any it overlaps.
     keyframes.slice().reverse().forEach(function (k) {
@@ -401,7 +426,7 @@
     return text + "…";
   }
 
-  var hoverX = null, drag = null;
+  var hoverX = null, tipY = 0, drag = null;
   function drawOverlay() {
     var ctx = over.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -468,7 +493,8 @@
       if (Math.abs(drag.x1 - drag.x0) > 4) drag.moved = true;
     }
     hoverX = x >= GUTTER && x <= GUTTER + plotW() ? x : null;
-    tooltip(event, hoverX);
+    tipY = event.clientY - tl.getBoundingClientRect().top;
+    tooltip(hoverX, tipY);
     drawOverlay();
   });
   over.addEventListener("pointerleave", function () {
@@ -500,10 +526,10 @@
       var x = localX(event);
       zoom(Math.exp(dy * 0.0015), x >= GUTTER ? xToTime(x) : undefined);
     }
-    tooltip(event, hoverX);
   }, { passive: false });
 
-  function tooltip(event, x) {
+  /* The tooltip at x (CSS pixels from the timeline's left), y from its top. */
+  function tooltip(x, y) {
     if (x === null) { tip.hidden = true; return; }
     var t = xToTime(x), i = frameAt(t);
     tip.textContent = VC.clock(t, 3) + " · frame " + frameIndex[i] + "\nattribution " +
@@ -512,7 +538,8 @@
     var left = x + 14;
     if (left + 220 > cssW) left = x - 230;
     tip.style.left = left + "px";
-    tip.style.top = Math.max(0, event.clientY - tl.getBoundingClientRect().top - 40) + "px";
+    tip.style.top = Math.max(0, y - 40) + "px";
+    tip.setAttribute("data-time", String(t));
   }
 
   document.getElementById("zoom-in").addEventListener("click", function () { zoom(0.5, now()); });
@@ -537,7 +564,7 @@
         "data-time": k.time_s, title: "Seek to " + VC.clock(k.time_s, 3) }, [
         img,
         el("span", { class: "vc-kf-rank", text: "#" + k.rank }),
-        el("span", { class: "vc-kf-time", text: VC.clock(k.time_s, 3) + " · frame " +
+        el("span", { class: "vc-kf-time", text: VC.clock(k.time_s) + " · frame " +
           k.frame_index }),
         el("span", { class: "vc-kf-nums", text: "attribution " + VC.num(k.attribution) +
           " · score " + VC.num(k.target_score) }),
