@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videocam.analysis.result import REPORT_HTML, SUMMARY_JSON
+from videocam.analysis.layout import REPORT_HTML, SUMMARY_JSON
 from videocam.batch.engine import Engine, LocalEngine
 from videocam.batch.job import (
     INDEX_COLUMNS,
