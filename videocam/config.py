@@ -9,6 +9,7 @@ names explicitly is imported, by the model registry).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,6 +19,11 @@ from videocam.errors import ConfigError
 from videocam.io import BACKEND_CHOICES
 
 DEVICES = ("auto", "cpu", "cuda")
+
+#: The CAM method when none is asked for (``method=None``): Grad-CAM, and for object detectors
+#: the gradient-free EigenCAM (the usual choice for detectors).
+DEFAULT_METHOD = "gradcam"
+DETECTOR_METHOD = "eigencam"
 
 
 @dataclass(frozen=True)
@@ -39,8 +45,8 @@ class AnalyzeConfig:
         start_s, end_s: time range to analyse.
         input_size, mean, std, labels: preprocessing and class names for custom models.
         target: ``auto`` (top class of the whole video), a class index, or a class name.
-        method: CAM method; None = the model's default (``eigencam`` for object detectors,
-            ``gradcam`` otherwise).
+        method: CAM method; None = the model's default (:data:`DETECTOR_METHOD` for object
+            detectors, :data:`DEFAULT_METHOD` otherwise).
         topk: number of keyframes.
         min_gap: least time between two keyframes, seconds.
         keyframe_floor: keyframes need at least this fraction of the strongest eligible
@@ -215,6 +221,10 @@ def _validate(config: AnalyzeConfig) -> None:
 
     from videocam.cam import METHODS  # the one registry of method names
 
+    for name in sorted(_FLOATS):
+        value = getattr(config, name)
+        if value is not None and not math.isfinite(value):
+            raise bad(name, "must be a finite number")
     if config.method is not None and config.method not in METHODS:
         raise bad("method", f"must be one of {', '.join(METHODS)}")
     if config.device not in DEVICES:
@@ -233,6 +243,10 @@ def _validate(config: AnalyzeConfig) -> None:
         raise bad("min_gap", "must be >= 0 seconds")
     if config.sample_fps is not None and config.sample_fps <= 0:
         raise bad("sample_fps", "must be > 0")
+    if config.start_s is not None and config.start_s < 0:
+        raise bad("start_s", "must be >= 0 seconds")
+    if config.end_s is not None and config.end_s <= 0:
+        raise bad("end_s", "must be > 0 seconds")
     if config.start_s is not None and config.end_s is not None and config.end_s <= config.start_s:
         raise bad("end_s", f"must be after start_s={config.start_s}")
     if not 0 <= config.keyframe_floor <= 1:

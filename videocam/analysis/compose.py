@@ -38,7 +38,7 @@ from videocam.analysis.targets import (
     ranked_classes,
     resolve_class,
 )
-from videocam.config import AnalyzeConfig
+from videocam.config import DEFAULT_METHOD, DETECTOR_METHOD, AnalyzeConfig
 from videocam.errors import VideoOpenError
 from videocam.io import FrameSource, decode_reproducibly, sample_indices, stand_ins
 from videocam.render.keyframes import keyframe_image_name
@@ -101,7 +101,7 @@ def load_configured_model(config: AnalyzeConfig) -> LoadedModel:
 def default_method(loaded: LoadedModel) -> str:
     """The CAM method when none is asked for: EigenCAM for object detectors (gradient-free:
     the usual choice for detectors), Grad-CAM otherwise."""
-    return "eigencam" if loaded.detector is not None else "gradcam"
+    return DETECTOR_METHOD if loaded.detector is not None else DEFAULT_METHOD
 
 
 def with_method(config: AnalyzeConfig, loaded: LoadedModel) -> AnalyzeConfig:

@@ -27,6 +27,7 @@ of interrupted writes are removed.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -211,8 +212,8 @@ def check_engine_options(
     """
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
-    if timeout_s is not None and not timeout_s > 0:
-        raise ConfigError(f"--timeout must be > 0 seconds, got {timeout_s}")
+    if timeout_s is not None and not (timeout_s > 0 and math.isfinite(timeout_s)):
+        raise ConfigError(f"--timeout must be a finite number > 0 seconds, got {timeout_s}")
     if engine not in ENGINES:
         raise ConfigError(f"engine {engine!r} is not available; choose from {', '.join(ENGINES)}")
     if ray_address is not None and engine != "ray":
