@@ -542,10 +542,74 @@ def _run_batch(args: argparse.Namespace) -> int:
 
 
 def _add_models(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("models", help="list the models --model accepts")
+    parser = sub.add_parser(
+        "models",
+        help="list the models --model accepts, or describe one: kind, layer, input size, "
+        "weights and classes",
+    )
+    parser.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME",
+        help="a name --model accepts: print its kind, default layer, input size, weights and "
+        "classes (INDEX NAME, one per line)",
+    )
+    parser.add_argument(
+        "--weights",
+        default="DEFAULT",
+        help="with NAME: the weights to describe (a weights name, a local state-dict file, "
+        "or none)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_common(parser)
     parser.set_defaults(run=_run_models)
+
+
+def _run_model_card(args: argparse.Namespace) -> int:
+    """``videocam models NAME``: ``key: value`` lines, then one ``INDEX NAME`` line a class."""
+    import dataclasses
+
+    from videocam.models import describe_model
+
+    card = describe_model(args.name, weights=args.weights)
+    if args.json:
+        sys.stdout.write(json.dumps(dataclasses.asdict(card), indent=2) + "\n")
+        return EXIT_OK
+    kind = {"video": "video (windows of frames)", "frame": "frame (run per frame)"}[card.kind]
+    if card.task == "detection":
+        kind += ", object detector"
+    size = (
+        "follows each video (the detector's own resize rule)" if card.task == "detection" else "-"
+    )
+    if card.input_size is not None:
+        size = f"{card.input_size[0]}x{card.input_size[1]}"
+    elif card.source == "custom":
+        size = "none: pass --input-size H W"
+    weights = card.weights
+    if card.weights_choices:
+        weights += f" (--weights takes {', '.join(card.weights_choices)}, a file or none)"
+    n = card.num_classes if card.num_classes is not None else "unknown"
+    lines = [
+        f"model: {card.name}",
+        f"source: {card.source}",
+        f"kind: {kind}",
+        f"default layer: {card.default_layer or 'none: pass --layer DOTTED.NAME'}",
+        f"input size: {size}",
+        f"clip length: {card.clip_len if card.clip_len is not None else '-'}",
+        f"weights: {weights}",
+    ]
+    if card.background_class is not None and card.categories:
+        lines.append(
+            f"background class: {card.background_class} {card.categories[card.background_class]}"
+        )
+    lines += [f"note: {note}" for note in card.notes]
+    if card.categories is None:
+        lines.append(f"classes: {n}, unnamed (name them with --labels FILE, one per line)")
+    else:
+        lines.append(f"classes: {len(card.categories)}")
+        lines += [f"{index} {name}" for index, name in enumerate(card.categories)]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return EXIT_OK
 
 
 def _run_models(args: argparse.Namespace) -> int:
@@ -553,6 +617,8 @@ def _run_models(args: argparse.Namespace) -> int:
 
     from videocam.models import list_models
 
+    if args.name is not None:
+        return _run_model_card(args)
     infos = list_models()
     if args.json:
         sys.stdout.write(json.dumps([dataclasses.asdict(i) for i in infos], indent=2) + "\n")
