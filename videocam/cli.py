@@ -296,6 +296,7 @@ def check_out_dir(out: str) -> None:
     import os
 
     from videocam.errors import OutputError
+    from videocam.render.files import not_writable_reason
 
     folder = Path(out)
     existing = folder
@@ -305,7 +306,8 @@ def check_out_dir(out: str) -> None:
         where = "" if existing == folder else f" ({existing} is a file)"
         raise OutputError(f"{folder}: cannot create output folder: not a directory{where}")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"{folder}: output folder is not writable: permission denied")
+        reason = not_writable_reason(existing)
+        raise OutputError(f"{folder}: output folder is not writable: {reason}")
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
@@ -322,7 +324,9 @@ def _run_analyze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report(analysis: Analysis, out: Path) -> None:
+def _report(analysis: Analysis, out: Path, also: Sequence[str] = ()) -> None:
+    """What an analysis found, and its output files (``also``: files the command wrote there
+    besides the analysis's own)."""
     index, name = analysis.target
     lines = [f"explained class: {name} ({index}) with {analysis.summary['method']}"]
     for row in analysis.keyframes.itertuples():
@@ -343,9 +347,13 @@ def _report(analysis: Analysis, out: Path) -> None:
         followed = ", ".join(f"{c['name']} ({c['index']})" for c in tracks["classes"])
         lines.append(f"tracks: {followed}")
     lines.append(f"outputs in {out}:")
-    for path in sorted(out.rglob("*")):
-        if path.is_file():
-            lines.append(f"  {path.relative_to(out)}  ({path.stat().st_size / 1024:.0f} KB)")
+    own = [*analysis.summary.get("outputs", []), *also]  # this run's files, as it wrote them
+    for name in sorted(own, key=lambda n: Path(n).parts):
+        try:
+            size = f"{(out / name).stat().st_size / 1024:.0f} KB"
+        except OSError:
+            size = "since replaced by another run"
+        lines.append(f"  {name}  ({size})")
     sys.stdout.write("\n".join(lines) + "\n")
 
 
@@ -370,7 +378,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     result = run_demo(args.out, render=args.render, progress=_progress(args), method=args.method)
     if not args.quiet:
-        _report(result.analysis, result.out_dir)
+        _report(result.analysis, result.out_dir, also=[result.clip.path.name])
         start, end = result.clip.event_interval_s or (0.0, 0.0)
         n = len(result.analysis.keyframes)
         sys.stdout.write(
@@ -538,6 +546,11 @@ def _run_batch(args: argparse.Namespace) -> int:
         )
         if failed:
             sys.stdout.write(f"failures: {report.out_dir / 'failures.csv'}\n")
+        if report.skipped:
+            sys.stdout.write(
+                f"{len(report.skipped)} file(s) skipped, not videos: "
+                f"{report.out_dir / 'skipped.csv'}\n"
+            )
     return report.exit_code
 
 
