@@ -23,6 +23,7 @@ from videocam.analysis.detections import (
     detector_warnings,
     keyframe_detections,
 )
+from videocam.analysis.domain import domain_warnings, synthetic_footage_check
 from videocam.analysis.result import (
     Analysis,
     RenderOptions,
@@ -310,6 +311,10 @@ def _result(
     decode = source.decode_report()
     warnings = analysis_warnings(meta, decode, loaded, explained.layer_shape, windows.clip_len)
     warnings += detector_warnings(loaded, explained.class_probs, explained.target)
+    footage = synthetic_footage_check(source, loaded, indices)
+    warnings += domain_warnings(
+        loaded, footage, explained.class_probs, explained.class_wins, explained.target, auto
+    )
     for message in warnings:
         logger.warning("%s: %s", meta.path, message)
     timings = {**explained.seconds, "cam_s": sum(explained.seconds.values())}
@@ -332,6 +337,8 @@ def _result(
     )
     if loaded.detector is not None:
         summary["detector"] = detector_summary(loaded)
+    if footage is not None:
+        summary["training_footage_check"] = footage
     image_name = keyframe_image_name if config.render else None
     track_rows = None
     if config.tracks is not None:

@@ -134,7 +134,7 @@ def build_summary(
         "index": explained.target,
         "name": class_name(loaded, explained.target),
         "auto": auto,
-        "video_top_classes": top_classes(explained.class_probs, loaded),
+        "video_top_classes": top_classes(explained.class_probs, loaded, explained.class_wins),
     }
     if auto:
         if loaded.background_class is not None:

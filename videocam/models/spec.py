@@ -24,8 +24,8 @@ __all__ = [
 #: What ``videocam models NAME`` says of a model trained on synthetic clips only.
 SYNTHETIC_ONLY_NOTE = (
     "trained on synthetic clips only (moving shapes on plain backgrounds, videocam.synthetic): "
-    "a demonstration model, not meant for real footage (analyze warns when it finds no event "
-    "in a video)"
+    "a demonstration model, not meant for real footage (analyze warns when a video does not "
+    "look like its training clips)"
 )
 
 
