@@ -228,7 +228,18 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         help="also write tracks.csv: the K most probable classes, or the classes named "
         "(names or indices), each on one attribution scale",
     )
-    e.add_argument("--box-threshold", type=float, help="fraction of the map maximum for boxes")
+    e.add_argument(
+        "--box-threshold",
+        type=float,
+        metavar="FRACTION",
+        help="keyframe boxes bound the region of the map's peak at this fraction of its maximum",
+    )
+    e.add_argument(
+        "--box-max-area",
+        type=float,
+        metavar="FRACTION",
+        help="no box when it would cover more than this share of the frame (1: always a box)",
+    )
     r = parser.add_argument_group("output")
     r.add_argument(
         "--no-render",

@@ -17,6 +17,7 @@ from typing import Any
 
 from videocam.errors import ConfigError
 from videocam.io import BACKEND_CHOICES
+from videocam.scoring.boxes import BOX_MAX_AREA, BOX_THRESHOLD
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -62,6 +63,8 @@ class AnalyzeConfig:
         render_size: (H, W) of the annotated clip; None = the source's size.
         backend: decoder backend.
         box_threshold: fraction of a keyframe map's maximum that bounds its box.
+        box_max_area: largest share of the frame a keyframe's box may cover; a larger one is
+            no box (1 = always a box).
         colormap: matplotlib colormap of the heatmaps.
         alpha: heatmap opacity where attribution is highest.
     """
@@ -95,7 +98,8 @@ class AnalyzeConfig:
     render: bool = True
     render_size: tuple[int, int] | None = None
     backend: str = "auto"
-    box_threshold: float = 0.5
+    box_threshold: float = BOX_THRESHOLD
+    box_max_area: float = BOX_MAX_AREA
     colormap: str = "jet"
     alpha: float = 0.5
 
@@ -141,6 +145,7 @@ _FLOATS = {
     "keyframe_floor",
     "evidence_floor",
     "box_threshold",
+    "box_max_area",
     "alpha",
     "score_threshold",
 }
@@ -262,6 +267,8 @@ def _validate(config: AnalyzeConfig) -> None:
             raise bad("tracks", "a class index must be >= 0")
     if not 0 < config.box_threshold <= 1:
         raise bad("box_threshold", "must be in (0, 1]")
+    if not 0 < config.box_max_area <= 1:
+        raise bad("box_max_area", "must be in (0, 1]")
     if not 0 <= config.score_threshold <= 1:
         raise bad("score_threshold", "must be in [0, 1]")
     if not 0 <= config.alpha <= 1:

@@ -292,6 +292,7 @@ def _result(
         keyframe_floor=config.keyframe_floor,
         evidence_floor=config.evidence_floor,
         box_threshold=config.box_threshold,
+        box_max_area=config.box_max_area,
     )
     detections = None
     if loaded.detector is not None:
