@@ -718,7 +718,6 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "export",
         help="keyframes and segments as OpenTimelineIO, CMX 3600 EDL or WebVTT chapters",
         description=_EXPORT_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("format", choices=EXPORT_FORMATS, help="otio, edl or vtt")
     parser.add_argument("result", help="an analyze output folder or a batch OUT")

@@ -72,8 +72,6 @@ def write_failure(exc: BaseException) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.errno in _WRITE_FAULTS:
-        return _WRITE_FAULTS[exc.errno]
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     text = str(exc).strip()
