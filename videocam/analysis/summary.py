@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from videocam.analysis.targets import class_name, top_classes
+from videocam.scoring import BOXES_DEFINITION
 
 if TYPE_CHECKING:
     import numpy as np
@@ -134,7 +135,7 @@ def build_summary(
         "index": explained.target,
         "name": class_name(loaded, explained.target),
         "auto": auto,
-        "video_top_classes": top_classes(explained.class_probs, loaded),
+        "video_top_classes": top_classes(explained.class_probs, loaded, explained.class_wins),
     }
     if auto:
         if loaded.background_class is not None:
@@ -180,6 +181,7 @@ def build_summary(
         "evidence_definition": EVIDENCE_DEFINITION,
         "keyframes_definition": KEYFRAMES_DEFINITION,
         "segments_definition": SEGMENTS_DEFINITION,
+        "boxes_definition": BOXES_DEFINITION,
         "config": config.to_dict(),
         "versions": package_versions(),
         "timings_s": {k: round(v, 4) for k, v in timings_s.items()},

@@ -27,13 +27,19 @@ def class_name(loaded: LoadedModel, index: int) -> str:
     return str(index)
 
 
-def top_classes(class_probs: np.ndarray, loaded: LoadedModel) -> list[dict[str, Any]]:
-    """The video's most probable classes, most probable first (index, name, mean_prob)."""
+def top_classes(
+    class_probs: np.ndarray, loaded: LoadedModel, wins: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    """The video's most probable classes, most probable first (index, name, mean_prob, and
+    with ``wins`` (K,) ``windows_top``: the windows in which the class is the most probable)."""
     ranked = np.argsort(-class_probs, kind="stable")[:TOP_CLASSES]
-    return [
-        {"index": int(c), "name": class_name(loaded, int(c)), "mean_prob": float(class_probs[c])}
-        for c in ranked
-    ]
+    rows: list[dict[str, Any]] = []
+    for c in ranked.tolist():
+        row = {"index": c, "name": class_name(loaded, c), "mean_prob": float(class_probs[c])}
+        if wins is not None and len(wins) == len(class_probs):
+            row["windows_top"] = int(wins[c])
+        rows.append(row)
+    return rows
 
 
 def ranked_classes(class_probs: np.ndarray, loaded: LoadedModel) -> list[int]:

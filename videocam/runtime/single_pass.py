@@ -107,6 +107,8 @@ class Explained:
             >= 0), in a temporary file past a bound, with its mean, maximum and the target's
             probability (averaged over the windows covering it); the caller closes it.
         class_probs: float32, shape (K,): mean class probability over the windows.
+        class_wins: int64, shape (K,): the windows in which each class is the most probable
+            (the first on ties).
         layer_shape: the layer's map shape per window (t', h, w); t' = 1 for frame models.
         candidates_per_window: classes whose maps each window kept while the target was
             unknown; None for an explicit target.
@@ -125,6 +127,7 @@ class Explained:
     seconds: dict[str, float]
     frames: KeptFrames | None = field(default=None, repr=False)
     tracks: list[TrackCurves] = field(default_factory=list, repr=False)
+    class_wins: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
     @property
     def target_score(self) -> np.ndarray:
@@ -141,6 +144,7 @@ class _PassResult:
         classes: int64 rows (M,): the classes whose maps were kept for each window.
         maps: float32 rows (M, *S): those maps, at the layer's resolution (S includes t').
         mean_probs: float32 (K,): mean class probability over windows.
+        wins: int64 (K,): windows in which each class is the most probable.
         class_free: the method ignores the class (eigencam): ``maps[:, 0]`` serves every class.
     """
 
@@ -149,6 +153,7 @@ class _PassResult:
     maps: RowStore
     mean_probs: np.ndarray
     class_free: bool
+    wins: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def close(self) -> None:
         for store in (self.probs, self.classes, self.maps):
@@ -183,6 +188,7 @@ class _ClassTotals:
         self.scores = scores
         self.n_candidates = candidates
         self.total: torch.Tensor | None = None
+        self.top_counts: torch.Tensor | None = None
         self.count = 0
         #: The candidates chosen for the latest batch (on the device).
         self.chosen: torch.Tensor | None = None
@@ -224,8 +230,12 @@ class _ClassTotals:
 
     def add(self, probs: torch.Tensor) -> None:
         """Count a batch's probabilities (b, K)."""
+        import torch
+
         batch_total = probs.sum(0)
         self.total = batch_total if self.total is None else self.total + batch_total
+        won = torch.bincount(probs.argmax(dim=1), minlength=probs.shape[1])
+        self.top_counts = won if self.top_counts is None else self.top_counts + won
         self.count += len(probs)
 
     def mean(self) -> np.ndarray:
@@ -233,6 +243,12 @@ class _ClassTotals:
         if self.total is None:
             raise RuntimeError("no window was run")
         return (self.total / self.count).cpu().numpy()
+
+    def wins(self) -> np.ndarray:
+        """int64 (K,): per class, the windows counted in which it is the most probable."""
+        if self.top_counts is None:
+            raise RuntimeError("no window was run")
+        return self.top_counts.cpu().numpy().astype(np.int64)
 
 
 class _WindowStores:
@@ -358,6 +374,7 @@ class SinglePass:
             target=chosen,
             maps=fused,
             class_probs=result.mean_probs,
+            class_wins=result.wins,
             layer_shape=layer_shape,
             candidates_per_window=None if target is not None else int(result.classes.row_shape[0]),
             n_recomputed=self.n_recomputed,
@@ -511,6 +528,7 @@ class SinglePass:
             maps=maps_store,
             mean_probs=probs_so_far.mean(),
             class_free=class_free,
+            wins=probs_so_far.wins(),
         )
 
     # -- from windows to frames ----------------------------------------------------------------

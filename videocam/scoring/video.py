@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from videocam.scoring.boxes import cam_box
+from videocam.scoring.boxes import BOX_MAX_AREA, Box, cam_box
 from videocam.scoring.frames import (
     Segment,
     evidence_mask,
@@ -17,8 +17,6 @@ from videocam.scoring.frames import (
     scale_cams,
     select_keyframes,
 )
-
-Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,8 @@ class VideoScores:
         evidence: bool, shape (n,): frames where the model sees the target (the only ones that
             may be keyframes or inside segments).
         keyframes: int64, shape (<= topk,): positions of the keyframes, strongest first.
-        boxes: one ``(x0, y0, x1, y1)`` per keyframe, pixels of the original frame.
+        boxes: one ``(x0, y0, x1, y1)`` per keyframe, pixels of the original frame
+            (:data:`~videocam.scoring.boxes.NO_BOX` for a keyframe without one).
         segments: intervals of high attribution, in time order.
         cams: float32, shape (n, h, w), in [0, 1]: the maps divided by ``cam_scale``, from
             :func:`score_video` (None from :func:`score_frames`, which never holds them all).
@@ -60,6 +59,7 @@ def score_frames(
     keyframe_floor: float,
     evidence_floor: float,
     box_threshold: float,
+    box_max_area: float = BOX_MAX_AREA,
 ) -> VideoScores:
     """Scale, attribute, rank and box one video from each frame's map mean and maximum, reading
     only the keyframes' maps (``frame_map(position)``): memory O(n) however long the video.
@@ -73,7 +73,7 @@ def score_frames(
         frame_size: (H, W) of the original frames (for the boxes).
         topk, min_gap_s, keyframe_floor: see :func:`select_keyframes`.
         evidence_floor: see :func:`evidence_mask`.
-        box_threshold: see :func:`cam_box`.
+        box_threshold, box_max_area: see :func:`cam_box`.
     """
     maxes = np.asarray(maxes, dtype=np.float64)
     if not np.isfinite(maxes).all():
@@ -86,7 +86,9 @@ def score_frames(
         attribution, times_s, topk, min_gap_s, floor=keyframe_floor, eligible=evidence
     )
     boxes = [
-        cam_box(np.asarray(frame_map(p), np.float32) / factor, frame_size, box_threshold)
+        cam_box(
+            np.asarray(frame_map(p), np.float32) / factor, frame_size, box_threshold, box_max_area
+        )
         for p in keyframes.tolist()
     ]
     return VideoScores(
@@ -110,6 +112,7 @@ def score_video(
     keyframe_floor: float,
     evidence_floor: float,
     box_threshold: float,
+    box_max_area: float = BOX_MAX_AREA,
 ) -> VideoScores:
     """:func:`score_frames` of maps held in memory, with the scaled maps.
 
@@ -132,6 +135,7 @@ def score_video(
         keyframe_floor=keyframe_floor,
         evidence_floor=evidence_floor,
         box_threshold=box_threshold,
+        box_max_area=box_max_area,
     )
     assert scores.cam_scale == factor
     return replace(scores, cams=scaled)
