@@ -36,6 +36,7 @@ def render_timeline(
     title: str,
     tracks: Sequence[tuple[str, np.ndarray]] = (),
     evidence_floor: float | None = None,
+    evidence_threshold: float | None = None,
     figsize: tuple[float, float] | None = None,
     dpi: int = 100,
 ) -> Path:
@@ -59,6 +60,8 @@ def render_timeline(
         title: the figure title (video name, model, class...).
         tracks: ``(class name, attribution (n,))`` per followed class, on one scale.
         evidence_floor: draw ``evidence_floor`` x the peak target score as a dashed line.
+        evidence_threshold: instead, draw this target score as that line (the level at which
+            frames have evidence, summary.json's ``evidence_threshold``).
         figsize: inches; with ``dpi`` gives the pixel size (default 1200 x 600, 90 pixels
             taller per track).
         dpi: dots per inch.
@@ -118,8 +121,10 @@ def render_timeline(
     ax_score.set_ylim(0.0, ceiling)
     ax_attr.set_ylabel("attribution")
     ax_score.set_ylabel(f"target score\n(0 to {ceiling:g})")
-    if evidence_floor and peak > 0:
-        ax_score.axhline(evidence_floor * peak, color="#888888", linestyle=":", linewidth=1.0)
+    if evidence_threshold is None and evidence_floor and peak > 0:
+        evidence_threshold = evidence_floor * peak
+    if evidence_threshold:
+        ax_score.axhline(evidence_threshold, color="#888888", linestyle=":", linewidth=1.0)
     _draw_lanes(lanes, times, tracks)
     if lanes:
         lanes[0].set_ylabel("tracks\n(one scale)")
@@ -154,7 +159,7 @@ def render_timeline(
         _patch(_ATTR_COLOR, "attribution"),
         _line(_KEY_COLOR, "keyframe"),
     ]
-    if evidence_floor and peak > 0:
+    if evidence_threshold:
         legend.append(_line("#888888", "evidence floor", linestyle=":"))
     if len(segments):
         legend.append(_patch(_SEGMENT_COLOR, "segment", alpha=0.3))

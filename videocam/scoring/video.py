@@ -11,8 +11,9 @@ import numpy as np
 
 from videocam.scoring.boxes import cam_box
 from videocam.scoring.frames import (
+    Evidence,
     Segment,
-    evidence_mask,
+    find_evidence,
     find_segments,
     scale_cams,
     select_keyframes,
@@ -29,8 +30,8 @@ class VideoScores:
         cam_scale: the one factor all maps are divided by (their common maximum; 1.0 when every
             map is zero).
         attribution: float64, shape (n,), in [0, 1]: each frame's mean map / ``cam_scale``.
-        evidence: bool, shape (n,): frames where the model sees the target (the only ones that
-            may be keyframes or inside segments).
+        evidence: the frames where the model sees the target (``evidence.mask``: the only ones
+            that may be keyframes or inside segments) and the levels of the rule.
         keyframes: int64, shape (<= topk,): positions of the keyframes, strongest first.
         boxes: one ``(x0, y0, x1, y1)`` per keyframe, pixels of the original frame.
         segments: intervals of high attribution, in time order.
@@ -40,7 +41,7 @@ class VideoScores:
 
     cam_scale: float
     attribution: np.ndarray = field(repr=False)
-    evidence: np.ndarray = field(repr=False)
+    evidence: Evidence = field(repr=False)
     keyframes: np.ndarray
     boxes: list[Box]
     segments: list[Segment]
@@ -59,6 +60,7 @@ def score_frames(
     min_gap_s: float,
     keyframe_floor: float,
     evidence_floor: float,
+    evidence_ratio: float,
     box_threshold: float,
 ) -> VideoScores:
     """Scale, attribute, rank and box one video from each frame's map mean and maximum, reading
@@ -72,7 +74,7 @@ def score_frames(
         target_score: float, shape (n,): the target's probability per frame.
         frame_size: (H, W) of the original frames (for the boxes).
         topk, min_gap_s, keyframe_floor: see :func:`select_keyframes`.
-        evidence_floor: see :func:`evidence_mask`.
+        evidence_floor, evidence_ratio: the ``floor`` and ``ratio`` of :func:`find_evidence`.
         box_threshold: see :func:`cam_box`.
     """
     maxes = np.asarray(maxes, dtype=np.float64)
@@ -81,9 +83,9 @@ def score_frames(
     peak = float(maxes.max()) if maxes.size else 0.0
     factor = peak if peak > 0 else 1.0
     attribution = np.asarray(means, dtype=np.float64) / factor
-    evidence = evidence_mask(target_score, evidence_floor)
+    evidence = find_evidence(target_score, times_s, floor=evidence_floor, ratio=evidence_ratio)
     keyframes = select_keyframes(
-        attribution, times_s, topk, min_gap_s, floor=keyframe_floor, eligible=evidence
+        attribution, times_s, topk, min_gap_s, floor=keyframe_floor, eligible=evidence.mask
     )
     boxes = [
         cam_box(np.asarray(frame_map(p), np.float32) / factor, frame_size, box_threshold)
@@ -95,7 +97,7 @@ def score_frames(
         evidence=evidence,
         keyframes=keyframes,
         boxes=boxes,
-        segments=find_segments(attribution, eligible=evidence),
+        segments=find_segments(attribution, eligible=evidence.mask),
     )
 
 
@@ -109,6 +111,7 @@ def score_video(
     min_gap_s: float,
     keyframe_floor: float,
     evidence_floor: float,
+    evidence_ratio: float,
     box_threshold: float,
 ) -> VideoScores:
     """:func:`score_frames` of maps held in memory, with the scaled maps.
@@ -131,6 +134,7 @@ def score_video(
         min_gap_s=min_gap_s,
         keyframe_floor=keyframe_floor,
         evidence_floor=evidence_floor,
+        evidence_ratio=evidence_ratio,
         box_threshold=box_threshold,
     )
     assert scores.cam_scale == factor
