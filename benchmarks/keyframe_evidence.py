@@ -11,7 +11,7 @@ ImageNet weights, per frame), ``--topk 5 --min-gap 0.5``. Two sets:
   while the object is plainly on screen (a grey cardigan, a sweatshirt, a black T-shirt read as
   "jersey", cars on a highway or seen from above read as a minivan, a convertible or a sports
   car), tens to hundreds of times their level in the footage around them; two show a
-  person walking in, where the class peaks for a moment and stays low for seconds after.
+  person walking in.
 
 Reported per evidence rule (:func:`rules`: the rule before, the default and the candidates it
 was chosen among), for each set and for all splices: keyframe precision (share of the keyframes
