@@ -219,8 +219,15 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         "--evidence-floor",
         type=float,
         metavar="FRACTION",
-        help="keyframes and segments only where the target score reaches this fraction of the "
-        "video's highest target score (0 = everywhere)",
+        help="keyframes and segments only where the model sees the target: frames whose target "
+        "score reaches this fraction of the video's highest have evidence (0 = every frame)",
+    )
+    e.add_argument(
+        "--evidence-ratio",
+        type=float,
+        metavar="MULTIPLE",
+        help="frames whose target score reaches this multiple of the video's median target score "
+        "have evidence too, for classes the model sees weakly (0 = the median plays no part)",
     )
     e.add_argument(
         "--tracks",
@@ -347,11 +354,11 @@ def _report(analysis: Analysis, out: Path, also: Sequence[str] = ()) -> None:
         )
     found = analysis.summary.get("keyframes", {})
     if found and found["found"] < found["requested"]:
-        floor, peak = found["evidence_floor"], found["peak_target_score"]
+        threshold, peak = found["evidence_threshold"], found["peak_target_score"]
         lines.append(
             f"  {found['found']} of the {found['requested']} keyframes asked for: "
             f"{found['why_fewer']} (frames with evidence: {found['frames_with_evidence']}, "
-            f"where the target score reaches {floor:g} x its peak {peak:.3g})"
+            f"where the target score reaches {threshold:.3g}; its peak is {peak:.3g})"
         )
     tracks = analysis.summary.get("tracks")
     if tracks:

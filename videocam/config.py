@@ -52,8 +52,11 @@ class AnalyzeConfig:
         min_gap: least time between two keyframes, seconds.
         keyframe_floor: keyframes need at least this fraction of the strongest eligible
             frame's attribution (0 = no attribution floor).
-        evidence_floor: keyframes and segments are made of frames whose target score is at
-            least this fraction of the video's highest target score (0 = every frame).
+        evidence_floor: keyframes and segments are made of frames with evidence
+            (:func:`videocam.scoring.find_evidence`): frames whose target score reaches this
+            fraction of the video's highest target score pass (0 = every frame has evidence).
+        evidence_ratio: frames whose target score reaches this multiple of the video's median
+            target score pass too (0 = the median plays no part; else >= 1).
         tracks: also follow other classes (``tracks.csv``): the K most probable classes of the
             video (an int), or classes by name or index (a tuple); None = no tracks.
         device: ``auto``, ``cpu`` or ``cuda``.
@@ -91,6 +94,7 @@ class AnalyzeConfig:
     min_gap: float = 1.0
     keyframe_floor: float = 0.2
     evidence_floor: float = 0.25
+    evidence_ratio: float = 10.0
     tracks: int | tuple[int | str, ...] | None = None
     device: str = "auto"
     autocast: bool = False
@@ -144,6 +148,7 @@ _FLOATS = {
     "min_gap",
     "keyframe_floor",
     "evidence_floor",
+    "evidence_ratio",
     "box_threshold",
     "box_max_area",
     "alpha",
@@ -258,6 +263,8 @@ def _validate(config: AnalyzeConfig) -> None:
         raise bad("keyframe_floor", "must be in [0, 1]")
     if not 0 <= config.evidence_floor <= 1:
         raise bad("evidence_floor", "must be in [0, 1]")
+    if not (config.evidence_ratio == 0 or 1 <= config.evidence_ratio < float("inf")):
+        raise bad("evidence_ratio", "must be 0 (off) or a finite number >= 1")
     if isinstance(config.tracks, int) and config.tracks < 1:
         raise bad("tracks", "needs at least 1 class")
     if isinstance(config.tracks, tuple):

@@ -293,6 +293,7 @@ def _result(
         min_gap_s=config.min_gap,
         keyframe_floor=config.keyframe_floor,
         evidence_floor=config.evidence_floor,
+        evidence_ratio=config.evidence_ratio,
         box_threshold=config.box_threshold,
         box_max_area=config.box_max_area,
     )

@@ -172,7 +172,7 @@ def _write_all(analysis: SavedAnalysis, out: Path, *, render: bool, progress: bo
             segments=list(zip(analysis.segments.start_s, analysis.segments.end_s, strict=True)),
             title=f"{analysis.meta.path.name}: {name} ({summary['method']})",
             tracks=_track_lanes(analysis),
-            evidence_floor=summary.get("keyframes", {}).get("evidence_floor"),
+            evidence_threshold=summary.get("keyframes", {}).get("evidence_threshold"),
         )
         write_annotated_clip(analysis, out / ANNOTATED_MP4, progress=progress)
         timings["render_s"] = round(time.perf_counter() - started, 4)

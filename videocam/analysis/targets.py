@@ -68,7 +68,11 @@ def choose_auto_target(mean_probs: np.ndarray, loaded: LoadedModel) -> tuple[int
 
 
 def resolve_class(target: int | str, loaded: LoadedModel) -> int:
-    """A class index from an index or a (case-insensitive) class name; ConfigError if unknown."""
+    """A class index from an index or a class name; ConfigError if unknown.
+
+    A name that is a class's exact name gives that class; otherwise names match regardless of
+    case (the first class that matches): ImageNet has both "Cardigan" (the corgi) and
+    "cardigan" (the sweater)."""
     n_classes = len(loaded.categories) if loaded.categories else None
     if isinstance(target, int):
         if n_classes is not None and target >= n_classes:
@@ -78,6 +82,8 @@ def resolve_class(target: int | str, loaded: LoadedModel) -> int:
         raise ConfigError(
             f"target {target!r}: the model has no class names; give an index or --labels"
         )
+    if target in loaded.categories:
+        return list(loaded.categories).index(target)
     lowered = [c.lower() for c in loaded.categories]
     if target.lower() in lowered:
         return lowered.index(target.lower())
