@@ -189,6 +189,7 @@ def main() -> None:
                 min_gap_s=MIN_GAP_S,
                 keyframe_floor=base.keyframe_floor,
                 evidence_floor=base.evidence_floor,
+                evidence_ratio=base.evidence_ratio,
             )
             order = order_by_attribution(importance)
             seconds = time.perf_counter() - t0 + first.summary["timings_s"]["analysis_s"]

@@ -66,7 +66,13 @@ import torch.nn.functional as F
 
 from videocam.cam import compute_cam
 from videocam.io import open_video
-from videocam.models.tiny import TINY_LAYER, TINY_MEAN, TINY_STD, build_tiny
+from videocam.models.tiny import (
+    TINY_LAYER,
+    TINY_MEAN,
+    TINY_STD,
+    TINY_SYNTHETIC_DATA,
+    build_tiny,
+)
 from videocam.synthetic import EVENT_CLASSES, ClipSpec, make_clip, make_truth
 
 CLIP_LEN = 16
@@ -691,6 +697,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mean": list(TINY_MEAN),
         "std": list(TINY_STD),
         "background_class": BACKGROUND_CLASS,
+        "training_data": TINY_SYNTHETIC_DATA,
         "layer": TINY_LAYER,
         "width": cfg.width,
         "val_accuracy": round(windows["accuracy"], 4),

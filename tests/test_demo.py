@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +39,10 @@ def test_demo_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert len(keyframes) >= 2
     assert keyframes.time_s.between(start, end, inclusive="left").all()
     assert "explained class: move_right" in printed
+    # The bundled synthetic model on its own kind of clip: nothing to warn about.
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["warnings"] == []
+    assert summary["training_footage_check"]["like_training_data"] is True
     assert f"{len(keyframes)} of {len(keyframes)} keyframes fall inside it" in printed
     for image in keyframes.image:
         assert (out / image).is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,10 +12,17 @@ import pytest
 import torch
 
 import videocam
-from videocam.analysis import FRAME_COLUMNS, KEYFRAME_COLUMNS, SEGMENT_COLUMNS, analyze
+from videocam.analysis import (
+    FRAME_COLUMNS,
+    KEYFRAME_COLUMNS,
+    SEGMENT_COLUMNS,
+    analyze,
+    resolve_class,
+)
 from videocam.config import AnalyzeConfig, load_config_file
 from videocam.errors import ConfigError, VideoOpenError
 from videocam.io import open_video
+from videocam.models import load_model
 from videocam.synthetic import SyntheticClip, make_clip
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -87,6 +95,19 @@ def test_explicit_target_and_methods(clip: SyntheticClip) -> None:
         assert a.target == (3, "grow")
         assert a.summary["method"] == method
         assert "scan_s" not in a.summary["timings_s"]  # no auto scan with an explicit target
+
+
+def test_target_name_exact_match_first() -> None:
+    """ImageNet has "Cardigan" (the corgi) and "cardigan" (the sweater): an exact name wins over
+    a match that ignores case."""
+    tiny = load_model("videocam_tiny", weights="none", device="cpu")
+    loaded = dataclasses.replace(tiny, categories=("Cardigan", "cardigan", "crane"))
+    assert resolve_class("cardigan", loaded) == 1
+    assert resolve_class("Cardigan", loaded) == 0
+    assert resolve_class("CARDIGAN", loaded) == 0  # no exact match: the first one ignoring case
+    assert resolve_class("Crane", loaded) == 2
+    with pytest.raises(ConfigError, match="'cardigans' is not a class"):
+        resolve_class("cardigans", loaded)
 
 
 def test_frame_model_with_sampling(clip: SyntheticClip) -> None:
@@ -174,7 +195,7 @@ def test_failed_render_leaves_nothing(random_tiny_analysis, tmp_path: Path, monk
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="exploded"):
         random_tiny_analysis.save(out)
-    assert list(out.iterdir()) == []  # no tables without their renders, no staging folder
+    assert not out.exists()  # no tables without their renders; the folder it made is gone
 
 
 def test_size_change_is_decoded_right_and_reported(tmp_path: Path) -> None:

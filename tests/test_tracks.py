@@ -19,6 +19,7 @@ from videocam.errors import ConfigError
 from videocam.io import open_video
 from videocam.models import LoadedModel, load_model
 from videocam.runtime import model_input
+from videocam.scoring import find_evidence
 from videocam.synthetic import EVENT_CLASSES, SyntheticClip, make_clip
 
 
@@ -122,18 +123,26 @@ def test_keyframes_and_segments_carry_evidence(tiny: LoadedModel, clip: Syntheti
     after = run_analysis(clip.path, tiny, AnalyzeConfig(**loose))
     np.testing.assert_array_equal(after.frames.attribution, before.frames.attribution)
     score = after.frames.target_score.to_numpy()
-    floor = after.summary["keyframes"]["evidence_floor"] * score.max()
-    key_scores = after.frames.target_score[after.frames.is_keyframe]
-    assert len(key_scores) and (key_scores >= floor).all()
-    # Without the rule, keyframes fall where the model gives the class almost nothing.
-    assert (before.frames.target_score[before.frames.is_keyframe] < floor).any()
-    for seg in after.segments.itertuples():
-        inside = after.frames.frame_index.between(seg.start_frame, seg.end_frame)
-        assert (after.frames.target_score[inside] >= floor).all()
     report = after.summary["keyframes"]
+    evidence = find_evidence(
+        score,
+        after.frames.time_s.to_numpy(),
+        floor=report["evidence_floor"],
+        ratio=report["evidence_ratio"],
+    )
+    assert report["evidence_threshold"] == pytest.approx(evidence.threshold)
+    assert report["evidence_baseline"] == pytest.approx(float(np.median(score)))
+    assert evidence.threshold <= evidence.enter <= score.max()
+    assert (after.frames.is_keyframe & ~evidence.mask).sum() == 0
+    assert after.frames.is_keyframe.any()
+    # Without the rule, keyframes fall where the model does not see the class.
+    assert (before.frames.is_keyframe & ~evidence.mask).any()
+    for seg in after.segments.itertuples():
+        inside = after.frames.frame_index.between(seg.start_frame, seg.end_frame).to_numpy()
+        assert evidence.mask[inside].all()
     assert report["requested"] == 8
     assert report["found"] == len(after.keyframes)
-    assert report["frames_with_evidence"] == int((score >= floor).sum())
+    assert report["frames_with_evidence"] == int(evidence.mask.sum())
     assert report["peak_target_score"] == pytest.approx(score.max())
 
 

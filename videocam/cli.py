@@ -1,7 +1,14 @@
 """Command line: ``videocam SUBCOMMAND ...`` (also ``python -m videocam``).
 
 A thin layer: parse arguments, configure logging, call the library, and turn errors into exit
-codes (0 success, 2 bad arguments or unusable input with one line on stderr, 1 internal error).
+codes (:data:`EXIT_CODES`, also printed by ``videocam --help``): 0 success; 1 internal error (a
+bug); 2 bad arguments, unusable input or a fault of the environment (a full disk...), with one
+line on stderr; 3 ``batch``, ``evaluate`` and ``export`` when some videos failed; 130 after
+SIGINT (Ctrl-C) and 143 after SIGTERM, with nothing half-written.
+
+Help texts take their defaults from :class:`~videocam.config.AnalyzeConfig` (and argparse's own
+defaults) and the method names from the registry :data:`videocam.cam.METHODS`, when the help is
+shown (:class:`_HelpFormatter`), so none is copied here.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from videocam import __version__
-from videocam.config import DEVICES
+from videocam.config import DEFAULT_METHOD, DETECTOR_METHOD, DEVICES, config_fields
 from videocam.errors import ConfigError, VideocamError
 from videocam.io import BACKEND_CHOICES
 
@@ -37,9 +44,81 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 EXIT_SOME_FAILED = 3
 
+#: Every exit code and what it means (``videocam --help`` prints this table).
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success",
+    EXIT_INTERNAL: "internal error (a bug; rerun with --debug for the traceback)",
+    EXIT_USAGE: "bad arguments, unusable input, or a fault of the environment such as a full "
+    "disk (one line on stderr)",
+    EXIT_SOME_FAILED: "batch, evaluate, export: some videos failed (listed in OUT/failures.csv)",
+    EXIT_INTERRUPTED: "interrupted (SIGINT, Ctrl-C); nothing half-written is left",
+    EXIT_TERMINATED: "terminated (SIGTERM); nothing half-written is left",
+}
+
+#: In a help text, replaced by the method names of :data:`videocam.cam.METHODS` when shown.
+METHODS_PLACEHOLDER = "{methods}"
+
+#: Set on the actions of the analysis options: the field of AnalyzeConfig whose default the
+#: help shows (their argparse default is None: "not given", so that --config can fill it).
+_CONFIG_FIELD = "videocam_config_field"
+
+
+def _method_names() -> str:
+    from videocam.cam import METHODS  # imports torch: only when a help text is shown
+
+    return ", ".join(METHODS)
+
+
+def format_default(value: object) -> str:
+    """A default as the help shows it: ``1`` for 1.0, ``a b`` for a pair."""
+    if isinstance(value, float):
+        return format(value, "g")
+    if isinstance(value, (tuple, list)):
+        return " ".join(format_default(v) for v in value)
+    return str(value)
+
+
+def shown_default(action: argparse.Action) -> object | None:
+    """The default an option's help states: its AnalyzeConfig field's for the analysis options,
+    else argparse's; None for flags (store_true/false), for help/version and where there is
+    none (the option's help then says what happens without it)."""
+    if action.nargs == 0 or action.help in (None, argparse.SUPPRESS):
+        return None
+    field_name = getattr(action, _CONFIG_FIELD, None)
+    if field_name is not None:
+        default = {f.name: f.default for f in config_fields()}[field_name]
+    else:
+        default = action.default
+    if default is None or default is argparse.SUPPRESS or isinstance(default, bool):
+        return None
+    return default
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help texts with their defaults appended (``(default: X)``, unless the text states the
+    default in words) and the method list filled in from the registry, at the time help is
+    shown. Descriptions and epilogs keep their line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if text is None or text == argparse.SUPPRESS:
+            return text
+        if METHODS_PLACEHOLDER in text:
+            text = text.replace(METHODS_PLACEHOLDER, _method_names())
+        default = shown_default(action)
+        if default is not None and "default" not in text:
+            shown = format_default(default).replace("%", "%%")
+            text = f"{text} (default: {shown})"
+        return text
+
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that exits with code 2 and one line, as the contract says."""
+    """argparse that exits with code 2 and one line, as the contract says, and shows defaults
+    and method names in its help (:class:`_HelpFormatter`)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"videocam: error: {message}\n")
@@ -60,7 +139,7 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model")
     g.add_argument("--config", metavar="FILE.yaml", help="options from a YAML file (flags win)")
     g.add_argument(
-        "--model", help="model name, bundled model, or file.py:function (default: videocam_tiny)"
+        "--model", help="model name (`videocam models`), bundled model, or file.py:function"
     )
     g.add_argument("--weights", help="DEFAULT, a weights name, a local state-dict file, or none")
     g.add_argument("--layer", metavar="DOTTED.NAME", help="target layer (default: the model's)")
@@ -76,11 +155,23 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         help="the custom model is an object detector returning torchvision-style detections; "
         "with a builder, it names the model too (torchvision detectors: --model NAME)",
     )
-    g.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"))
-    g.add_argument("--mean", nargs=3, type=float, metavar=("R", "G", "B"))
-    g.add_argument("--std", nargs=3, type=float, metavar=("R", "G", "B"))
+    g.add_argument(
+        "--input-size",
+        nargs=2,
+        type=int,
+        metavar=("H", "W"),
+        help="frame size fed to the model (default: the weights'; custom models need it)",
+    )
+    for stat in ("mean", "std"):
+        g.add_argument(
+            f"--{stat}",
+            nargs=3,
+            type=float,
+            metavar=("R", "G", "B"),
+            help=f"normalisation {stat} in [0, 1] (default: the weights', ImageNet for custom)",
+        )
     g.add_argument("--labels", metavar="FILE", help="class names, one per line")
-    g.add_argument("--device", choices=DEVICES)
+    g.add_argument("--device", choices=DEVICES, help="auto uses a GPU when there is one")
     g.add_argument("--autocast", action="store_true", default=None, help="bf16/fp16 forward")
     g.add_argument("--batch-size", type=int, help="windows (or frames) per forward")
     t = parser.add_argument_group("time")
@@ -88,21 +179,33 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--stride", type=int, metavar="S", help="window step in frames")
     t.add_argument("--frame-step", type=int, metavar="N", help="analyse every N-th frame")
     t.add_argument("--sample-fps", type=float, metavar="FPS", help="analyse frames at this rate")
-    t.add_argument("--start", dest="start_s", type=float, metavar="SECONDS")
-    t.add_argument("--end", dest="end_s", type=float, metavar="SECONDS")
+    t.add_argument(
+        "--start",
+        dest="start_s",
+        type=float,
+        metavar="SECONDS",
+        help="analyse from this time, >= 0 (default: the video's start)",
+    )
+    t.add_argument(
+        "--end",
+        dest="end_s",
+        type=float,
+        metavar="SECONDS",
+        help="analyse up to this time, after --start (default: the video's end)",
+    )
     t.add_argument("--backend", choices=BACKEND_CHOICES, help="decoder")
     e = parser.add_argument_group("explanation")
     e.add_argument("--target", help="auto, a class index, or a class name")
     e.add_argument(
         "--method",
-        help="gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam, eigengradcam, "
-        "scorecam, ablationcam (default: eigencam for detectors, gradcam otherwise)",
+        help=f"{METHODS_PLACEHOLDER} (default: {DETECTOR_METHOD} for object detectors, "
+        f"{DEFAULT_METHOD} otherwise)",
     )
     e.add_argument(
         "--score-threshold",
         type=float,
         metavar="SCORE",
-        help="detectors: detections scoring below it count for nothing (default 0.5)",
+        help="detectors: detections scoring below it count for nothing",
     )
     e.add_argument("--topk", type=int, metavar="K", help="number of keyframes")
     e.add_argument("--min-gap", type=float, metavar="SECONDS", help="least time between keyframes")
@@ -110,15 +213,21 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         "--keyframe-floor",
         type=float,
         metavar="FRACTION",
-        help="keyframes need this fraction of the strongest eligible frame's attribution "
-        "(default 0.2)",
+        help="keyframes need this fraction of the strongest eligible frame's attribution",
     )
     e.add_argument(
         "--evidence-floor",
         type=float,
         metavar="FRACTION",
-        help="keyframes and segments only where the target score reaches this fraction of the "
-        "video's highest target score (default 0.25; 0 = everywhere)",
+        help="keyframes and segments only where the model sees the target: frames whose target "
+        "score reaches this fraction of the video's highest have evidence (0 = every frame)",
+    )
+    e.add_argument(
+        "--evidence-ratio",
+        type=float,
+        metavar="MULTIPLE",
+        help="frames whose target score reaches this multiple of the video's median target score "
+        "have evidence too, for classes the model sees weakly (0 = the median plays no part)",
     )
     e.add_argument(
         "--tracks",
@@ -126,7 +235,18 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         help="also write tracks.csv: the K most probable classes, or the classes named "
         "(names or indices), each on one attribution scale",
     )
-    e.add_argument("--box-threshold", type=float, help="fraction of the map maximum for boxes")
+    e.add_argument(
+        "--box-threshold",
+        type=float,
+        metavar="FRACTION",
+        help="keyframe boxes bound the region of the map's peak at this fraction of its maximum",
+    )
+    e.add_argument(
+        "--box-max-area",
+        type=float,
+        metavar="FRACTION",
+        help="no box when it would cover more than this share of the frame (1: always a box)",
+    )
     r = parser.add_argument_group("output")
     r.add_argument(
         "--no-render",
@@ -135,9 +255,19 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="tables, cams.npy and summary.json only",
     )
-    r.add_argument("--render-size", nargs=2, type=int, metavar=("H", "W"))
+    r.add_argument(
+        "--render-size",
+        nargs=2,
+        type=int,
+        metavar=("H", "W"),
+        help="picture size of annotated.mp4 (default: the source's)",
+    )
     r.add_argument("--colormap", help="matplotlib colormap name")
     r.add_argument("--alpha", type=float, help="heatmap opacity")
+    fields = {f.name for f in config_fields()}
+    for action in parser._actions:
+        if action.dest in fields:
+            setattr(action, _CONFIG_FIELD, action.dest)
 
 
 def analysis_config(args: argparse.Namespace) -> AnalyzeConfig:
@@ -184,6 +314,7 @@ def check_out_dir(out: str) -> None:
     import os
 
     from videocam.errors import OutputError
+    from videocam.render.files import not_writable_reason
 
     folder = Path(out)
     existing = folder
@@ -193,7 +324,8 @@ def check_out_dir(out: str) -> None:
         where = "" if existing == folder else f" ({existing} is a file)"
         raise OutputError(f"{folder}: cannot create output folder: not a directory{where}")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"{folder}: output folder is not writable: permission denied")
+        reason = not_writable_reason(existing)
+        raise OutputError(f"{folder}: output folder is not writable: {reason}")
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
@@ -210,7 +342,9 @@ def _run_analyze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report(analysis: Analysis, out: Path) -> None:
+def _report(analysis: Analysis, out: Path, also: Sequence[str] = ()) -> None:
+    """What an analysis found, and its output files (``also``: files the command wrote there
+    besides the analysis's own)."""
     index, name = analysis.target
     lines = [f"explained class: {name} ({index}) with {analysis.summary['method']}"]
     for row in analysis.keyframes.itertuples():
@@ -220,28 +354,39 @@ def _report(analysis: Analysis, out: Path) -> None:
         )
     found = analysis.summary.get("keyframes", {})
     if found and found["found"] < found["requested"]:
-        floor, peak = found["evidence_floor"], found["peak_target_score"]
+        threshold, peak = found["evidence_threshold"], found["peak_target_score"]
         lines.append(
             f"  {found['found']} of the {found['requested']} keyframes asked for: "
             f"{found['why_fewer']} (frames with evidence: {found['frames_with_evidence']}, "
-            f"where the target score reaches {floor:g} x its peak {peak:.3g})"
+            f"where the target score reaches {threshold:.3g}; its peak is {peak:.3g})"
         )
     tracks = analysis.summary.get("tracks")
     if tracks:
         followed = ", ".join(f"{c['name']} ({c['index']})" for c in tracks["classes"])
         lines.append(f"tracks: {followed}")
     lines.append(f"outputs in {out}:")
-    for path in sorted(out.rglob("*")):
-        if path.is_file():
-            lines.append(f"  {path.relative_to(out)}  ({path.stat().st_size / 1024:.0f} KB)")
+    own = [*analysis.summary.get("outputs", []), *also]  # this run's files, as it wrote them
+    for name in sorted(own, key=lambda n: Path(n).parts):
+        try:
+            size = f"{(out / name).stat().st_size / 1024:.0f} KB"
+        except OSError:
+            size = "since replaced by another run"
+        lines.append(f"  {name}  ({size})")
     sys.stdout.write("\n".join(lines) + "\n")
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="analyse a synthetic clip with a known event (offline)")
     parser.add_argument("-o", "--out", required=True, help="output folder")
-    parser.add_argument("--method", default="gradcam", help="CAM method (default gradcam)")
-    parser.add_argument("--no-render", dest="render", action="store_false")
+    parser.add_argument(
+        "--method", default=DEFAULT_METHOD, help=f"CAM method: {METHODS_PLACEHOLDER}"
+    )
+    parser.add_argument(
+        "--no-render",
+        dest="render",
+        action="store_false",
+        help="tables, cams.npy and summary.json only",
+    )
     _add_common(parser)
     parser.set_defaults(run=_run_demo)
 
@@ -251,7 +396,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     result = run_demo(args.out, render=args.render, progress=_progress(args), method=args.method)
     if not args.quiet:
-        _report(result.analysis, result.out_dir)
+        _report(result.analysis, result.out_dir, also=[result.clip.path.name])
         start, end = result.clip.event_interval_s or (0.0, 0.0)
         n = len(result.analysis.keyframes)
         sys.stdout.write(
@@ -273,7 +418,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="output folder (empty, or an earlier evaluate's with --resume); each video's "
         "result is kept in OUT/videos/",
     )
-    parser.add_argument("--steps", type=int, default=10, help="deletion/insertion steps (10%%)")
+    parser.add_argument(
+        "--steps", type=int, default=10, help="deletion/insertion in steps of 1/N of the frames"
+    )
     parser.add_argument("--random-seeds", type=int, default=3, help="random orders averaged")
     parser.add_argument(
         "--sanity",
@@ -417,14 +564,83 @@ def _run_batch(args: argparse.Namespace) -> int:
         )
         if failed:
             sys.stdout.write(f"failures: {report.out_dir / 'failures.csv'}\n")
+        if report.skipped:
+            sys.stdout.write(
+                f"{len(report.skipped)} file(s) skipped, not videos: "
+                f"{report.out_dir / 'skipped.csv'}\n"
+            )
     return report.exit_code
 
 
 def _add_models(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("models", help="list the models --model accepts")
+    parser = sub.add_parser(
+        "models",
+        help="list the models --model accepts, or describe one: kind, layer, input size, "
+        "weights and classes",
+    )
+    parser.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME",
+        help="a name --model accepts: print its kind, default layer, input size, weights and "
+        "classes (INDEX NAME, one per line)",
+    )
+    parser.add_argument(
+        "--weights",
+        default="DEFAULT",
+        help="with NAME: the weights to describe (a weights name, a local state-dict file, "
+        "or none)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_common(parser)
     parser.set_defaults(run=_run_models)
+
+
+def _run_model_card(args: argparse.Namespace) -> int:
+    """``videocam models NAME``: ``key: value`` lines, then one ``INDEX NAME`` line a class."""
+    import dataclasses
+
+    from videocam.models import describe_model
+
+    card = describe_model(args.name, weights=args.weights)
+    if args.json:
+        sys.stdout.write(json.dumps(dataclasses.asdict(card), indent=2) + "\n")
+        return EXIT_OK
+    kind = {"video": "video (windows of frames)", "frame": "frame (run per frame)"}[card.kind]
+    if card.task == "detection":
+        kind += ", object detector"
+    size = (
+        "follows each video (the detector's own resize rule)" if card.task == "detection" else "-"
+    )
+    if card.input_size is not None:
+        size = f"{card.input_size[0]}x{card.input_size[1]}"
+    elif card.source == "custom":
+        size = "none: pass --input-size H W"
+    weights = card.weights
+    if card.weights_choices:
+        weights += f" (--weights takes {', '.join(card.weights_choices)}, a file or none)"
+    n = card.num_classes if card.num_classes is not None else "unknown"
+    lines = [
+        f"model: {card.name}",
+        f"source: {card.source}",
+        f"kind: {kind}",
+        f"default layer: {card.default_layer or 'none: pass --layer DOTTED.NAME'}",
+        f"input size: {size}",
+        f"clip length: {card.clip_len if card.clip_len is not None else '-'}",
+        f"weights: {weights}",
+    ]
+    if card.background_class is not None and card.categories:
+        lines.append(
+            f"background class: {card.background_class} {card.categories[card.background_class]}"
+        )
+    lines += [f"note: {note}" for note in card.notes]
+    if card.categories is None:
+        lines.append(f"classes: {n}, unnamed (name them with --labels FILE, one per line)")
+    else:
+        lines.append(f"classes: {len(card.categories)}")
+        lines += [f"{index} {name}" for index, name in enumerate(card.categories)]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return EXIT_OK
 
 
 def _run_models(args: argparse.Namespace) -> int:
@@ -432,6 +648,8 @@ def _run_models(args: argparse.Namespace) -> int:
 
     from videocam.models import list_models
 
+    if args.name is not None:
+        return _run_model_card(args)
     infos = list_models()
     if args.json:
         sys.stdout.write(json.dumps([dataclasses.asdict(i) for i in infos], indent=2) + "\n")
@@ -507,7 +725,6 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "export",
         help="keyframes and segments as OpenTimelineIO, CMX 3600 EDL or WebVTT chapters",
         description=_EXPORT_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("format", choices=EXPORT_FORMATS, help="otio, edl or vtt")
     parser.add_argument("result", help="an analyze output folder or a batch OUT")
@@ -548,7 +765,7 @@ def _run_export(args: argparse.Namespace) -> int:
 def _add_info(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("info", help="print a video's metadata as JSON")
     parser.add_argument("video", help="video file")
-    parser.add_argument("--backend", default="auto", choices=BACKEND_CHOICES)
+    parser.add_argument("--backend", default="auto", choices=BACKEND_CHOICES, help="decoder")
     _add_common(parser)
     parser.set_defaults(run=_run_info)
 
@@ -577,6 +794,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="videocam",
         description="Explain what a video classifier looks at, frame by frame.",
+        epilog="exit codes:\n"
+        + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items()),
     )
     parser.add_argument("--version", action="version", version=f"videocam {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser)

@@ -9,6 +9,7 @@ names explicitly is imported, by the model registry).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -16,8 +17,14 @@ from typing import Any
 
 from videocam.errors import ConfigError
 from videocam.io import BACKEND_CHOICES
+from videocam.scoring.boxes import BOX_MAX_AREA, BOX_THRESHOLD
 
 DEVICES = ("auto", "cpu", "cuda")
+
+#: The CAM method when none is asked for (``method=None``): Grad-CAM, and for object detectors
+#: the gradient-free EigenCAM (the usual choice for detectors).
+DEFAULT_METHOD = "gradcam"
+DETECTOR_METHOD = "eigencam"
 
 
 @dataclass(frozen=True)
@@ -39,14 +46,17 @@ class AnalyzeConfig:
         start_s, end_s: time range to analyse.
         input_size, mean, std, labels: preprocessing and class names for custom models.
         target: ``auto`` (top class of the whole video), a class index, or a class name.
-        method: CAM method; None = the model's default (``eigencam`` for object detectors,
-            ``gradcam`` otherwise).
+        method: CAM method; None = the model's default (:data:`DETECTOR_METHOD` for object
+            detectors, :data:`DEFAULT_METHOD` otherwise).
         topk: number of keyframes.
         min_gap: least time between two keyframes, seconds.
         keyframe_floor: keyframes need at least this fraction of the strongest eligible
             frame's attribution (0 = no attribution floor).
-        evidence_floor: keyframes and segments are made of frames whose target score is at
-            least this fraction of the video's highest target score (0 = every frame).
+        evidence_floor: keyframes and segments are made of frames with evidence
+            (:func:`videocam.scoring.find_evidence`): frames whose target score reaches this
+            fraction of the video's highest target score pass (0 = every frame has evidence).
+        evidence_ratio: frames whose target score reaches this multiple of the video's median
+            target score pass too (0 = the median plays no part; else >= 1).
         tracks: also follow other classes (``tracks.csv``): the K most probable classes of the
             video (an int), or classes by name or index (a tuple); None = no tracks.
         device: ``auto``, ``cpu`` or ``cuda``.
@@ -56,6 +66,8 @@ class AnalyzeConfig:
         render_size: (H, W) of the annotated clip; None = the source's size.
         backend: decoder backend.
         box_threshold: fraction of a keyframe map's maximum that bounds its box.
+        box_max_area: largest share of the frame a keyframe's box may cover; a larger one is
+            no box (1 = always a box).
         colormap: matplotlib colormap of the heatmaps.
         alpha: heatmap opacity where attribution is highest.
     """
@@ -82,6 +94,7 @@ class AnalyzeConfig:
     min_gap: float = 1.0
     keyframe_floor: float = 0.2
     evidence_floor: float = 0.25
+    evidence_ratio: float = 10.0
     tracks: int | tuple[int | str, ...] | None = None
     device: str = "auto"
     autocast: bool = False
@@ -89,7 +102,8 @@ class AnalyzeConfig:
     render: bool = True
     render_size: tuple[int, int] | None = None
     backend: str = "auto"
-    box_threshold: float = 0.5
+    box_threshold: float = BOX_THRESHOLD
+    box_max_area: float = BOX_MAX_AREA
     colormap: str = "jet"
     alpha: float = 0.5
 
@@ -134,7 +148,9 @@ _FLOATS = {
     "min_gap",
     "keyframe_floor",
     "evidence_floor",
+    "evidence_ratio",
     "box_threshold",
+    "box_max_area",
     "alpha",
     "score_threshold",
 }
@@ -215,6 +231,10 @@ def _validate(config: AnalyzeConfig) -> None:
 
     from videocam.cam import METHODS  # the one registry of method names
 
+    for name in sorted(_FLOATS):
+        value = getattr(config, name)
+        if value is not None and not math.isfinite(value):
+            raise bad(name, "must be a finite number")
     if config.method is not None and config.method not in METHODS:
         raise bad("method", f"must be one of {', '.join(METHODS)}")
     if config.device not in DEVICES:
@@ -233,12 +253,18 @@ def _validate(config: AnalyzeConfig) -> None:
         raise bad("min_gap", "must be >= 0 seconds")
     if config.sample_fps is not None and config.sample_fps <= 0:
         raise bad("sample_fps", "must be > 0")
+    if config.start_s is not None and config.start_s < 0:
+        raise bad("start_s", "must be >= 0 seconds")
+    if config.end_s is not None and config.end_s <= 0:
+        raise bad("end_s", "must be > 0 seconds")
     if config.start_s is not None and config.end_s is not None and config.end_s <= config.start_s:
         raise bad("end_s", f"must be after start_s={config.start_s}")
     if not 0 <= config.keyframe_floor <= 1:
         raise bad("keyframe_floor", "must be in [0, 1]")
     if not 0 <= config.evidence_floor <= 1:
         raise bad("evidence_floor", "must be in [0, 1]")
+    if not (config.evidence_ratio == 0 or 1 <= config.evidence_ratio < float("inf")):
+        raise bad("evidence_ratio", "must be 0 (off) or a finite number >= 1")
     if isinstance(config.tracks, int) and config.tracks < 1:
         raise bad("tracks", "needs at least 1 class")
     if isinstance(config.tracks, tuple):
@@ -248,6 +274,8 @@ def _validate(config: AnalyzeConfig) -> None:
             raise bad("tracks", "a class index must be >= 0")
     if not 0 < config.box_threshold <= 1:
         raise bad("box_threshold", "must be in (0, 1]")
+    if not 0 < config.box_max_area <= 1:
+        raise bad("box_max_area", "must be in (0, 1]")
     if not 0 <= config.score_threshold <= 1:
         raise bad("score_threshold", "must be in [0, 1]")
     if not 0 <= config.alpha <= 1:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from videocam.analysis import Analysis, analyze
+from videocam.config import DEFAULT_METHOD
 from videocam.synthetic import ClipSpec, SyntheticClip, make_clip
 
 #: The demo clip: 8 s at 25 fps, one "move_right" event from 3.0 s to 4.6 s.
@@ -26,7 +27,7 @@ DEMO_SPEC = ClipSpec(
 #: Analysis options of the demo (configs/demo.yaml holds the same for the CLI).
 DEMO_OPTIONS: dict[str, object] = {
     "weights": "DEFAULT",
-    "method": "gradcam",
+    "method": DEFAULT_METHOD,
     "target": "auto",
     "clip_len": 16,
     "stride": 8,

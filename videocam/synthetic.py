@@ -31,7 +31,8 @@ import numpy as np
 EVENT_CLASSES: tuple[str, ...] = ("background", "move_right", "move_left", "grow", "shrink")
 
 BARCODE_BITS = 16
-_PALETTE = np.array(
+#: The colours of the squares (distractors and the event object), RGB.
+PALETTE = np.array(
     [[230, 60, 50], [60, 200, 80], [70, 110, 240], [240, 210, 60], [220, 90, 220], [60, 220, 220]],
     dtype=np.uint8,
 )
@@ -229,7 +230,7 @@ def iter_frames(spec: ClipSpec) -> Iterator[np.ndarray]:
     truth = make_truth(spec)
     top = _barcode_band(height) + 2
     side = max(4, min(height, width) // 5)
-    colors = _PALETTE[rng.integers(0, len(_PALETTE), size=spec.n_distractors + 1)]
+    colors = PALETTE[rng.integers(0, len(PALETTE), size=spec.n_distractors + 1)]
     anchors = np.stack(
         [
             rng.uniform(0, max(1, width - side), spec.n_distractors),

@@ -53,9 +53,8 @@ def test_importance_is_the_drop_exact() -> None:
     importance = occlusion_importance(score_all, 6, 3)
     np.testing.assert_allclose(importance, [0.1, 0.3, 0.2, 0.2, 0.3, 0.3], rtol=0, atol=1e-15)
     times = np.arange(6) / 2.0
-    keyframes = occlusion_keyframes(
-        importance, times, np.ones(6), topk=2, min_gap_s=1.0, keyframe_floor=0, evidence_floor=0
-    )
+    rule = {"keyframe_floor": 0, "evidence_floor": 0, "evidence_ratio": 10}
+    keyframes = occlusion_keyframes(importance, times, np.ones(6), topk=2, min_gap_s=1.0, **rule)
     # Frames 1, 4, 5 tie at 0.3: the earliest first, then the next one >= 1 s away.
     assert keyframes.tolist() == [1, 4]
 

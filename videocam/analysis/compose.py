@@ -23,6 +23,7 @@ from videocam.analysis.detections import (
     detector_warnings,
     keyframe_detections,
 )
+from videocam.analysis.domain import domain_warnings, synthetic_footage_check
 from videocam.analysis.result import (
     Analysis,
     RenderOptions,
@@ -38,7 +39,7 @@ from videocam.analysis.targets import (
     ranked_classes,
     resolve_class,
 )
-from videocam.config import AnalyzeConfig
+from videocam.config import DEFAULT_METHOD, DETECTOR_METHOD, AnalyzeConfig
 from videocam.errors import VideoOpenError
 from videocam.io import FrameSource, decode_reproducibly, sample_indices, stand_ins
 from videocam.render.keyframes import keyframe_image_name
@@ -101,7 +102,7 @@ def load_configured_model(config: AnalyzeConfig) -> LoadedModel:
 def default_method(loaded: LoadedModel) -> str:
     """The CAM method when none is asked for: EigenCAM for object detectors (gradient-free:
     the usual choice for detectors), Grad-CAM otherwise."""
-    return "eigencam" if loaded.detector is not None else "gradcam"
+    return DETECTOR_METHOD if loaded.detector is not None else DEFAULT_METHOD
 
 
 def with_method(config: AnalyzeConfig, loaded: LoadedModel) -> AnalyzeConfig:
@@ -292,7 +293,9 @@ def _result(
         min_gap_s=config.min_gap,
         keyframe_floor=config.keyframe_floor,
         evidence_floor=config.evidence_floor,
+        evidence_ratio=config.evidence_ratio,
         box_threshold=config.box_threshold,
+        box_max_area=config.box_max_area,
     )
     detections = None
     if loaded.detector is not None:
@@ -312,6 +315,10 @@ def _result(
     decode = source.decode_report()
     warnings = analysis_warnings(meta, decode, loaded, explained.layer_shape, windows.clip_len)
     warnings += detector_warnings(loaded, explained.class_probs, explained.target)
+    footage = synthetic_footage_check(source, loaded, indices)
+    warnings += domain_warnings(
+        loaded, footage, explained.class_probs, explained.class_wins, explained.target, auto
+    )
     for message in warnings:
         logger.warning("%s: %s", meta.path, message)
     timings = {**explained.seconds, "cam_s": sum(explained.seconds.values())}
@@ -334,6 +341,8 @@ def _result(
     )
     if loaded.detector is not None:
         summary["detector"] = detector_summary(loaded)
+    if footage is not None:
+        summary["training_footage_check"] = footage
     image_name = keyframe_image_name if config.render else None
     track_rows = None
     if config.tracks is not None:

@@ -5,6 +5,7 @@ Everything is first written into a hidden staging folder inside the output folde
 into place only once every file is complete (summary.json last), so a run that fails half-way —
 while rendering, on a full disk, at Ctrl-C — leaves no output of its own behind and an earlier
 result in the same folder as it was; a run that completes replaces the earlier one entirely.
+An output folder the run created is removed again when the run fails (an existing one never is).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from videocam.errors import OutputError
 from videocam.io.probe import container_tags
 from videocam.render.chapters import Chapter, FrameClock, analysis_chapters
 from videocam.render.files import (
-    ensure_output_dir,
+    STAGING_PREFIX,
+    created_output_dir,
     write_csv,
     write_failure,
     write_json,
@@ -50,21 +52,23 @@ def save_analysis(
 ) -> Path:
     """Write frames.csv, keyframes.csv, segments.csv, cams.npy, summary.json and, when
     ``render``, keyframes/*.jpg, timeline.png, annotated.mp4 and report.html into
-    ``out_dir``."""
-    final = ensure_output_dir(out_dir)
-    try:
-        out = Path(tempfile.mkdtemp(prefix=".videocam-staging-", dir=final))
-    except OSError as exc:
-        raise OutputError(f"{final}: cannot write the outputs: {write_failure(exc)}") from exc
-    try:
+    ``out_dir``; ``analysis.summary["outputs"]`` then lists them (as summary.json does)."""
+    with created_output_dir(out_dir) as final:
         try:
-            _write_all(analysis, out, render=render, progress=progress)
-        except (OSError, OutputError) as exc:  # say it of OUT, not of a staged file
+            out = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=final))
+        except OSError as exc:
             raise OutputError(f"{final}: cannot write the outputs: {write_failure(exc)}") from exc
-        with _folder_lock(final):
-            _publish(out, final)
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+        try:
+            try:
+                outputs = _write_all(analysis, out, render=render, progress=progress)
+            except (OSError, OutputError) as exc:  # say it of OUT, not of a staged file
+                reason = write_failure(exc)
+                raise OutputError(f"{final}: cannot write the outputs: {reason}") from exc
+            with _folder_lock(final):
+                _publish(out, final)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+    analysis.summary["outputs"] = outputs
     return final
 
 
@@ -124,7 +128,8 @@ def _previous_outputs(final: Path) -> set[str]:
     return {str(name) for name in outputs if isinstance(name, str) and ".." not in name}
 
 
-def _write_all(analysis: SavedAnalysis, out: Path, *, render: bool, progress: bool) -> None:
+def _write_all(analysis: SavedAnalysis, out: Path, *, render: bool, progress: bool) -> list[str]:
+    """Write every file into the staging folder ``out``; returns their relative paths."""
     from videocam.render.keyframes import keyframe_image_name, render_keyframes
     from videocam.render.report import write_video_report
     from videocam.render.timeline import render_timeline
@@ -167,7 +172,7 @@ def _write_all(analysis: SavedAnalysis, out: Path, *, render: bool, progress: bo
             segments=list(zip(analysis.segments.start_s, analysis.segments.end_s, strict=True)),
             title=f"{analysis.meta.path.name}: {name} ({summary['method']})",
             tracks=_track_lanes(analysis),
-            evidence_floor=summary.get("keyframes", {}).get("evidence_floor"),
+            evidence_threshold=summary.get("keyframes", {}).get("evidence_threshold"),
         )
         write_annotated_clip(analysis, out / ANNOTATED_MP4, progress=progress)
         timings["render_s"] = round(time.perf_counter() - started, 4)
@@ -188,6 +193,7 @@ def _write_all(analysis: SavedAnalysis, out: Path, *, render: bool, progress: bo
             tags=container_tags(analysis.meta.path),
         )
     write_json(summary, out / SUMMARY_JSON)
+    return list(summary["outputs"])
 
 
 def _keyframe_boxes(

@@ -132,7 +132,9 @@ def keyframe_table(
     image_name: Callable[[int, int], str] | None = None,
 ) -> pd.DataFrame:
     """keyframes.csv: one row per keyframe, strongest first (``KEYFRAME_COLUMNS``); ``image``
-    is ``image_name(rank, frame_index)``, or empty when nothing is rendered (None)."""
+    is ``image_name(rank, frame_index)``, or empty when nothing is rendered (None). A keyframe
+    without a box (:data:`~videocam.scoring.NO_BOX`) has ``x0, y0, x1, y1`` missing (nullable
+    integers: empty cells in the CSV)."""
     import pandas as pd
 
     rows = []
@@ -153,7 +155,11 @@ def keyframe_table(
                 "image": image_name(rank, frame_index) if image_name else "",
             }
         )
-    return pd.DataFrame(rows, columns=KEYFRAME_COLUMNS)
+    table = pd.DataFrame(rows, columns=KEYFRAME_COLUMNS)
+    missing = np.array([b[0] < 0 for b in scores.boxes], dtype=bool)
+    for column in ("x0", "y0", "x1", "y1"):
+        table[column] = table[column].astype("Int64").mask(missing)
+    return table
 
 
 def segment_table(indices: np.ndarray, times_s: np.ndarray, scores: VideoScores) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from videocam.analysis.targets import class_name, top_classes
 from videocam.runtime.process import allocator_setting
+from videocam.scoring import BOXES_DEFINITION, EVIDENCE_ENTER_FACTORS, EVIDENCE_LOWEST
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,9 +29,17 @@ SEGMENTS_DEFINITION = (
     "runs of frames with evidence at or above median + 0.25 (peak - median) that reach "
     "median + 0.5 (peak - median); median over all frames, peak over the frames with evidence"
 )
+_PEAK_FACTOR, _BASELINE_FACTOR = EVIDENCE_ENTER_FACTORS
 EVIDENCE_DEFINITION = (
-    "a frame has evidence when its target score is at least evidence_floor x the video's "
-    "highest target score; only such frames are keyframes or inside segments"
+    "a frame passes when its target score reaches evidence_threshold = min(evidence_floor x "
+    "the highest target score, evidence_ratio x the median target score (evidence_baseline)), "
+    f"at least min(evidence_floor, {EVIDENCE_LOWEST:g}) x the highest; "
+    "gaps of at most evidence_gap_s seconds between passing frames are bridged; a run of "
+    f"passing frames has evidence when it reaches evidence_enter = min({_PEAK_FACTOR:g} "
+    f"evidence_floor x the highest (at most the highest), {_BASELINE_FACTOR:g} evidence_ratio x "
+    "the median) somewhere; with evidence_ratio 0 the median plays no part; a frame whose "
+    "score is 0 never has evidence, and with evidence_floor 0 every frame has it; only frames "
+    "with evidence are keyframes or inside segments"
 )
 KEYFRAMES_DEFINITION = (
     "frames with evidence in decreasing attribution, at least min_gap seconds apart, at least "
@@ -136,7 +145,7 @@ def build_summary(
         "index": explained.target,
         "name": class_name(loaded, explained.target),
         "auto": auto,
-        "video_top_classes": top_classes(explained.class_probs, loaded),
+        "video_top_classes": top_classes(explained.class_probs, loaded, explained.class_wins),
     }
     if auto:
         if loaded.background_class is not None:
@@ -185,6 +194,7 @@ def build_summary(
         "evidence_definition": EVIDENCE_DEFINITION,
         "keyframes_definition": KEYFRAMES_DEFINITION,
         "segments_definition": SEGMENTS_DEFINITION,
+        "boxes_definition": BOXES_DEFINITION,
         "config": config.to_dict(),
         "versions": package_versions(),
         "timings_s": {k: round(v, 4) for k, v in timings_s.items()},
@@ -214,14 +224,15 @@ def _keyframe_report(
     report: dict[str, Any] = {
         "requested": config.topk,
         "found": found,
-        "frames_with_evidence": int(scores.evidence.sum()),
-        "evidence_floor": config.evidence_floor,
         "peak_target_score": float(target_score.max()) if len(target_score) else 0.0,
+        # evidence_floor, evidence_ratio, the baseline, threshold and enter levels, the gap
+        # bridged and frames_with_evidence: the rule and its numbers for this video.
+        **scores.evidence.numbers(),
     }
     if found < config.topk:
         report["why_fewer"] = (
             "no frame has evidence (the target's score is 0 throughout)"
-            if not scores.evidence.any()
+            if not scores.evidence.mask.any()
             else f"only {found} frame(s) with evidence reach {config.keyframe_floor:g} x the "
             f"strongest one's attribution at least {config.min_gap:g} s apart"
         )

@@ -27,13 +27,19 @@ def class_name(loaded: LoadedModel, index: int) -> str:
     return str(index)
 
 
-def top_classes(class_probs: np.ndarray, loaded: LoadedModel) -> list[dict[str, Any]]:
-    """The video's most probable classes, most probable first (index, name, mean_prob)."""
+def top_classes(
+    class_probs: np.ndarray, loaded: LoadedModel, wins: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    """The video's most probable classes, most probable first (index, name, mean_prob, and
+    with ``wins`` (K,) ``windows_top``: the windows in which the class is the most probable)."""
     ranked = np.argsort(-class_probs, kind="stable")[:TOP_CLASSES]
-    return [
-        {"index": int(c), "name": class_name(loaded, int(c)), "mean_prob": float(class_probs[c])}
-        for c in ranked
-    ]
+    rows: list[dict[str, Any]] = []
+    for c in ranked.tolist():
+        row = {"index": c, "name": class_name(loaded, c), "mean_prob": float(class_probs[c])}
+        if wins is not None and len(wins) == len(class_probs):
+            row["windows_top"] = int(wins[c])
+        rows.append(row)
+    return rows
 
 
 def ranked_classes(class_probs: np.ndarray, loaded: LoadedModel) -> list[int]:
@@ -62,7 +68,11 @@ def choose_auto_target(mean_probs: np.ndarray, loaded: LoadedModel) -> tuple[int
 
 
 def resolve_class(target: int | str, loaded: LoadedModel) -> int:
-    """A class index from an index or a (case-insensitive) class name; ConfigError if unknown."""
+    """A class index from an index or a class name; ConfigError if unknown.
+
+    A name that is a class's exact name gives that class; otherwise names match regardless of
+    case (the first class that matches): ImageNet has both "Cardigan" (the corgi) and
+    "cardigan" (the sweater)."""
     n_classes = len(loaded.categories) if loaded.categories else None
     if isinstance(target, int):
         if n_classes is not None and target >= n_classes:
@@ -72,6 +82,8 @@ def resolve_class(target: int | str, loaded: LoadedModel) -> int:
         raise ConfigError(
             f"target {target!r}: the model has no class names; give an index or --labels"
         )
+    if target in loaded.categories:
+        return list(loaded.categories).index(target)
     lowered = [c.lower() for c in loaded.categories]
     if target.lower() in lowered:
         return lowered.index(target.lower())

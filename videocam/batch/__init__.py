@@ -33,12 +33,22 @@ from videocam.batch.job import (
     config_hash,
     crash_result,
 )
-from videocam.batch.plan import VIDEO_EXTENSIONS, Job, find_videos, plan_jobs, sub_folder_name
+from videocam.batch.plan import (
+    VIDEO_EXTENSIONS,
+    Job,
+    Skipped,
+    find_videos,
+    plan_batch,
+    plan_jobs,
+    scan_folder,
+    sub_folder_name,
+)
 from videocam.batch.runner import (
     ENGINES,
     EXIT_OK,
     EXIT_SOME_FAILED,
     FAILURE_COLUMNS,
+    SKIPPED_COLUMNS,
     BatchReport,
     run_batch,
 )
@@ -50,6 +60,7 @@ __all__ = [
     "EXIT_SOME_FAILED",
     "FAILURE_COLUMNS",
     "INDEX_COLUMNS",
+    "SKIPPED_COLUMNS",
     "STATUS_FAILED",
     "STATUS_OK",
     "STATUS_PENDING",
@@ -62,12 +73,15 @@ __all__ = [
     "Job",
     "JobResult",
     "LocalEngine",
+    "Skipped",
     "analyze_one",
     "completed_result",
     "config_hash",
     "crash_result",
     "find_videos",
+    "plan_batch",
     "plan_jobs",
     "run_batch",
+    "scan_folder",
     "sub_folder_name",
 ]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from videocam.batch.plan import Job
 from videocam.errors import VideocamError
-from videocam.render.files import atomic_write, ensure_output_dir, write_json
+from videocam.render.files import STAGING_PREFIX, atomic_write, ensure_output_dir, write_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -218,6 +218,17 @@ def clear_sub_folder(out_dir: Path) -> None:
         shutil.rmtree(out_dir)
     elif out_dir.exists() or out_dir.is_symlink():
         out_dir.unlink()
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Remove what an analysis stopped part-way leaves in ``folder``: its staging folders and
+    the temporary files of interrupted writes (nothing else: --resume clears the rest)."""
+    if not folder.is_dir():
+        return
+    for staging in folder.glob(f"{STAGING_PREFIX}*"):
+        if staging.is_dir() and not staging.is_symlink():
+            shutil.rmtree(staging, ignore_errors=True)
+    remove_temp_files(folder)
 
 
 def remove_temp_files(folder: Path) -> int:

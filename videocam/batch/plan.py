@@ -1,11 +1,13 @@
 """Batch planning: list the input videos and give each a stable, unique, safe sub-folder name.
 
-A folder is searched recursively for files with a video extension (hidden files and folders,
-and folders holding a batch's own outputs, are skipped); a manifest CSV lists them in its
-``path`` column (relative paths resolve against the manifest's folder). Videos are planned in a
-deterministic order (sorted relative paths; manifest order), and every name is a function of the
-video's path alone, so a rerun over the same inputs finds the same sub-folders (``--resume``
-depends on it).
+A folder is searched recursively for videos: files with an extension of
+:data:`~videocam.io.VIDEO_EXTENSIONS`, and any other file that ``analyze`` would read as a video
+(:func:`~videocam.io.why_not_a_video`); every other file is skipped with its reason
+(:class:`Skipped`), as is a folder holding a batch's outputs; hidden files and folders are not
+searched. A manifest CSV lists the videos in its ``path`` column (relative paths resolve
+against the manifest's folder). Videos are planned in a deterministic order (sorted relative
+paths; manifest order), and every name is a function of the video's path alone, so a rerun over
+the same inputs finds the same sub-folders (``--resume`` depends on it).
 
 Naming: the path relative to the input folder (or manifest folder) with ``/`` turned into
 ``__`` (``a/clip.mp4`` -> ``a__clip.mp4``). Whenever that is not a faithful, reversible spelling
@@ -26,36 +28,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from videocam.errors import ConfigError
+from videocam.io import VIDEO_EXTENSIONS, why_not_a_video
 
 logger = logging.getLogger(__name__)
 
-#: File extensions (lower case) a folder search takes as videos.
-VIDEO_EXTENSIONS: frozenset[str] = frozenset(
-    {
-        ".mp4",
-        ".m4v",
-        ".mov",
-        ".avi",
-        ".mkv",
-        ".webm",
-        ".mpg",
-        ".mpeg",
-        ".ts",
-        ".mts",
-        ".m2ts",
-        ".wmv",
-        ".flv",
-        ".3gp",
-        ".ogv",
-    }
-)
-
-#: A folder holding this file is a batch's output folder (never searched for inputs).
+#: Held while a batch (or an evaluation) writes into its OUT; removed when it ends.
 LOCK_FILE = ".batch.lock"
+#: A folder holding one of these is a batch's output folder (never searched for inputs): the
+#: lock while it runs, the batch's summary (batch.json) from its end on.
+OUTPUT_MARKERS = (LOCK_FILE, "batch.json")
 
 #: Names a sub-folder must not take (the batch's own files in OUT).
 RESERVED_NAMES: frozenset[str] = frozenset(
-    {"index.csv", "failures.csv", "batch.json", "report.html", LOCK_FILE}
+    {"index.csv", "failures.csv", "skipped.csv", "batch.json", "report.html", LOCK_FILE}
 )
 
 #: Longest sub-folder name before the hash suffix.
@@ -125,29 +110,74 @@ def sub_folder_name(video: str | os.PathLike[str], base: str | os.PathLike[str])
     return f"{name}-{_short_hash(key)}" if lossy else name
 
 
-def find_videos(folder: Path, *, exclude: Path | None = None) -> list[Path]:
-    """Video files under ``folder`` (recursive), sorted by relative path.
+@dataclass(frozen=True)
+class Skipped:
+    """A file (or folder) of the input folder that is not analysed, and why (``skipped.csv``)."""
 
-    Hidden files and folders are skipped, as are ``exclude`` (the batch's OUT, when it lies
-    inside the input folder) and any folder holding a batch's outputs (:data:`LOCK_FILE`).
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """What a folder search finds: the videos, sorted by relative path, and what it skips."""
+
+    videos: list[Path]
+    skipped: list[Skipped]
+
+
+def is_batch_output(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` holds a batch's (or an evaluation's) outputs: its lock while it runs,
+    its ``batch.json`` afterwards."""
+    return any(os.path.exists(os.path.join(folder, name)) for name in OUTPUT_MARKERS)
+
+
+def scan_folder(folder: Path, *, exclude: Path | None = None) -> FolderScan:
+    """The videos under ``folder`` (recursive) and the files skipped, with their reasons.
+
+    A file is a video when its extension is one of :data:`~videocam.io.VIDEO_EXTENSIONS`, or
+    when ``analyze`` would read it as one (:func:`~videocam.io.why_not_a_video`, which opens
+    it). Hidden files and folders are not searched, nor is ``exclude`` (the batch's OUT, when it
+    lies inside the input folder); a folder holding a batch's outputs is skipped whole.
     """
     excluded = os.path.realpath(exclude) if exclude is not None else None
     found: list[Path] = []
+    skipped: list[Skipped] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         kept = []
         for d in sorted(dirnames):
             full = os.path.join(dirpath, d)
             if d.startswith(".") or os.path.realpath(full) == excluded:
                 continue
-            if os.path.exists(os.path.join(full, LOCK_FILE)):
-                logger.info("%s: skipped (a batch output folder)", full)
+            if is_batch_output(full):
+                skipped.append(Skipped(Path(full), "a batch's output folder (not searched)"))
                 continue
             kept.append(d)
         dirnames[:] = kept
         for f in filenames:
-            if not f.startswith(".") and os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS:
-                found.append(Path(dirpath, f))
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+            if f.startswith("."):
+                continue
+            path = Path(dirpath, f)
+            reason = None
+            if os.path.splitext(f)[1].lower() not in VIDEO_EXTENSIONS:
+                reason = why_not_a_video(path)
+            if reason is None:
+                found.append(path)
+            else:
+                skipped.append(Skipped(path, reason))
+
+    def relative(p: Path) -> str:
+        return p.relative_to(folder).as_posix()
+
+    return FolderScan(
+        videos=sorted(found, key=relative),
+        skipped=sorted(skipped, key=lambda s: relative(s.path)),
+    )
+
+
+def find_videos(folder: Path, *, exclude: Path | None = None) -> list[Path]:
+    """The videos of :func:`scan_folder`."""
+    return scan_folder(folder, exclude=exclude).videos
 
 
 def _make_jobs(videos: Iterable[Path], base: Path, out_dir: Path) -> list[Job]:
@@ -177,8 +207,23 @@ def _make_jobs(videos: Iterable[Path], base: Path, out_dir: Path) -> list[Job]:
     return [Job(path=path, name=name, out_dir=out_abs / name) for path, name in listed]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The videos of a batch, each with its sub-folder, and the files of the input folder that
+    are skipped (none for a manifest: its entries are all analysed, or fail)."""
+
+    jobs: list[Job]
+    skipped: list[Skipped]
+
+
 def plan_jobs(inputs: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> list[Job]:
-    """List the videos of a folder or manifest CSV, each with its sub-folder in ``out_dir``.
+    """The jobs of :func:`plan_batch`."""
+    return plan_batch(inputs, out_dir).jobs
+
+
+def plan_batch(inputs: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Plan:
+    """List the videos of a folder or manifest CSV, each with its sub-folder in ``out_dir``,
+    and the files of a folder that are not videos.
 
     Raises:
         ConfigError: ``inputs`` is missing, neither a folder nor a ``.csv`` manifest, a folder
@@ -187,11 +232,15 @@ def plan_jobs(inputs: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -
     """
     source = Path(inputs)
     if source.is_dir():
-        videos = find_videos(source, exclude=Path(out_dir))
-        if not videos:
+        scan = scan_folder(source, exclude=Path(out_dir))
+        if not scan.videos:
             extensions = " ".join(sorted(VIDEO_EXTENSIONS))
-            raise ConfigError(f"{source}: no video files found (extensions: {extensions})")
-        return _make_jobs(videos, source, Path(out_dir))
+            others = f"; {len(scan.skipped)} other file(s) skipped" if scan.skipped else ""
+            raise ConfigError(
+                f"{source}: no video files found (extensions: {extensions}, or any file "
+                f"FFmpeg reads as a video{others})"
+            )
+        return Plan(_make_jobs(scan.videos, source, Path(out_dir)), scan.skipped)
     if not source.exists():
         raise ConfigError(f"{source}: no such folder or manifest")
     if source.suffix.lower() != ".csv":
@@ -202,4 +251,4 @@ def plan_jobs(inputs: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -
     from videocam.manifest import read_manifest
 
     entries = read_manifest(source)
-    return _make_jobs((e.path for e in entries), source.parent, Path(out_dir))
+    return Plan(_make_jobs((e.path for e in entries), source.parent, Path(out_dir)), [])

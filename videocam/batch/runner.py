@@ -11,10 +11,18 @@ Files in OUT (each written atomically):
   usable index (unfinished videos read ``pending``).
 - ``failures.csv``: ``path``, ``error_type``, ``message`` (and ``output``) of each failed video;
   written even when empty.
+- ``skipped.csv``: ``path``, ``reason`` of each file of the input folder that is not a video
+  (:func:`~videocam.batch.plan.scan_folder`); written even when empty. The skipped files are
+  also named on stderr when the batch starts.
 - ``report.html``: the batch's review page (one row per video, links into each video's own
   page), rewritten with ``index.csv``.
 - ``batch.json``: inputs, options and their hash, counts, timings, versions.
-- ``.batch.lock``: held (``flock``) while a batch writes here, so two runs cannot mix.
+- ``.batch.lock``: held (``flock``) while a batch writes here, so two runs cannot mix; removed
+  when the batch ends (left only by a batch killed with SIGKILL, and harmless then).
+
+An OUT the batch created is removed again when the batch fails before writing anything into it.
+When the batch stops early (an error, SIGINT, SIGTERM), the staging folders of the videos that
+were in flight are removed from their sub-folders (the workers are stopped first).
 
 Rules for an existing OUT: without ``--resume`` it must be empty (or absent): results are never
 overwritten silently. With ``--resume`` a video is skipped when its sub-folder has a completion
@@ -28,11 +36,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,12 +59,13 @@ from videocam.batch.job import (
     completed_result,
     config_hash,
     pending_result,
+    remove_leftovers,
     remove_temp_files,
 )
-from videocam.batch.plan import LOCK_FILE, VIDEO_EXTENSIONS, Job, plan_jobs
+from videocam.batch.plan import LOCK_FILE, VIDEO_EXTENSIONS, Job, Skipped, plan_batch
 from videocam.batch.worker import Task
 from videocam.errors import ConfigError
-from videocam.render.files import ensure_output_dir, write_csv, write_json
+from videocam.render.files import created_output_dir, write_csv, write_json
 
 if TYPE_CHECKING:
     from videocam.config import AnalyzeConfig
@@ -71,7 +81,12 @@ EXIT_SOME_FAILED = 3
 INDEX_FILE = "index.csv"
 FAILURES_FILE = "failures.csv"
 SUMMARY_FILE = "batch.json"
+SKIPPED_FILE = "skipped.csv"
 FAILURE_COLUMNS = ["path", "error_type", "message", "output"]
+SKIPPED_COLUMNS = ["path", "reason"]
+
+#: Skipped files named one by one on stderr; the rest are counted (all are in skipped.csv).
+SKIPPED_SHOWN = 20
 
 #: Least time between two rewrites of index.csv while the batch runs.
 INDEX_INTERVAL_S = 2.0
@@ -85,11 +100,13 @@ class BatchReport:
         out_dir: OUT.
         results: one per planned video, in plan order.
         seconds: wall time.
+        skipped: the files of the input folder that are not videos, with why.
     """
 
     out_dir: Path
     results: list[JobResult]
     seconds: float
+    skipped: list[Skipped] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -233,8 +250,8 @@ def check_engine_options(
     """
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
-    if timeout_s is not None and not timeout_s > 0:
-        raise ConfigError(f"--timeout must be > 0 seconds, got {timeout_s}")
+    if timeout_s is not None and not (timeout_s > 0 and math.isfinite(timeout_s)):
+        raise ConfigError(f"--timeout must be a finite number > 0 seconds, got {timeout_s}")
     if engine not in ENGINES:
         raise ConfigError(f"engine {engine!r} is not available; choose from {', '.join(ENGINES)}")
     if ray_address is not None and engine != "ray":
@@ -304,21 +321,40 @@ def write_failures(path: Path, results: Iterable[JobResult], folder: str = "") -
 
 @contextmanager
 def locked(out_dir: Path) -> Iterator[None]:
-    """Hold OUT's lock file for the run (released by the OS even after kill -9)."""
+    """Hold OUT's lock file for the run (released by the OS even after kill -9), and remove it
+    at the end, while still holding it.
+
+    A run that opened the file just before the holder removed it would lock a file no longer
+    in OUT: after locking, the run checks that the path still names the file it locked, and
+    tries again if not.
+    """
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
         yield
         return
-    with open(out_dir / LOCK_FILE, "a") as handle:
+    path = out_dir / LOCK_FILE
+    while True:
+        handle = open(path, "a")  # noqa: SIM115 - closed below, or after the run
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
+            handle.close()
             raise ConfigError(f"{out_dir}: another videocam batch is writing there") from exc
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(handle.fileno()).st_ino:
+            break
+        handle.close()  # the previous holder removed it: lock the new one
+    try:
+        yield
+    finally:
+        with suppress(OSError):
+            path.unlink()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def _resume_plan(
@@ -401,9 +437,11 @@ def run_batch(
 
     started = time.perf_counter()
     check_engine_options(workers, engine, ray_address, timeout_s)
-    jobs = plan_jobs(inputs, out_dir)
-    out = ensure_output_dir(out_dir).absolute()
-    with locked(out):
+    plan = plan_batch(inputs, out_dir)
+    jobs = plan.jobs
+    _log_skipped(plan.skipped, _names_base(inputs))
+    with created_output_dir(out_dir) as created, locked(created.absolute()):
+        out = created.absolute()
         check_empty(out, resume)
         digest = config_hash(config)
         todo, done = _resume_plan(jobs, digest, out) if resume else (list(jobs), [])
@@ -441,17 +479,44 @@ def run_batch(
             finished = True
         finally:
             bar.close()
-            report = BatchReport(out, list(index.results.values()), time.perf_counter() - started)
+            if not finished:  # the workers are stopped: clear what the unfinished ones staged
+                for job in todo:
+                    if index.results[job.name].status == STATUS_PENDING:
+                        remove_leftovers(job.out_dir)
+            report = BatchReport(
+                out, list(index.results.values()), time.perf_counter() - started, plan.skipped
+            )
             # Nothing is written when no video was started (e.g. the model cannot load), so
             # OUT stays empty and the same command can simply be run again.
             if index.written or dispatched or finished:
                 index.write(finished)
+                write_skipped(out / SKIPPED_FILE, plan.skipped)
                 used = workers if workers is not None else getattr(runner, "workers", None) or 1
                 summary = _summary(report, inputs, config, digest, used, resume, engine, finished)
                 if engine == "ray":
                     summary["ray_address"] = getattr(runner, "address", None) or "local"
                 write_json({**summary, "versions": package_versions()}, out / SUMMARY_FILE)
     return report
+
+
+def _log_skipped(skipped: Sequence[Skipped], base: Path) -> None:
+    """Name the skipped files on stderr (the first :data:`SKIPPED_SHOWN`, then a count)."""
+    for item in skipped[:SKIPPED_SHOWN]:
+        logger.warning("skipped %s: %s", _display_name(item.path, base), item.reason)
+    if len(skipped) > SKIPPED_SHOWN:
+        logger.warning(
+            "skipped %d more file(s) that are not videos (all listed in OUT/%s)",
+            len(skipped) - SKIPPED_SHOWN,
+            SKIPPED_FILE,
+        )
+
+
+def write_skipped(path: Path, skipped: Iterable[Skipped]) -> None:
+    """``skipped.csv``: :data:`SKIPPED_COLUMNS` of each skipped file (written even when empty)."""
+    import pandas as pd
+
+    rows = [{"path": str(item.path), "reason": item.reason} for item in skipped]
+    write_csv(pd.DataFrame(rows, columns=SKIPPED_COLUMNS), path)
 
 
 def _names_base(inputs: str | os.PathLike[str]) -> Path:
@@ -527,6 +592,7 @@ def _summary(
             "ok": report.count(STATUS_OK),
             "skipped_complete": report.count(STATUS_SKIPPED),
             "failed": report.count(STATUS_FAILED),
+            "skipped_not_video": len(report.skipped),
             "pending": len(report.results)
             - report.count(STATUS_OK)
             - report.count(STATUS_SKIPPED)
@@ -539,6 +605,7 @@ def _summary(
         "files": {
             "index": INDEX_FILE,
             "failures": FAILURES_FILE,
+            "skipped": SKIPPED_FILE,
             "report": REPORT_HTML,
             "per_video": "SUB/ with the analyze outputs, log.txt, and .done written last",
         },

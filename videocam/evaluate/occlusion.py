@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from videocam.scoring import evidence_mask, select_keyframes
+from videocam.scoring import find_evidence, select_keyframes
 
 __all__ = ["occlusion_importance", "occlusion_keyframes", "occlusion_masks"]
 
@@ -57,14 +57,17 @@ def occlusion_keyframes(
     min_gap_s: float,
     keyframe_floor: float,
     evidence_floor: float,
+    evidence_ratio: float,
 ) -> np.ndarray:
     """Positions of the occlusion keyframes, strongest first: :func:`select_keyframes` on the
-    importance, among the frames with evidence (:func:`evidence_mask`), as for the CAM's."""
+    importance, among the frames with evidence (:func:`find_evidence`), as for the CAM's."""
     return select_keyframes(
         importance,
         times_s,
         topk,
         min_gap_s,
         floor=keyframe_floor,
-        eligible=evidence_mask(target_score, evidence_floor),
+        eligible=find_evidence(
+            target_score, times_s, floor=evidence_floor, ratio=evidence_ratio
+        ).mask,
     )

@@ -252,6 +252,7 @@ def _occlusion_metrics(
             min_gap_s=config.min_gap,
             keyframe_floor=config.keyframe_floor,
             evidence_floor=config.evidence_floor,
+            evidence_ratio=config.evidence_ratio,
         )
         metrics["occlusion_keyframe_hit_rate"] = keyframe_hit_rate(
             times[keyframes], entry.event_start_s, entry.event_end_s

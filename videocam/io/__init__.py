@@ -23,12 +23,15 @@ from videocam.io.base import (
     sample_indices,
     stand_ins,
 )
+from videocam.io.formats import STILL_IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, why_not_a_video
 from videocam.io.policy import BACKEND_CHOICES, BACKENDS, decode_reproducibly, open_video
 from videocam.io.pyav_backend import PyAVSource, YUVColour, YUVFrame
 
 __all__ = [
     "BACKENDS",
     "BACKEND_CHOICES",
+    "STILL_IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
     "DecodeReport",
     "DecoderChoice",
     "DecoderRecord",
@@ -44,4 +47,5 @@ __all__ = [
     "open_video",
     "sample_indices",
     "stand_ins",
+    "why_not_a_video",
 ]

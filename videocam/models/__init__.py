@@ -12,18 +12,20 @@ from __future__ import annotations
 
 from videocam.models.layers import ReshapeFn, resolve_layer
 from videocam.models.preprocess import Preprocess
-from videocam.models.registry import list_models, load_model, resolve_device
-from videocam.models.spec import LoadedModel, ModelInfo
+from videocam.models.registry import describe_model, list_models, load_model, resolve_device
+from videocam.models.spec import LoadedModel, ModelCard, ModelInfo
 from videocam.models.tiny import TinyVideoNet, build_tiny
 from videocam.models.weights import load_state_dict_file
 
 __all__ = [
     "LoadedModel",
+    "ModelCard",
     "ModelInfo",
     "Preprocess",
     "ReshapeFn",
     "TinyVideoNet",
     "build_tiny",
+    "describe_model",
     "list_models",
     "load_model",
     "load_state_dict_file",

@@ -31,6 +31,7 @@ from videocam.models.tiny import (
     TINY_MEAN,
     TINY_META_FILE,
     TINY_STD,
+    TINY_SYNTHETIC_DATA,
     TINY_WEIGHTS_FILE,
     TINY_WIDTH,
     build_tiny,
@@ -215,7 +216,11 @@ def _parse_tiny_meta(text: str, where: str) -> dict[str, Any]:
     width = raw.get("width")
     if width is not None and (not isinstance(width, int) or width < 1):
         raise ModelLoadError(f"{where}: 'width' must be a positive integer, got {width!r}")
+    training_data = raw.get("training_data")
+    if training_data is not None and not isinstance(training_data, str):
+        raise ModelLoadError(f"{where}: 'training_data' must be a string, got {training_data!r}")
     return {
+        "synthetic_only": training_data == TINY_SYNTHETIC_DATA,
         "classes": tuple(classes),
         "input_size": (size[0], size[1]),
         "clip_len": clip_len,
@@ -281,4 +286,6 @@ def _build_tiny(kind: str, value: str, num_classes: int | None) -> Built:
         background_class=background if same_classes else None,
         default_layer=TINY_LAYER,
         num_classes=n_classes,
+        # Its own weights were trained on synthetic clips; a file or none says nothing of them.
+        synthetic_only=kind == "bundled" and meta is not None and meta["synthetic_only"],
     )

@@ -25,11 +25,12 @@ from videocam.errors import ConfigError, ModelLoadError
 from videocam.models import bundled, custom, detectors, hf, timm_zoo, torchvision_zoo
 from videocam.models.layers import layer_name, resolve_layer
 from videocam.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from videocam.models.spec import Built, LoadedModel, ModelInfo
+from videocam.models.spec import SYNTHETIC_ONLY_NOTE, Built, LoadedModel, ModelCard, ModelInfo
+from videocam.models.weights import parse_weights
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["list_models", "load_model", "resolve_device"]
+__all__ = ["describe_model", "list_models", "load_model", "resolve_device"]
 
 
 def list_models() -> list[ModelInfo]:
@@ -50,6 +51,65 @@ def list_models() -> list[ModelInfo]:
         *hf.hf_infos(),
         *timm_zoo.timm_infos(),
     ]
+
+
+def describe_model(name: str, weights: str | Path | None = "DEFAULT") -> ModelCard:
+    """What ``videocam models NAME`` prints: kind, default layer, input size, weights and the
+    class names of a model ``--model`` accepts.
+
+    torchvision's classifiers and detectors are described from their weights enums (offline:
+    nothing is built or downloaded) unless ``weights`` is a file or ``none``; every other model
+    (bundled, ``hf:`` and ``timm:`` models, custom builders) is built as :func:`load_model`
+    would build it (``hf:`` Hub IDs and ``timm:`` pretrained weights need their cache or the
+    network).
+
+    Raises:
+        ModelLoadError: an unknown name (close names suggested), or a model that cannot be
+            built here; ConfigError as :func:`load_model`.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ModelLoadError(f"model name must be a non-empty string, got {name!r}")
+    key = name.strip().lower()
+    listed = {i.name: i for i in list_models() if i.family is None and i.source == "torchvision"}
+    spec = parse_weights(weights)
+    if key in listed and spec.kind in ("default", "name"):
+        return torchvision_zoo.describe_torchvision(listed[key], spec.value)
+    model_name, built = _build(
+        _Request(
+            name.strip(),
+            weights,
+            frame_model=False,
+            num_classes=None,
+            detector=False,
+            score_threshold=detectors.DEFAULT_SCORE_THRESHOLD,
+            n_labels=None,
+        )
+    )
+    size = built.preprocess.size if built.preprocess is not None else None
+    source = "custom"
+    if key in bundled.BUNDLED_NAMES:
+        source = "bundled"
+    elif hf.is_hf_spec(model_name):
+        source = "transformers"
+    elif timm_zoo.is_timm_spec(model_name):
+        source = "timm"
+    elif not custom.is_custom_spec(model_name):
+        source = "torchvision"
+    return ModelCard(
+        name=model_name,
+        kind=built.kind,
+        task="detection" if built.detector is not None else "classification",
+        default_layer=built.default_layer,
+        input_size=None if built.detector is not None and built.detector.fit_to_video else size,
+        clip_len=built.clip_len,
+        weights=built.weights,
+        weights_choices=("bundled",) if source == "bundled" else (),
+        categories=built.categories,
+        num_classes=built.num_classes,
+        background_class=built.background_class,
+        source=source,
+        notes=(SYNTHETIC_ONLY_NOTE,) if built.synthetic_only else (),
+    )
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -358,6 +418,7 @@ def _loaded(
             else dataclasses.replace(built.detector, fit_to_video=given.size is None)
         ),
         sources=sources,
+        synthetic_only=built.synthetic_only,
     )
 
 

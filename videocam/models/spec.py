@@ -13,9 +13,11 @@ from videocam.models.preprocess import Preprocess
 
 __all__ = [
     "DEFAULT_CLIP_LEN",
+    "SYNTHETIC_ONLY_NOTE",
     "Built",
     "DetectorInfo",
     "LoadedModel",
+    "ModelCard",
     "ModelInfo",
     "ReshapeFactory",
 ]
@@ -24,6 +26,13 @@ __all__ = [
 #: classifiers, custom builders, a transformers config without ``num_frames``), and of an
 #: analysis that names none.
 DEFAULT_CLIP_LEN = 16
+
+#: What ``videocam models NAME`` says of a model trained on synthetic clips only.
+SYNTHETIC_ONLY_NOTE = (
+    "trained on synthetic clips only (moving shapes on plain backgrounds, videocam.synthetic): "
+    "a demonstration model, not meant for real footage (analyze warns when a video does not "
+    "look like its training clips)"
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,43 @@ class ModelInfo:
     family: str | None = None
     note: str | None = None
     task: str = "classification"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What ``videocam models NAME`` prints about one model (:func:`describe_model`).
+
+    Attributes:
+        name: the model name as ``--model`` takes it.
+        kind: ``"video"`` or ``"frame"`` (as :class:`ModelInfo`).
+        task: ``"classification"`` or ``"detection"``.
+        default_layer: the default target layer (``--layer``), None when there is none (custom
+            builders: ``--layer`` is required).
+        input_size: (H, W) frames are resized to, None when it follows each video (object
+            detectors) or must be given (custom builders: ``--input-size``).
+        clip_len: default window length (video models), None for frame models.
+        weights: the weights described (``KINETICS400_V1``, ``bundled``, a file, ``none``…).
+        weights_choices: the names ``--weights`` takes besides ``DEFAULT``, a file and ``none``.
+        categories: class names by index, None when the model names none (``--labels``).
+        num_classes: the number of outputs when known.
+        background_class: the class ``--target auto`` skips, else None.
+        source: ``torchvision``, ``bundled``, ``transformers``, ``timm`` or ``custom``.
+        notes: other facts worth printing (a bundled model trained on synthetic clips only...).
+    """
+
+    name: str
+    kind: str
+    task: str
+    default_layer: str | None
+    input_size: tuple[int, int] | None
+    clip_len: int | None
+    weights: str
+    weights_choices: tuple[str, ...]
+    categories: tuple[str, ...] | None
+    num_classes: int | None
+    background_class: int | None
+    source: str
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +149,8 @@ class LoadedModel:
         sources: where each setting came from (``hf:`` and ``timm:`` models: the files and
             defaults that gave the classes, clip length, input size, mean / std, layer…; an
             option given by the user says so); None for the other models.
+        synthetic_only: the model declares it was trained on synthetic clips only (the
+            bundled ``videocam_tiny``: ``"training_data": "synthetic"`` in its sidecar json).
     """
 
     name: str
@@ -118,6 +166,7 @@ class LoadedModel:
     device: torch.device
     detector: DetectorInfo | None = None
     sources: dict[str, str] | None = None
+    synthetic_only: bool = False
 
     def class_scores(self, output: torch.Tensor) -> torch.Tensor:
         """The model output (N, K) as per-class scores: softmax probabilities of a classifier's
@@ -143,6 +192,7 @@ class Built:
         sources: where each setting came from (see :class:`LoadedModel`).
         needs_layer_hint: the error to raise when no ``layer`` is given and there is no
             default (a model family without a tested default layer).
+        synthetic_only: see :class:`LoadedModel`.
     """
 
     module: nn.Module
@@ -159,3 +209,4 @@ class Built:
     detector: DetectorInfo | None = None
     sources: dict[str, str] | None = None
     needs_layer_hint: str | None = None
+    synthetic_only: bool = False

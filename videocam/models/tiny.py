@@ -21,6 +21,7 @@ __all__ = [
     "TINY_MEAN",
     "TINY_META_FILE",
     "TINY_STD",
+    "TINY_SYNTHETIC_DATA",
     "TINY_WEIGHTS_FILE",
     "TINY_WIDTH",
     "TinyVideoNet",
@@ -39,6 +40,9 @@ TINY_LAYER = "block4"
 #: File names inside the ``videocam/assets`` package folder.
 TINY_WEIGHTS_FILE = "videocam_tiny.pt"
 TINY_META_FILE = "videocam_tiny.json"
+#: ``"training_data"`` of a sidecar json whose weights saw synthetic clips only (made by
+#: :mod:`videocam.synthetic`): :attr:`~videocam.models.spec.LoadedModel.synthetic_only`.
+TINY_SYNTHETIC_DATA = "synthetic"
 
 
 def _conv_block(in_channels: int, out_channels: int, stride: tuple[int, int, int]) -> nn.Sequential:

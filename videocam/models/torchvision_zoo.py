@@ -22,7 +22,7 @@ from torch import nn
 from videocam.errors import ModelLoadError, first_line
 from videocam.models.layers import ChannelsLastToFirst, ConvGeometry, ReshapeFn, TokensToGrid
 from videocam.models.preprocess import Preprocess
-from videocam.models.spec import DEFAULT_CLIP_LEN, Built, ModelInfo
+from videocam.models.spec import DEFAULT_CLIP_LEN, Built, ModelCard, ModelInfo
 from videocam.models.weights import (
     apply_state_dict,
     file_hint,
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "VIDEO_LAYERS",
     "build_torchvision",
+    "describe_torchvision",
     "frame_default_layer",
     "image_model_names",
     "torchvision_infos",
@@ -198,6 +199,30 @@ def torchvision_infos() -> list[ModelInfo]:
                 )
             )
     return rows
+
+
+def describe_torchvision(info: ModelInfo, weights: str) -> ModelCard:
+    """``videocam models NAME`` of a torchvision classifier or detector with a weights name
+    (``DEFAULT``...), from its weights enum alone: nothing is built or downloaded."""
+    enum = _tvm().get_model_weights(info.name)
+    member = _resolve_member(info.name, enum, weights)
+    # None for feature-extraction weights (vgg16 IMAGENET1K_FEATURES: no trained head).
+    categories = member.meta["categories"]
+    detection = info.task == "detection"
+    return ModelCard(
+        name=info.name,
+        kind=info.kind,
+        task=info.task,
+        default_layer=info.default_layer,
+        input_size=None if detection else _weights_preprocess(member).size,
+        clip_len=info.clip_len,
+        weights=member.name,
+        weights_choices=info.weights,
+        categories=tuple(categories) if categories else None,
+        num_classes=len(categories) if categories else None,
+        background_class=0 if detection else None,
+        source="torchvision",
+    )
 
 
 def _resolve_member(name: str, enum: Any, requested: str) -> Any:

@@ -27,33 +27,45 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "STAGING_PREFIX",
     "atomic_write",
+    "created_output_dir",
     "ensure_output_dir",
+    "missing_folders",
+    "not_writable_reason",
+    "remove_empty_folders",
     "write_csv",
     "write_failure",
     "write_json",
     "write_npy",
 ]
 
-#: What a full disk, a file size limit or a quota says, in words a user acts on.
-_SPACE_ERRORS = {
+#: Name prefix of the hidden staging folder an analysis is saved into, inside its output folder
+#: (:mod:`videocam.analysis.outputs`), before its files are moved into place.
+STAGING_PREFIX = ".videocam-staging-"
+
+#: What a full disk, a file size limit, a quota or a read-only file system says, in words a
+#: user acts on.
+_WRITE_FAULTS = {
     errno.ENOSPC: "the disk is full (no space left on the device)",
     errno.EFBIG: "a file would be too large (a file size limit is set for this process)",
     errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
 }
 
 
 def write_failure(exc: BaseException) -> str:
-    """Why writing failed, in one line without the file's name: a full disk, a file size limit
-    or a quota anywhere in the exception's chain, else the innermost reason."""
+    """Why writing failed, in one line without the file's name: a full disk, a file size limit,
+    a quota or a read-only file system anywhere in the exception's chain, else the innermost
+    reason."""
     seen: BaseException | None = exc
     innermost = exc
     for _ in range(10):
         if seen is None:
             break
         code = getattr(seen, "errno", None)
-        if code in _SPACE_ERRORS:
-            return _SPACE_ERRORS[code]
+        if code in _WRITE_FAULTS:
+            return _WRITE_FAULTS[code]
         innermost = seen
         seen = seen.__cause__ or seen.__context__
     return _reason(innermost)
@@ -129,8 +141,53 @@ def ensure_output_dir(path: str | os.PathLike[str]) -> Path:
     if not folder.is_dir():
         raise OutputError(f"{folder}: cannot create output folder: not a directory")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{folder}: output folder is not writable: permission denied")
+        raise OutputError(f"{folder}: output folder is not writable: {not_writable_reason(folder)}")
     return folder
+
+
+def not_writable_reason(folder: str | os.PathLike[str]) -> str:
+    """Why a folder ``os.access`` finds unwritable is so: its file system is mounted read-only,
+    or permission is denied."""
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        read_only = False
+    return _WRITE_FAULTS[errno.EROFS] if read_only else "permission denied"
+
+
+def missing_folders(path: str | os.PathLike[str]) -> list[Path]:
+    """The folders :func:`ensure_output_dir` would create for ``path``, innermost first."""
+    missing: list[Path] = []
+    folder = Path(os.path.abspath(os.fspath(path)))
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+@contextmanager
+def created_output_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """:func:`ensure_output_dir` for the duration of a run that may fail: when the body raises
+    (an error, Ctrl-C, SIGTERM...), the folders this call created are removed again if they are
+    still empty, so a failed run leaves no empty output folder behind. A folder that existed
+    before is never removed."""
+    created = missing_folders(path)
+    folder = ensure_output_dir(path)
+    try:
+        yield folder
+    except BaseException:
+        remove_empty_folders(created)
+        raise
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (innermost first) that is empty; stop at the first that is
+    not (it holds something, so its parents do too)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

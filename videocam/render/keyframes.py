@@ -145,7 +145,8 @@ def render_keyframes(
         video: the source video.
         out_dir: the output folder; images go to ``out_dir/keyframes/`` (created).
         keyframes: columns ``rank``, ``frame_index``, ``time_s``, ``attribution`` and the box
-            ``x0, y0, x1, y1`` in pixels of the original frame (x1/y1 exclusive; -1 for none).
+            ``x0, y0, x1, y1`` in pixels of the original frame (x1/y1 exclusive; missing or -1:
+            no box).
         cams: the map of a frame index, float (h, w) in [0, 1] with the video's one scale:
             a mapping or a callable (either may give None for no heatmap).
         colormap: matplotlib colormap name.
@@ -185,7 +186,8 @@ def render_keyframes(
     ranks = table["rank"].to_numpy(dtype=np.int64)
     times = table["time_s"].to_numpy(dtype=np.float64)
     scores = table["attribution"].to_numpy(dtype=np.float64)
-    boxes = np.nan_to_num(table[["x0", "y0", "x1", "y1"]].to_numpy(dtype=np.float64), nan=-1.0)
+    corners = table[["x0", "y0", "x1", "y1"]].astype("Float64")  # missing: no box
+    boxes = corners.to_numpy(dtype=np.float64, na_value=-1.0)
     paths: list[str] = []
     thumbs: list[np.ndarray] = []
     for k, frame in enumerate(frames):

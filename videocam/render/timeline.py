@@ -37,6 +37,7 @@ def render_timeline(
     title: str,
     tracks: Sequence[tuple[str, np.ndarray]] = (),
     evidence_floor: float | None = None,
+    evidence_threshold: float | None = None,
     figsize: tuple[float, float] | None = None,
     dpi: int = 100,
 ) -> Path:
@@ -61,6 +62,8 @@ def render_timeline(
         title: the figure title (video name, model, class...).
         tracks: ``(class name, attribution (n,))`` per followed class, on one scale.
         evidence_floor: draw ``evidence_floor`` x the peak target score as a dotted line.
+        evidence_threshold: instead, draw this target score as that line (the level at which
+            frames have evidence, summary.json's ``evidence_threshold``).
         figsize: inches; with ``dpi`` gives the pixel size (default 1200 x 600, 90 pixels
             taller per track).
         dpi: dots per inch.
@@ -116,7 +119,7 @@ def render_timeline(
     else:
         ax_attr.text(0.5, 0.5, "no analysed frames", transform=ax_attr.transAxes, ha="center")
     ceiling = score_axis_top(score)
-    floor_level = evidence_level(score, evidence_floor)
+    floor_level = evidence_level(score, evidence_floor, evidence_threshold)
     ax_score.set_ylim(0.0, ceiling)
     ax_attr.set_ylabel("attribution")
     ax_score.set_ylabel(f"target score\n(0 to {ceiling:g})")
@@ -199,9 +202,16 @@ def score_axis_top(target_score: np.ndarray) -> float:
     return nice_ceiling(1.1 * float(finite.max()) if len(finite) else 0.0)
 
 
-def evidence_level(target_score: np.ndarray, evidence_floor: float | None) -> float | None:
-    """The score at which a frame has evidence: ``evidence_floor`` x the highest score, drawn
-    dotted on the score axis here and on the review page; None without a floor or a score."""
+def evidence_level(
+    target_score: np.ndarray,
+    evidence_floor: float | None,
+    evidence_threshold: float | None = None,
+) -> float | None:
+    """The score at which a frame has evidence, drawn dotted on the score axis here and on the
+    review page: ``evidence_threshold`` (summary.json's, the rule's own level) when given, else
+    ``evidence_floor`` x the highest score; None without either or without a score."""
+    if evidence_threshold is not None and np.isfinite(evidence_threshold):
+        return float(evidence_threshold) if evidence_threshold > 0 else None
     score = np.asarray(target_score, dtype=np.float64)
     finite = score[np.isfinite(score)]
     peak = float(finite.max()) if len(finite) else 0.0

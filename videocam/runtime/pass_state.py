@@ -6,7 +6,7 @@ the head replay (see :mod:`videocam.runtime.single_pass`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,6 +35,7 @@ class PassResult:
         classes: int64 rows (M,): the classes whose maps were kept for each later window.
         maps: float32 rows (M, *S): those maps, at the layer's resolution (S includes t').
         mean_probs: float32 (K,): mean class probability over windows.
+        wins: int64 (K,): windows in which each class is the most probable.
         class_free: the method ignores the class (eigencam): ``maps[:, 0]`` serves every class.
         map_shape: one window's map, S.
         kept: float32 rows: the layer's output of each of the first windows, as it returned it.
@@ -51,6 +52,7 @@ class PassResult:
     kept: RowStore | None = None
     stand_in: StandIn | None = None
     input_shape: tuple[int, ...] | None = None
+    wins: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def candidates(self) -> int:
@@ -108,6 +110,7 @@ class ClassTotals:
         self.scores = scores
         self.n_candidates = candidates
         self.total: torch.Tensor | None = None
+        self.top_counts: torch.Tensor | None = None
         self.count = 0
         #: The candidates chosen for the latest batch (on the device).
         self.chosen: torch.Tensor | None = None
@@ -155,8 +158,12 @@ class ClassTotals:
 
     def add(self, probs: torch.Tensor) -> None:
         """Count a batch's probabilities (b, K)."""
+        import torch
+
         batch_total = probs.sum(0)
         self.total = batch_total if self.total is None else self.total + batch_total
+        won = torch.bincount(probs.argmax(dim=1), minlength=probs.shape[1])
+        self.top_counts = won if self.top_counts is None else self.top_counts + won
         self.count += len(probs)
 
     def mean(self) -> np.ndarray:
@@ -164,6 +171,12 @@ class ClassTotals:
         if self.total is None:
             raise RuntimeError("no window was run")
         return (self.total / self.count).cpu().numpy()
+
+    def wins(self) -> np.ndarray:
+        """int64 (K,): per class, the windows counted in which it is the most probable."""
+        if self.top_counts is None:
+            raise RuntimeError("no window was run")
+        return self.top_counts.cpu().numpy().astype(np.int64)
 
 
 class WindowStores:
@@ -314,6 +327,7 @@ class PassState:
             kept=self.stores.get("kept"),
             stand_in=self.stand_in,
             input_shape=self.input_shape,
+            wins=self.totals.wins(),
         )
         if self.map_shape is None:
             result.map_shape = replayed_map_shape(result)

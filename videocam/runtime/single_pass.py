@@ -132,6 +132,8 @@ class Explained:
             >= 0), in a temporary file past a bound, with its mean, maximum and the target's
             probability (averaged over the windows covering it); the caller closes it.
         class_probs: float32, shape (K,): mean class probability over the windows.
+        class_wins: int64, shape (K,): the windows in which each class is the most probable
+            (the first on ties).
         layer_shape: the layer's map shape per window (t', h, w); t' = 1 for frame models.
         candidates_per_window: classes whose maps each window kept while the target was
             unknown; None for an explicit target.
@@ -152,6 +154,7 @@ class Explained:
     n_replayed: int = 0
     frames: KeptFrames | None = field(default=None, repr=False)
     tracks: list[TrackCurves] = field(default_factory=list, repr=False)
+    class_wins: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
     @property
     def target_score(self) -> np.ndarray:
@@ -260,6 +263,7 @@ class SinglePass:
             target=chosen,
             maps=fused,
             class_probs=result.mean_probs,
+            class_wins=result.wins,
             layer_shape=layer_shape,
             candidates_per_window=None if target is not None else result.candidates,
             n_recomputed=self.n_recomputed,

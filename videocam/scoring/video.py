@@ -9,16 +9,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from videocam.scoring.boxes import cam_box
+from videocam.scoring.boxes import BOX_MAX_AREA, Box, cam_box
 from videocam.scoring.frames import (
+    Evidence,
     Segment,
-    evidence_mask,
+    find_evidence,
     find_segments,
     scale_cams,
     select_keyframes,
 )
-
-Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -29,10 +28,11 @@ class VideoScores:
         cam_scale: the one factor all maps are divided by (their common maximum; 1.0 when every
             map is zero).
         attribution: float64, shape (n,), in [0, 1]: each frame's mean map / ``cam_scale``.
-        evidence: bool, shape (n,): frames where the model sees the target (the only ones that
-            may be keyframes or inside segments).
+        evidence: the frames where the model sees the target (``evidence.mask``: the only ones
+            that may be keyframes or inside segments) and the levels of the rule.
         keyframes: int64, shape (<= topk,): positions of the keyframes, strongest first.
-        boxes: one ``(x0, y0, x1, y1)`` per keyframe, pixels of the original frame.
+        boxes: one ``(x0, y0, x1, y1)`` per keyframe, pixels of the original frame
+            (:data:`~videocam.scoring.boxes.NO_BOX` for a keyframe without one).
         segments: intervals of high attribution, in time order.
         cams: float32, shape (n, h, w), in [0, 1]: the maps divided by ``cam_scale``, from
             :func:`score_video` (None from :func:`score_frames`, which never holds them all).
@@ -40,7 +40,7 @@ class VideoScores:
 
     cam_scale: float
     attribution: np.ndarray = field(repr=False)
-    evidence: np.ndarray = field(repr=False)
+    evidence: Evidence = field(repr=False)
     keyframes: np.ndarray
     boxes: list[Box]
     segments: list[Segment]
@@ -59,7 +59,9 @@ def score_frames(
     min_gap_s: float,
     keyframe_floor: float,
     evidence_floor: float,
+    evidence_ratio: float,
     box_threshold: float,
+    box_max_area: float = BOX_MAX_AREA,
 ) -> VideoScores:
     """Scale, attribute, rank and box one video from each frame's map mean and maximum, reading
     only the keyframes' maps (``frame_map(position)``): memory O(n) however long the video.
@@ -72,8 +74,8 @@ def score_frames(
         target_score: float, shape (n,): the target's probability per frame.
         frame_size: (H, W) of the original frames (for the boxes).
         topk, min_gap_s, keyframe_floor: see :func:`select_keyframes`.
-        evidence_floor: see :func:`evidence_mask`.
-        box_threshold: see :func:`cam_box`.
+        evidence_floor, evidence_ratio: the ``floor`` and ``ratio`` of :func:`find_evidence`.
+        box_threshold, box_max_area: see :func:`cam_box`.
     """
     maxes = np.asarray(maxes, dtype=np.float64)
     if not np.isfinite(maxes).all():
@@ -81,12 +83,14 @@ def score_frames(
     peak = float(maxes.max()) if maxes.size else 0.0
     factor = peak if peak > 0 else 1.0
     attribution = np.asarray(means, dtype=np.float64) / factor
-    evidence = evidence_mask(target_score, evidence_floor)
+    evidence = find_evidence(target_score, times_s, floor=evidence_floor, ratio=evidence_ratio)
     keyframes = select_keyframes(
-        attribution, times_s, topk, min_gap_s, floor=keyframe_floor, eligible=evidence
+        attribution, times_s, topk, min_gap_s, floor=keyframe_floor, eligible=evidence.mask
     )
     boxes = [
-        cam_box(np.asarray(frame_map(p), np.float32) / factor, frame_size, box_threshold)
+        cam_box(
+            np.asarray(frame_map(p), np.float32) / factor, frame_size, box_threshold, box_max_area
+        )
         for p in keyframes.tolist()
     ]
     return VideoScores(
@@ -95,7 +99,7 @@ def score_frames(
         evidence=evidence,
         keyframes=keyframes,
         boxes=boxes,
-        segments=find_segments(attribution, eligible=evidence),
+        segments=find_segments(attribution, eligible=evidence.mask),
     )
 
 
@@ -109,7 +113,9 @@ def score_video(
     min_gap_s: float,
     keyframe_floor: float,
     evidence_floor: float,
+    evidence_ratio: float,
     box_threshold: float,
+    box_max_area: float = BOX_MAX_AREA,
 ) -> VideoScores:
     """:func:`score_frames` of maps held in memory, with the scaled maps.
 
@@ -131,7 +137,9 @@ def score_video(
         min_gap_s=min_gap_s,
         keyframe_floor=keyframe_floor,
         evidence_floor=evidence_floor,
+        evidence_ratio=evidence_ratio,
         box_threshold=box_threshold,
+        box_max_area=box_max_area,
     )
     assert scores.cam_scale == factor
     return replace(scores, cams=scaled)

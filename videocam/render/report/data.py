@@ -152,6 +152,7 @@ def video_page_data(
     times = frames.time_s.to_numpy(dtype=np.float64)
     scores = frames.target_score.to_numpy(dtype=np.float64)
     floor = _finite((summary.get("keyframes") or {}).get("evidence_floor"))
+    threshold = _finite((summary.get("keyframes") or {}).get("evidence_threshold"))
     score_of = dict(
         zip(
             frames.frame_index.astype(int).tolist(),
@@ -210,7 +211,7 @@ def video_page_data(
         "attribution": _curve(frames.attribution.to_numpy(dtype=np.float64)),
         "target_score": _curve(scores),
         "score_top": score_axis_top(scores),
-        "evidence_level": evidence_level(scores, floor),
+        "evidence_level": evidence_level(scores, floor, threshold),
         "keyframes": kf,
         "segments": segs,
         "tracks": lanes,
