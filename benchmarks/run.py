@@ -11,10 +11,15 @@ One run, one table per section, one JSON file (default ``benchmarks/results/run_
   warm-up of each, the three run interleaved in every repeat, in alternating order (cases whose
   limit takes under 5 s get three times the repeats); ratios are medians of the per-repeat
   ratios, so a burst of load on a shared machine hits both terms of a ratio. Peak resident
-  memory of each case comes from one more ``analyze`` run in a fresh process.
+  memory of each case comes from one more ``analyze`` run in a fresh process; the share of
+  videocam's CPU time spent in the kernel and its page faults per frame from ``getrusage``.
+  Per-frame models on a real clip run with a named target and with ``auto``. ``--load N``
+  starts N CPU-bound processes that compete for the cores meanwhile.
 - **memory**: peak RSS of ``analyze`` on a 1-minute and an 8-minute video, each in a fresh
   process, with and without rendering; and of ``evaluate --steps 2`` on the same lengths at
   160x96.
+- **policy**: whole ``analyze --no-render`` processes with ``OMP_WAIT_POLICY`` PASSIVE
+  (videocam's default) and ACTIVE (OpenMP's), idle and with one CPU-bound process competing.
 - **render**: frames/s of the render pass (the annotated clip at source resolution) against
   PyAV decoding and re-encoding the same video and nothing else: with the annotated clip's
   libx264 settings, and with PyAV's defaults; wall and CPU seconds, at least 5 interleaved
@@ -29,6 +34,9 @@ them.
     python benchmarks/run.py --quick            # short inputs, 1 repeat: a smoke run
     python benchmarks/run.py --only throughput  # one section (throughput, memory, render)
     python benchmarks/run.py --only memory --long  # 1 against 60 minutes at 30 fps
+    python benchmarks/run.py --only throughput --load 1 \
+        --json benchmarks/results/run_cpu_loaded.json  # one CPU-bound process competing
+    python benchmarks/run.py --only policy      # OMP_WAIT_POLICY PASSIVE / ACTIVE, idle / loaded
     python benchmarks/run.py --device cuda      # GPU: r3d_18, r2plus1d_18, mvit_v2_s at native
                                                 # sizes: clips/s and peak GPU memory
 """
@@ -55,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 REAL_VIDEOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
-SECTIONS = ("throughput", "memory", "render")
+SECTIONS = ("throughput", "memory", "render", "policy")
 #: Cases whose limit takes less than this many seconds get three times the repeats.
 _SHORT_CASE_S = 5.0
 
@@ -70,6 +78,7 @@ class Case:
     video: Path
     bound: str  # "model" or "decode": which cost dominates
     pgc: bool = True  # run the pytorch-grad-cam loop
+    target: str = "auto"  # videocam's --target
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -90,6 +99,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="output (default benchmarks/results/run_DEV.json; with --quick bench-out/)",
     )
     parser.add_argument("--workdir", type=Path, help="keep the generated videos here")
+    parser.add_argument(
+        "--load",
+        type=int,
+        default=0,
+        help="CPU-bound processes competing for the cores during the throughput section",
+    )
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -135,8 +150,9 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _fresh_process(argv: list[str]) -> dict[str, Any]:
-    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+def _fresh_process(argv: list[str], policy: str | None = None) -> dict[str, Any]:
+    """``videocam argv`` in a fresh process (OMP_WAIT_POLICY ``policy``, default PASSIVE)."""
+    env = {**os.environ, "OMP_WAIT_POLICY": policy or os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     out = subprocess.run(
         [sys.executable, __file__, "--child", *argv],
         check=True,
@@ -284,6 +300,8 @@ class _Contenders:
             self.case.weights,
             "--device",
             self.device.type,
+            "--target",
+            self.case.target,
         ]
 
     def pytorch_grad_cam(self, max_batches: int | None = None) -> None:
@@ -314,16 +332,45 @@ def _timed(fn: Callable[[], None], device: Any) -> tuple[float, float | None]:
     return seconds, peak
 
 
+def _with_usage(fn: Callable[[], None], usage: list[dict[str, float]]) -> None:
+    """Run ``fn``; append its CPU seconds (user + system), system seconds and minor page
+    faults (this process, every thread) to ``usage``."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    fn()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    sys_s = after.ru_stime - before.ru_stime
+    usage.append(
+        {
+            "cpu_s": after.ru_utime - before.ru_utime + sys_s,
+            "sys_s": sys_s,
+            "faults": after.ru_minflt - before.ru_minflt,
+        }
+    )
+
+
+@contextlib.contextmanager
+def _competitors(n: int) -> Iterator[int]:
+    """``n`` CPU-bound processes competing for the cores while the context is open."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(0, n))]
+    try:
+        yield len(procs)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
 def _throughput(
-    cases: list[Case], device: Any, repeats: int, workdir: Path
+    cases: list[Case], device: Any, repeats: int, workdir: Path, competing: int = 0
 ) -> list[dict[str, Any]]:
     rows = []
     for case in cases:
         load_before = os.getloadavg()
         contenders = _Contenders(case, device, workdir / f"out_{case.name}")
+        usage: list[dict[str, float]] = []
         fns: dict[str, Callable[[], None]] = {
             "limit": contenders.limit,
-            "videocam": contenders.videocam,
+            "videocam": functools.partial(_with_usage, contenders.videocam, usage),
         }
         if contenders.pgc_model is not None:
             fns["pytorch_grad_cam"] = contenders.pytorch_grad_cam
@@ -336,6 +383,7 @@ def _throughput(
         # Warm-up: thread pools, allocators, and the imports of videocam's first call.
         warm_limit, _ = _timed(contenders.limit, device)
         _timed(contenders.videocam, device)
+        usage.clear()
         if contenders.pgc_model is not None:
             _timed(functools.partial(contenders.pytorch_grad_cam, max_batches=1), device)
         times: dict[str, list[float]] = {key: [] for key in fns}
@@ -395,6 +443,12 @@ def _throughput(
                 "pytorch_grad_cam_over_videocam": paired("pytorch_grad_cam", "videocam"),
                 "peak_rss_mb": fresh["peak_rss_mb"],
                 "peak_gpu_mb": gpu_peaks,
+                "target": case.target,
+                # CPU time in the kernel, and page faults, of videocam's runs (all threads).
+                "kernel_share": statistics.median(u["sys_s"] / u["cpu_s"] for u in usage),
+                "page_faults_per_frame": statistics.median(u["faults"] for u in usage)
+                / contenders.n_frames,
+                "competing_processes": competing,
                 "repeats": n_repeats,
                 "times_s": times,
                 "load_avg_before": load_before,
@@ -483,6 +537,55 @@ def _memory(workdir: Path, quick: bool, device: Any, long: bool = False) -> list
                 "long_peak_rss_mb": result[long_s][key],
                 "ratio": result[long_s][key] / result[short_s][key],
                 "long_frames_per_s": long_s * fps / result[long_s]["seconds"],
+                "load_avg": os.getloadavg(),
+            }
+        )
+    return rows
+
+
+# -- OpenMP's wait policy, idle and loaded -----------------------------------------------------
+
+
+def _policy(workdir: Path, quick: bool, repeats: int) -> list[dict[str, Any]]:
+    """Whole ``analyze --no-render`` processes with OMP_WAIT_POLICY PASSIVE (what videocam sets
+    when the user has not) and ACTIVE (OpenMP's default spin-waiting), on an idle machine and
+    with one CPU-bound process competing: wall seconds, interleaved, alternating order."""
+    video = REAL_VIDEOS.resolve() / "intel_car-detection.mp4"
+    model, target = "efficientnet_lite0", "468"
+    if quick or not video.exists():
+        video = _make_video(workdir / "policy_10s.mp4", 10, (224, 224))
+        model, target = "videocam_tiny", "auto"
+    argv = [
+        "analyze",
+        str(video),
+        "-o",
+        str(workdir / "policy"),
+        "--no-render",
+        "--quiet",
+        "--model",
+        model,
+        "--target",
+        target,
+    ]
+    rows = []
+    for competing in (0, 1):
+        times: dict[str, list[float]] = {"PASSIVE": [], "ACTIVE": []}
+        with _competitors(competing):
+            for repeat in range(repeats):
+                order = list(times) if repeat % 2 == 0 else list(times)[::-1]
+                for policy in order:
+                    times[policy].append(_fresh_process(argv, policy)["seconds"])
+                print(f"  policy, {competing} competing, repeat {repeat + 1}: {times}", flush=True)
+        passive, active = (statistics.median(times[p]) for p in ("PASSIVE", "ACTIVE"))
+        rows.append(
+            {
+                "model": model,
+                "video": video.name,
+                "competing_processes": competing,
+                "passive_s": passive,
+                "active_s": active,
+                "active_over_passive": active / passive,
+                "times_s": times,
                 "load_avg": os.getloadavg(),
             }
         )
@@ -603,6 +706,8 @@ def _print_tables(result: dict[str, Any]) -> None:
                 lambda r: _fmt(r["pytorch_grad_cam_over_videocam"], ".2f"),
             ),
             ("peak RSS MB", lambda r: f"{r['peak_rss_mb']:.0f}"),
+            ("kernel % of CPU", lambda r: f"{100 * r['kernel_share']:.1f}"),
+            ("page faults/frame", lambda r: f"{r['page_faults_per_frame']:.0f}"),
         ]
         if gpu:
             columns.append(
@@ -614,7 +719,24 @@ def _print_tables(result: dict[str, Any]) -> None:
                     ),
                 )
             )
-        _table("throughput (analyze --no-render, in-process)", columns, result["throughput"])
+        competing = result["throughput"][0]["competing_processes"] if result["throughput"] else 0
+        _table(
+            f"throughput (analyze --no-render, in-process; {competing} competing processes)",
+            columns,
+            result["throughput"],
+        )
+    if result.get("policy"):
+        _table(
+            "OMP_WAIT_POLICY (whole analyze --no-render processes, seconds)",
+            [
+                ("model", lambda r: f"{r['model']} on {r['video']}"),
+                ("competing processes", lambda r: str(r["competing_processes"])),
+                ("PASSIVE (videocam's default)", lambda r: f"{r['passive_s']:.1f}"),
+                ("ACTIVE (OpenMP's default)", lambda r: f"{r['active_s']:.1f}"),
+                ("ACTIVE ÷ PASSIVE", lambda r: f"{r['active_over_passive']:.2f}"),
+            ],
+            result["policy"],
+        )
     if result.get("memory"):
         _table(
             "memory (peak RSS, fresh process each)",
@@ -691,7 +813,30 @@ def _cases(device: Any, workdir: Path, quick: bool) -> list[Case]:
             cases.append(Case("real-decode-bound", "videocam_tiny", "DEFAULT", person, "decode"))
         if road.exists():
             cases.append(Case("real-model-bound", "r3d_18", "none", road, "model"))
+        cases += _frame_cases(real / "intel_car-detection.mp4")
     return cases
+
+
+def _frame_cases(video: Path) -> list[Case]:
+    """Per-frame models on real footage, a named target and ``auto`` (1,000 classes each):
+    efficientnet_lite0 with its offline ImageNet weights, resnet50 with random ones."""
+    if not video.exists():
+        return []
+    return [
+        Case(
+            f"real-frame-{short}{'-auto' if target == 'auto' else ''}",
+            model,
+            weights,
+            video,
+            "model",
+            target=target,
+        )
+        for short, model, weights, named in (
+            ("effnet", "efficientnet_lite0", "DEFAULT", "468"),
+            ("resnet50", "resnet50", "none", "0"),
+        )
+        for target in (named, "auto")
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -748,9 +893,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.cases:
                 wanted = {c.strip() for c in args.cases.split(",")}
                 cases = [c for c in cases if c.name in wanted]
-            result["throughput"] = _throughput(cases, device, repeats, workdir)
+            with _competitors(args.load) as competing:
+                result["throughput"] = _throughput(cases, device, repeats, workdir, competing)
         if "memory" in sections:
             result["memory"] = _memory(workdir, args.quick, device, long=args.long)
+        if "policy" in sections:
+            result["policy"] = _policy(workdir, args.quick, max(repeats, 3))
         if "render" in sections:
             videos = [
                 _make_video(

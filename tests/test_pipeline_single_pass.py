@@ -21,11 +21,11 @@ from videocam.analysis import (
     window_plan,
 )
 from videocam.analysis.compose import with_method
-from videocam.cam import cam_and_output
+from videocam.cam import CamOutput, cam_and_output
 from videocam.config import AnalyzeConfig
 from videocam.io import open_video, sample_indices
 from videocam.models import LoadedModel, load_model
-from videocam.runtime import SinglePass, auto_batch, model_input, resources
+from videocam.runtime import SinglePass, auto_batch, model_input, resources, single_pass
 from videocam.scoring import frame_attribution, scale_cams
 from videocam.synthetic import SyntheticClip, make_clip
 from videocam.temporal import WindowFuser
@@ -94,8 +94,8 @@ def _reference(
 
 def _single_pass(
     video: Path, loaded: LoadedModel, config: AnalyzeConfig
-) -> tuple[int, np.ndarray, np.ndarray, int]:
-    """(target, maps, target score, windows recomputed) from the pipeline's runner."""
+) -> tuple[int, np.ndarray, np.ndarray, SinglePass]:
+    """(target, maps, target score, the runner: windows recomputed and replayed)."""
     config = with_method(config, loaded)
     with open_video(video) as source:
         indices = sample_indices(source.times_s, stride=config.frame_step)
@@ -108,7 +108,7 @@ def _single_pass(
         )
         with explained.maps as fused:
             maps, scores = fused.read(0, len(fused)), fused.scores.copy()
-    return explained.target, maps, scores, runner.n_recomputed
+    return explained.target, maps, scores, runner
 
 
 @pytest.mark.parametrize(
@@ -125,25 +125,34 @@ def _single_pass(
 def test_bundled_model_matches_two_passes(tiny, clip: SyntheticClip, method, target) -> None:
     config = AnalyzeConfig(method=method, target=target, render=False, device="cpu")
     ref_target, ref_maps, ref_scores = _reference(clip.path, tiny, config)
-    got_target, maps, scores, recomputed = _single_pass(clip.path, tiny, config)
+    got_target, maps, scores, runner = _single_pass(clip.path, tiny, config)
     assert got_target == ref_target
-    assert recomputed == 0  # 5 classes: every candidate is kept
+    # 5 classes, background skipped: every candidate is kept, nothing replayed or recomputed.
+    assert (runner.n_recomputed, runner.n_replayed) == (0, 0)
     np.testing.assert_allclose(maps, ref_maps, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("kept_bytes", [single_pass.KEPT_OUTPUTS_BYTES, 0])
 @pytest.mark.parametrize("candidates", [32, 1])
 def test_r3d_matches_two_passes_with_and_without_recomputing(
-    r3d, clip: SyntheticClip, monkeypatch: pytest.MonkeyPatch, candidates: int
+    r3d,
+    clip: SyntheticClip,
+    monkeypatch: pytest.MonkeyPatch,
+    candidates: int,
+    kept_bytes: int,
 ) -> None:
     monkeypatch.setattr(resources, "AUTO_CANDIDATES", candidates)
-    # Every other frame, 8-frame windows: 30 frames, 6 windows of 112x112.
+    monkeypatch.setattr(single_pass, "KEPT_OUTPUTS_BYTES", kept_bytes)
+    # Every other frame, 8-frame windows: 30 frames, 7 windows of 112x112.
     config = AnalyzeConfig(
         model="r3d_18", weights="none", clip_len=8, frame_step=2, render=False, device="cpu"
     )
     ref_target, ref_maps, ref_scores = _reference(clip.path, r3d, config)
-    got_target, maps, scores, _ = _single_pass(clip.path, r3d, config)
+    got_target, maps, scores, runner = _single_pass(clip.path, r3d, config)
     assert got_target == ref_target
+    # 400 classes, more than the candidates: every window replayed when there is room.
+    assert runner.n_replayed == (len(runner.plan) if kept_bytes else 0)
     np.testing.assert_allclose(maps, ref_maps, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-7)
 
@@ -163,12 +172,76 @@ def test_missed_candidates_are_recomputed(
         event_len=20,
     )
     monkeypatch.setattr(resources, "AUTO_CANDIDATES", 1)
+    monkeypatch.setattr(single_pass, "KEPT_OUTPUTS_BYTES", 0)  # candidates only, no replay
     # Candidates are chosen per batch: small batches, so the early ones see no event.
     config = AnalyzeConfig(render=False, device="cpu", batch_size=2)
     ref_target, ref_maps, ref_scores = _reference(late.path, tiny, config)
-    got_target, maps, scores, recomputed = _single_pass(late.path, tiny, config)
+    got_target, maps, scores, runner = _single_pass(late.path, tiny, config)
     assert got_target == ref_target == 2
-    assert 0 < recomputed < 9
+    assert 0 < runner.n_recomputed < 9
+    assert runner.n_replayed == 0
+    np.testing.assert_allclose(maps, ref_maps, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-7)
+
+
+@pytest.fixture(scope="module")
+def late_clip(tmp_path_factory: pytest.TempPathFactory) -> SyntheticClip:
+    """move_left late in the clip: the running leader early on is another class."""
+    path = tmp_path_factory.mktemp("late") / "late.mp4"
+    return make_clip(
+        path, n_frames=80, size=(72, 96), event="move_left", seed=5, event_start=56, event_len=20
+    )
+
+
+@pytest.mark.parametrize(
+    ("kept_bytes", "replayed", "recomputed"),
+    [
+        # Room for every window: the late target's maps of the early windows come from the
+        # head replay, nothing is decoded again (80 frames: 9 windows).
+        (single_pass.KEPT_OUTPUTS_BYTES, 9, (0, 0)),
+        # Room for one batch: its 2 windows are replayed, the other 7 keep one candidate
+        # each, and those that missed the late target are explained again.
+        (1, 2, (1, 7)),
+    ],
+)
+def test_kept_layer_outputs_replace_recomputing(
+    tiny,
+    late_clip: SyntheticClip,
+    monkeypatch: pytest.MonkeyPatch,
+    kept_bytes: int,
+    replayed: int,
+    recomputed: tuple[int, int],
+) -> None:
+    monkeypatch.setattr(resources, "AUTO_CANDIDATES", 1)
+    monkeypatch.setattr(single_pass, "KEPT_OUTPUTS_BYTES", kept_bytes)
+    config = AnalyzeConfig(render=False, device="cpu", batch_size=2)
+    ref_target, ref_maps, ref_scores = _reference(late_clip.path, tiny, config)
+    got_target, maps, scores, runner = _single_pass(late_clip.path, tiny, config)
+    assert got_target == ref_target == 2
+    assert runner.n_replayed == replayed
+    assert recomputed[0] <= runner.n_recomputed <= recomputed[1]
+    np.testing.assert_allclose(maps, ref_maps, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-7)
+
+
+def test_a_replay_that_differs_is_explained_again(
+    tiny, late_clip: SyntheticClip, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A head that seemed to replay alone but gives other logits for the kept outputs (here
+    # made so): every kept window is decoded and explained again, and the maps stay exact.
+    monkeypatch.setattr(resources, "AUTO_CANDIDATES", 1)
+    replay = SinglePass._replay
+
+    def shifted(self: SinglePass, *args: object) -> CamOutput:
+        result = replay(self, *args)  # type: ignore[arg-type]
+        return CamOutput(cams=result.cams, output=result.output + torch.arange(5.0))
+
+    monkeypatch.setattr(SinglePass, "_replay", shifted)
+    config = AnalyzeConfig(render=False, device="cpu", batch_size=2)
+    ref_target, ref_maps, ref_scores = _reference(late_clip.path, tiny, config)
+    got_target, maps, scores, runner = _single_pass(late_clip.path, tiny, config)
+    assert got_target == ref_target == 2
+    assert (runner.n_replayed, runner.n_recomputed) == (0, 9)
     np.testing.assert_allclose(maps, ref_maps, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-7)
 
@@ -178,7 +251,8 @@ def test_frame_model_matches_two_passes(clip: SyntheticClip) -> None:
     loaded = load_model("resnet18", weights="none", device="cpu")
     config = AnalyzeConfig(model="resnet18", weights="none", frame_step=6, render=False)
     ref_target, ref_maps, ref_scores = _reference(clip.path, loaded, config)
-    got_target, maps, scores, _ = _single_pass(clip.path, loaded, config)
+    got_target, maps, scores, runner = _single_pass(clip.path, loaded, config)
+    assert runner.n_replayed == 10  # resnet18's 1,000 classes: the head replayed
     assert got_target == ref_target
     np.testing.assert_allclose(maps, ref_maps, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-7)
@@ -194,7 +268,8 @@ def test_analysis_numbers_match_two_passes(tiny, clip: SyntheticClip) -> None:
     np.testing.assert_allclose(analysis.frames.attribution, frame_attribution(scaled), atol=1e-6)
     np.testing.assert_allclose(analysis.frames.target_score, ref_scores, rtol=1e-5)
     single = analysis.summary["target"]["single_pass"]
-    assert single == {"candidates_per_window": 4, "windows_recomputed": 0}  # background skipped
+    # Background skipped: the 4 other classes are every window's candidates, nothing replayed.
+    assert single == {"candidates_per_window": 4, "windows_recomputed": 0, "windows_replayed": 0}
 
 
 @pytest.mark.gpu

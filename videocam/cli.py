@@ -871,6 +871,11 @@ def _one_line(message: object) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    from videocam.runtime.process import prepare_process
+
+    # Before any command imports torch: OpenMP's wait policy, the allocator (and the workers
+    # of batch and evaluate inherit the environment).
+    prepare_process()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

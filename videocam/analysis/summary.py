@@ -3,11 +3,13 @@ the package versions it records."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from videocam.analysis.targets import class_name, top_classes
+from videocam.runtime.process import allocator_setting
 from videocam.scoring import BOXES_DEFINITION, EVIDENCE_ENTER_FACTORS, EVIDENCE_LOWEST
 
 if TYPE_CHECKING:
@@ -151,6 +153,7 @@ def build_summary(
         target["single_pass"] = {
             "candidates_per_window": explained.candidates_per_window,
             "windows_recomputed": explained.n_recomputed,
+            "windows_replayed": explained.n_replayed,
         }
     summary: dict[str, Any] = {
         "video": meta.to_dict(),
@@ -182,6 +185,8 @@ def build_summary(
             "background_decoding": windows.background_decoding,
             "torch_threads": windows.torch_threads,
             "out_of_memory_splits": windows.oom_splits,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default (active)"),
+            "allocator": allocator_setting(),
         },
         "cam_scale": scores.cam_scale,
         "keyframes": _keyframe_report(config, scores, target_score),

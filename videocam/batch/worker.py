@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias
 from videocam.batch.job import STDERR_HEADER, JobResult, analyze_one, append_log
 from videocam.batch.plan import Job
 from videocam.errors import ModelLoadError
+from videocam.runtime.process import prepare_process
 
 if TYPE_CHECKING:
     from videocam.config import AnalyzeConfig
@@ -231,6 +232,7 @@ def start_worker(
     thread_lock_for_tqdm()
     stderr_file = _capture_stderr(capture)
     faulthandler.enable()  # a native crash dumps the Python stack into the capture
+    prepare_process()  # before torch loads here (a spawned worker or a Ray actor)
     try:
         import torch
 

@@ -306,13 +306,17 @@ def _prepare(
         got = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
         raise CamError(f"inputs: expected a tensor of shape (N, C, ...) with N >= 1; got {got}")
     layer_name, module = target_layer(model, layer)
+    return cam_method, int(inputs.shape[0]), layer_name, module, autocast_for(inputs, autocast)
+
+
+def autocast_for(inputs: Tensor, autocast: bool | torch.dtype) -> torch.autocast:
+    """The autocast context of a CAM call on ``inputs``' device (disabled for ``False``)."""
     autocast_dtype = _autocast_dtype(autocast)
-    autocast_context = torch.autocast(
+    return torch.autocast(
         device_type=inputs.device.type,
         dtype=autocast_dtype or torch.bfloat16,
         enabled=autocast_dtype is not None,
     )
-    return cam_method, int(inputs.shape[0]), layer_name, module, autocast_context
 
 
 def cam_and_output_classes(
@@ -362,12 +366,7 @@ def cam_and_output_classes(
     if cam_method.perturbation is not None:
 
         def chosen_scores(output: Tensor) -> ScoreFn:
-            if output.ndim != 2:
-                raise CamError(
-                    f"classes: class indices need logits of shape (N, K); the model returned "
-                    f"{tuple(output.shape)}"
-                )
-            chosen = class_matrix(classes, output)
+            chosen = logit_classes(classes, output)
             return lambda n, rows: rows[:, chosen[n]]
 
         result = _perturbation(
@@ -390,37 +389,75 @@ def cam_and_output_classes(
         with autocast_context:
             output = model(inputs)
         check_output(output, n_samples)
-        if output.ndim != 2:
-            raise CamError(
-                f"classes: class indices need logits of shape (N, K); the model returned "
-                f"{tuple(output.shape)}"
-            )
-        chosen = class_matrix(classes, output)
+        chosen = logit_classes(classes, output)
         leaf = single_capture(captured, layer_name)
         activations = reshaped(leaf.detach(), reshape, inputs.shape, layer_name)
-        if cam_method.class_free:
-            cams = cam_method.function(activations, None)
-            cams = cams[:, None].expand(-1, chosen.shape[1], *cams.shape[1:])
-            return CamOutput(cams=cams.detach(), output=output.detach().float())
-        if not output.requires_grad:
-            raise _not_on_path(layer_name)
-        n_classes = chosen.shape[1]
-        step = max(1, _GRADIENT_CHUNK_ELEMENTS // max(1, leaf.numel()))
-        parts = []
-        for start in range(0, n_classes, step):
-            block = chosen[:, start : start + step].T  # (m, N)
-            m = block.shape[0]
-            one_hot = torch.zeros((m, *output.shape), dtype=output.dtype, device=output.device)
-            one_hot.scatter_(2, block[:, :, None], 1.0)
-            gradients = _batched_gradients(output, leaf, one_hot)
-            if gradients is None:
-                raise _not_on_path(layer_name)
-            gradients = reshaped(gradients.flatten(0, 1), reshape, inputs.shape, layer_name)
-            repeated = activations.expand(m, *activations.shape).flatten(0, 1)
-            maps = cam_method.function(repeated, gradients)
-            parts.append(maps.unflatten(0, (m, n_samples)).transpose(0, 1))
-        cams = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        cams = class_maps(
+            output, leaf, activations, chosen, cam_method, reshape, inputs.shape, layer_name
+        )
     return CamOutput(cams=cams.detach(), output=output.detach().float())
+
+
+def logit_classes(classes: Classes, output: Tensor) -> Tensor:
+    """``classes`` as a long (N, M) matrix for logits ``output`` (N, K)."""
+    if output.ndim != 2:
+        raise CamError(
+            f"classes: class indices need logits of shape (N, K); the model returned "
+            f"{tuple(output.shape)}"
+        )
+    return class_matrix(classes, output)
+
+
+def class_maps(
+    output: Tensor,
+    leaf: Tensor,
+    activations: Tensor,
+    chosen: Tensor,
+    cam_method: CamMethod,
+    reshape: ReshapeFn | None,
+    input_shape: torch.Size,
+    layer_name: str,
+) -> Tensor:
+    """The maps of M classes per sample from a forward that recorded ``leaf``.
+
+    The gradients of the chosen logits are taken in chunks of classes, each in one batched
+    backward through the head (the graph from ``leaf`` to ``output``). A class-free method
+    (EigenCAM) gives one map per sample, repeated for the M classes.
+
+    Args:
+        output: logits (N, K), with a graph back to ``leaf``.
+        leaf: the layer's raw output (requires grad, for a gradient method).
+        activations: ``leaf`` detached and reshaped to (N, C, *S).
+        chosen: long (N, M): the classes of each sample.
+        cam_method: a gradient method or a class-free one.
+        reshape: turns the layer output into (N, C, *S).
+        input_shape: the shape of the model input (for ``reshape``).
+        layer_name: for error messages.
+
+    Returns:
+        float32 (N, M, *S), >= 0.
+    """
+    if cam_method.class_free:
+        cams = cam_method.function(activations, None)
+        return cams[:, None].expand(-1, chosen.shape[1], *cams.shape[1:])
+    if not output.requires_grad:
+        raise _not_on_path(layer_name)
+    n_samples, n_classes = chosen.shape
+    step = max(1, _GRADIENT_CHUNK_ELEMENTS // max(1, leaf.numel()))
+    parts = []
+    for start in range(0, n_classes, step):
+        block = chosen[:, start : start + step].T  # (m, N)
+        m = block.shape[0]
+        one_hot = torch.zeros((m, *output.shape), dtype=output.dtype, device=output.device)
+        one_hot.scatter_(2, block[:, :, None], 1.0)
+        gradients = _batched_gradients(output, leaf, one_hot)
+        if gradients is None:
+            raise _not_on_path(layer_name)
+        gradients = reshaped(gradients.flatten(0, 1), reshape, input_shape, layer_name)
+        repeated = activations.expand(m, *activations.shape).flatten(0, 1)
+        maps = cam_method.function(repeated, gradients)
+        parts.append(maps.unflatten(0, (m, n_samples)).transpose(0, 1))
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
 
 def _batched_gradients(output: Tensor, leaf: Tensor, one_hot: Tensor) -> Tensor | None:

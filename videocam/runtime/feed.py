@@ -155,8 +155,10 @@ class HostCopies:
         self._cuda = device.type == "cuda"
         self._pending: deque[tuple[Any, np.ndarray, list[torch.Tensor]]] = deque()
 
-    def push(self, rows: np.ndarray, *tensors: torch.Tensor) -> Iterator[tuple[Any, ...]]:
-        """Queue one batch; yield ``(rows, *numpy arrays)`` of the batches now complete."""
+    def push(self, rows: Any, *tensors: torch.Tensor) -> Iterator[tuple[Any, ...]]:
+        """Queue one batch; yield ``(rows, *numpy arrays)`` of the batches now complete.
+
+        ``rows`` says which batch it is (window rows, a tag): handed back as it came."""
         import torch
 
         if not self._cuda:

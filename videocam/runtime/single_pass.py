@@ -11,6 +11,17 @@ picks each window's map of the video-level target; the rare window whose candida
 is decoded and explained again, so the maps are exactly those of a forward-only scan followed by
 a CAM pass with the chosen target, at the cost of one pass.
 
+Where the model has more classes than candidates (ImageNet's 1,000, Kinetics' 400), a class that
+becomes the video's only late in it was no candidate of the early windows: efficientnet_lite0 on
+a 377-frame street clip explained 80 frames again (cab is in nobody's top 128 before frame 80),
+and the 32 candidates' maps cost 20 % more than one class's. There, with a gradient method and a
+head that replays alone (:func:`~videocam.cam.replay.replay_stand_in`: nothing of the input
+reaches the logits but through the target layer), each window keeps its layer output instead,
+from a forward without gradients, up to :data:`KEPT_OUTPUTS_BYTES`; the chosen class's maps of
+those windows come from replaying the head alone on them at the end, and every replayed output
+is checked against the window's own (a window that differs is decoded and explained again).
+Windows past the bound keep candidates as above.
+
 "Probabilities" are the model's class scores (:meth:`~videocam.models.LoadedModel.class_scores`):
 softmax probabilities of a classifier, the detection masses of an object detector.
 
@@ -21,23 +32,27 @@ decoded frames when the caller keeps them (``keep_frames``, for perturbation re-
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from videocam.io import FrameSource, stand_ins
 from videocam.runtime import resources
-from videocam.runtime.feed import HostCopies, model_input, window_inputs
+from videocam.runtime.feed import model_input, window_inputs
+from videocam.runtime.pass_state import ClassTotals, PassResult, PassState
 from videocam.temporal import FrameAccumulator, FrameMaps, RowStore
 
 if TYPE_CHECKING:
     import torch
 
-    from videocam.cam.targets import ClassIndices
+    from videocam.cam import CamOutput
+    from videocam.cam.replay import StandIn
     from videocam.models import LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -48,6 +63,16 @@ STORE_MEMORY_BYTES = 16 * 2**20
 FRAME_MEMORY_BYTES = 16 * 2**20
 #: Bytes of kept window maps read back at once when fusing.
 FUSE_CHUNK_BYTES = 8 * 2**20
+#: Bytes of layer outputs kept for the head replay (see the module docstring): in memory up to
+#: :data:`STORE_MEMORY_BYTES`, then in the temporary file. Windows past it keep candidates.
+KEPT_OUTPUTS_BYTES = 2**30
+#: Bytes of kept layer outputs replayed at once.
+REPLAY_CHUNK_BYTES = 16 * 2**20
+
+#: How a model's head replays (None: it does not), per (layer, input shape, device, autocast).
+_REPLAYS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], StandIn | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass
@@ -113,6 +138,7 @@ class Explained:
         candidates_per_window: classes whose maps each window kept while the target was
             unknown; None for an explicit target.
         n_recomputed: windows decoded and explained again (their candidates missed the target).
+        n_replayed: windows whose maps came from the head replay of their kept layer output.
         seconds: ``model_pass_s`` (the pass) and ``fuse_s`` (picking and fusing the maps).
         frames: the decoded frames, when kept (the caller closes them).
         tracks: the classes followed besides the target, in the order asked.
@@ -125,6 +151,7 @@ class Explained:
     candidates_per_window: int | None
     n_recomputed: int
     seconds: dict[str, float]
+    n_replayed: int = 0
     frames: KeptFrames | None = field(default=None, repr=False)
     tracks: list[TrackCurves] = field(default_factory=list, repr=False)
     class_wins: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
@@ -133,146 +160,6 @@ class Explained:
     def target_score(self) -> np.ndarray:
         """float64 (n_positions,): the target's probability per position."""
         return self.maps.scores
-
-
-@dataclass
-class _PassResult:
-    """What the pass keeps per window until the target is known (stores in window order).
-
-    Attributes:
-        probs: float32 rows (K,): each window's class probabilities.
-        classes: int64 rows (M,): the classes whose maps were kept for each window.
-        maps: float32 rows (M, *S): those maps, at the layer's resolution (S includes t').
-        mean_probs: float32 (K,): mean class probability over windows.
-        wins: int64 (K,): windows in which each class is the most probable.
-        class_free: the method ignores the class (eigencam): ``maps[:, 0]`` serves every class.
-    """
-
-    probs: RowStore
-    classes: RowStore
-    maps: RowStore
-    mean_probs: np.ndarray
-    class_free: bool
-    wins: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-
-    def close(self) -> None:
-        for store in (self.probs, self.classes, self.maps):
-            store.close()
-
-
-class _ClassTotals:
-    """Class probabilities summed over the windows so far, and the candidate classes they give.
-
-    Args:
-        background: a class the model declares as background (never a candidate unless it is
-            in ``always``), or None.
-        always: classes every window keeps (an explicit target, named tracks), first.
-        top: keep at least ``len(always) + top`` candidates (classes ranked after the pass;
-            ``candidates`` otherwise).
-        scores: the model output (b, K) as class scores (default: softmax probabilities).
-        candidates: the fewest candidates kept
-            (:func:`~videocam.runtime.resources.auto_candidates`).
-    """
-
-    def __init__(
-        self,
-        background: int | None,
-        always: Sequence[int] = (),
-        top: int = 0,
-        scores: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        candidates: int = resources.AUTO_CANDIDATES,
-    ) -> None:
-        self.background = background
-        self.always = list(always)
-        self.top = top
-        self.scores = scores
-        self.n_candidates = candidates
-        self.total: torch.Tensor | None = None
-        self.top_counts: torch.Tensor | None = None
-        self.count = 0
-        #: The candidates chosen for the latest batch (on the device).
-        self.chosen: torch.Tensor | None = None
-        self._always: torch.Tensor | None = None
-        self._excluded: torch.Tensor | None = None  # bool (K,): never a free candidate
-        self._n_excluded = 0
-
-    def candidates(self, output: torch.Tensor) -> ClassIndices:
-        """Top classes by mean probability so far (this batch included), on the device: the
-        ``always`` classes first. No host synchronisation (the masks are made once)."""
-        import torch
-
-        from videocam.cam.targets import ClassIndices
-
-        if self.scores is None:
-            probs = torch.softmax(output.float(), dim=1).sum(0)
-        else:
-            probs = self.scores(output).sum(0)
-        score = probs if self.total is None else self.total + probs
-        n_classes = score.shape[0]
-        if self._excluded is None:
-            excluded = list(self.always)
-            background = self.background
-            if background is not None and 0 <= background < n_classes and n_classes > 1:
-                excluded.append(background)
-            mask = torch.zeros(n_classes, dtype=torch.bool)
-            mask[excluded] = True
-            self._excluded = mask.to(score.device)
-            self._n_excluded = int(mask.sum())
-            if self.always:
-                self._always = ClassIndices.on(score.device, self.always, n_classes).tensor
-        size = min(n_classes, max(self.n_candidates, len(self.always) + self.top))
-        others = max(0, min(size - len(self.always), n_classes - self._n_excluded))
-        top = score.masked_fill(self._excluded, -1.0).topk(others).indices
-        if self._always is not None:
-            top = torch.cat([self._always, top])
-        self.chosen = top
-        return ClassIndices(top)
-
-    def add(self, probs: torch.Tensor) -> None:
-        """Count a batch's probabilities (b, K)."""
-        import torch
-
-        batch_total = probs.sum(0)
-        self.total = batch_total if self.total is None else self.total + batch_total
-        won = torch.bincount(probs.argmax(dim=1), minlength=probs.shape[1])
-        self.top_counts = won if self.top_counts is None else self.top_counts + won
-        self.count += len(probs)
-
-    def mean(self) -> np.ndarray:
-        """float32 (K,): the mean over every window counted."""
-        if self.total is None:
-            raise RuntimeError("no window was run")
-        return (self.total / self.count).cpu().numpy()
-
-    def wins(self) -> np.ndarray:
-        """int64 (K,): per class, the windows counted in which it is the most probable."""
-        if self.top_counts is None:
-            raise RuntimeError("no window was run")
-        return self.top_counts.cpu().numpy().astype(np.int64)
-
-
-class _WindowStores:
-    """One :class:`RowStore` per per-window array (probabilities, classes, maps), made at the
-    first batch, when their shapes are known."""
-
-    def __init__(self, n_windows: int) -> None:
-        self.n_windows = n_windows
-        self.stores: list[RowStore] = []
-
-    def append(self, *arrays: np.ndarray) -> None:
-        if not self.stores:
-            self.stores = [
-                RowStore(
-                    a.shape[1:], a.dtype, capacity=self.n_windows, memory_bytes=STORE_MEMORY_BYTES
-                )
-                for a in arrays
-            ]
-        for store, values in zip(self.stores, arrays, strict=True):
-            store.append(values)
-
-    def close(self) -> None:
-        for store in self.stores:
-            store.close()
 
 
 class SinglePass:
@@ -314,6 +201,8 @@ class SinglePass:
         self.progress = progress
         self.keep_frames = keep_frames
         self.n_recomputed = 0
+        #: Windows whose maps came from the head replay.
+        self.n_replayed = 0
         #: Windows per forward: ``batch``, halved after each out-of-memory error.
         self.chunk = batch
         #: Out-of-memory errors the pass recovered from.
@@ -376,8 +265,9 @@ class SinglePass:
             class_probs=result.mean_probs,
             class_wins=result.wins,
             layer_shape=layer_shape,
-            candidates_per_window=None if target is not None else int(result.classes.row_shape[0]),
+            candidates_per_window=None if target is not None else result.candidates,
             n_recomputed=self.n_recomputed,
+            n_replayed=self.n_replayed,
             seconds={
                 "model_pass_s": passed - started,
                 "fuse_s": time.perf_counter() - passed,
@@ -387,7 +277,7 @@ class SinglePass:
         )
 
     def _track(
-        self, result: _PassResult, class_index: int, target: int, target_maps: FrameMaps
+        self, result: PassResult, class_index: int, target: int, target_maps: FrameMaps
     ) -> TrackCurves:
         """The per-frame numbers of one followed class (its maps are not kept)."""
         if class_index == target:
@@ -438,11 +328,12 @@ class SinglePass:
         tap: Callable[[np.ndarray], None] | None = None,
         always: Sequence[int] = (),
         top: int = 0,
-    ) -> _PassResult:
+    ) -> PassResult:
         """Every window through the model once: probabilities and maps of the kept classes.
 
         The classes each window keeps: the target and ``always`` when they are all known (and
-        ``top`` is 0); else the candidates (see :class:`_ClassTotals`), which include them.
+        ``top`` is 0); else the candidates (see :class:`~videocam.runtime.pass_state.
+        ClassTotals`), which include them, or, where the head replays, the layer output.
         Methods that ignore the class keep one map, which serves every class.
 
         Args:
@@ -451,29 +342,31 @@ class SinglePass:
             always: classes every window keeps besides the target.
             top: keep enough candidates for ``top`` classes ranked after the pass.
         """
-        import torch
-
-        from videocam.cam import ClassIndices, cam_and_output_classes, get_method
+        from videocam.cam import get_method
 
         loaded = self.loaded
-        class_free = get_method(self.method).class_free
         known = list(dict.fromkeys([*([] if target is None else [target]), *always]))
         fixed: list[int] | None = None
-        if class_free:
+        if get_method(self.method).class_free:
             fixed = [0]
         elif target is not None and not top:
             fixed = known
-        # Built once on the device: no host synchronisation per batch.
-        fixed_classes = None if fixed is None else ClassIndices.on(loaded.device, fixed)
-        probs_so_far = _ClassTotals(
-            loaded.background_class,
-            known,
-            top,
-            loaded.class_scores,
-            resources.auto_candidates(loaded),
+        n_candidates = resources.auto_candidates(loaded)
+        # The head replay (module docstring): while the kept outputs fit their bound.
+        stand_in = None if fixed is not None else self.replays(max(n_candidates, len(known) + top))
+        state = PassState(
+            loaded,
+            self.method,
+            self.autocast,
+            len(self.plan),
+            fixed=fixed,
+            totals=ClassTotals(
+                loaded.background_class, known, top, loaded.class_scores, n_candidates
+            ),
+            stand_in=stand_in,
+            room=KEPT_OUTPUTS_BYTES,
+            memory_bytes=STORE_MEMORY_BYTES,
         )
-        stores = _WindowStores(len(self.plan))
-        copies = HostCopies(loaded.device)
         batches = window_inputs(
             loaded,
             self.source,
@@ -485,57 +378,73 @@ class SinglePass:
             tap=tap,
         )
         try:
-            for batch_rows, batch_inputs in batches:
-                start = 0
-                while start < len(batch_rows):  # a batch is split only after an out-of-memory
-                    rows = batch_rows[start : start + self.chunk]
-                    inputs = batch_inputs[start : start + self.chunk]
-                    try:
-                        result = cam_and_output_classes(
-                            loaded.module,
-                            inputs,
-                            loaded.layer,
-                            probs_so_far.candidates if fixed_classes is None else fixed_classes,
-                            self.method,
-                            reshape=loaded.reshape,
-                            autocast=self.autocast,
-                        )
-                    except torch.OutOfMemoryError as error:
-                        self._shrink_chunk(error)
-                        continue
-                    start += len(rows)
-                    probs = loaded.class_scores(result.output)
-                    probs_so_far.add(probs)
-                    if fixed_classes is not None:
-                        classes = fixed_classes.tensor.expand(len(rows), -1)
-                    else:
-                        assert probs_so_far.chosen is not None
-                        classes = probs_so_far.chosen.expand(len(rows), -1)
-                    cams = result.cams[:, :1] if class_free else result.cams
-                    for ready in copies.push(rows, probs, classes, cams):
-                        stores.append(*ready[1:])  # batches arrive in window order
-            for ready in copies.flush():
-                stores.append(*ready[1:])
+            for rows, inputs in batches:
+                self._in_parts(len(rows), functools.partial(_step_part, state, rows, inputs))
+            return state.finish(self._replayed_map_shape)
         except BaseException:
-            stores.close()
+            state.close()
             raise
         finally:
             batches.close()
-        probs_store, classes_store, maps_store = stores.stores
-        return _PassResult(
-            probs=probs_store,
-            classes=classes_store,
-            maps=maps_store,
-            mean_probs=probs_so_far.mean(),
-            class_free=class_free,
-            wins=probs_so_far.wins(),
-        )
+
+    def _in_parts(self, n_rows: int, step: Callable[[int, int], None]) -> None:
+        """``step(start, stop)`` over ``n_rows`` rows in parts of :attr:`chunk` rows, halved
+        after each out-of-memory error (the failed part runs again in halves)."""
+        import torch
+
+        start = 0
+        while start < n_rows:
+            stop = min(start + self.chunk, n_rows)
+            try:
+                step(start, stop)
+            except torch.OutOfMemoryError as error:
+                self._shrink_chunk(error)
+                continue
+            start = stop
+
+    def _replayed_map_shape(self, result: PassResult) -> tuple[int, ...]:
+        """S of one window's map, from replaying the first kept layer output."""
+        kept, stand_in, input_shape = result.replay_inputs()
+        return tuple(self._replay(kept.read(0, 1), stand_in, input_shape, 0).cams.shape[2:])
+
+    def replays(self, n_candidates: int) -> StandIn | None:
+        """How the pass replays the head, where it keeps layer outputs (None: it does not):
+        a gradient method, a classifier with more classes than ``n_candidates``, and a head
+        that replays alone (probed once per model, layer, input shape and autocast, on a
+        random input; see :func:`~videocam.cam.replay.replay_stand_in`)."""
+        import torch
+
+        from videocam.cam import get_method
+        from videocam.cam.replay import replay_stand_in
+
+        loaded = self.loaded
+        method = get_method(self.method)
+        if loaded.detector is not None or not method.needs_gradients:
+            return None
+        if loaded.categories is not None and len(loaded.categories) <= n_candidates:
+            return None
+        height, width = loaded.preprocess.size
+        frames = () if loaded.kind == "frame" else (int(self.plan.shape[1]),)
+        shape = (3, *frames, height, width)
+        key = (loaded.layer, shape, str(loaded.device), self.autocast)
+        known = _REPLAYS.setdefault(loaded.module, {})
+        if key not in known:
+            generator = torch.Generator().manual_seed(0)
+            sample = torch.rand((1, *shape), generator=generator).to(loaded.device)
+            with torch.inference_mode():
+                n_classes = int(loaded.module(sample).shape[-1])
+            known[key] = (
+                replay_stand_in(loaded.module, sample, loaded.layer, autocast=self.autocast)
+                if n_classes > n_candidates
+                else None
+            )
+        return known[key]
 
     # -- from windows to frames ----------------------------------------------------------------
 
-    def _window_store(self, result: _PassResult) -> RowStore:
+    def _window_store(self, result: PassResult) -> RowStore:
         """An empty store for one map of the target per window, (t', h, w)."""
-        map_shape = result.maps.row_shape[1:]
+        map_shape = result.map_shape
         if self.loaded.kind == "frame":
             map_shape = (1, *map_shape)
         return RowStore(
@@ -544,7 +453,7 @@ class SinglePass:
 
     def fuse_into(
         self,
-        result: _PassResult,
+        result: PassResult,
         target: int,
         sink: FrameMaps,
         *,
@@ -558,24 +467,18 @@ class SinglePass:
             The layer's map shape per window (t', h, w); t' = 1 for frame models.
         """
         n_windows = len(self.plan)
-        if len(result.maps) != n_windows:
-            raise RuntimeError(f"kept {len(result.maps)} windows of {n_windows}")
-        map_shape = result.maps.row_shape[1:]
+        if len(result.probs) != n_windows:
+            raise RuntimeError(f"kept {len(result.probs)} windows of {n_windows}")
+        map_shape = result.map_shape
         if self.loaded.kind == "frame":
             map_shape = (1, *map_shape)  # one time step per "window"
         accumulator = FrameAccumulator(len(self.indices), map_shape[1:], 1)
-        chunk = max(1, FUSE_CHUNK_BYTES // max(1, result.maps.row_bytes))
+        row_bytes = result.maps.row_bytes if result.maps is not None else 0
+        row_bytes = max(row_bytes, int(np.prod(map_shape)) * 4)
+        chunk = max(1, FUSE_CHUNK_BYTES // row_bytes)
         for start in range(0, n_windows, chunk):
             stop = min(start + chunk, n_windows)
-            maps = result.maps.read(start, stop)
-            if result.class_free:
-                picked = maps[:, 0]
-            else:
-                hit = result.classes.read(start, stop) == target
-                picked = maps[np.arange(stop - start), hit.argmax(axis=1)]
-                missed = np.flatnonzero(~hit.any(axis=1))
-                if len(missed):
-                    picked[missed] = self._recompute(start + missed, target)
+            picked = self._picked(result, start, stop, target)
             scores = result.probs.read(start, stop)[:, target : target + 1]
             window_maps = picked.reshape(stop - start, *map_shape)
             if windows is not None:
@@ -587,12 +490,70 @@ class SinglePass:
             sink.add(positions, frame_maps, frame_scores[:, 0])
         return tuple(map_shape)
 
-    def _frame_maps(self, result: _PassResult, *, keep_maps: bool = True) -> FrameMaps:
-        spatial = (
-            result.maps.row_shape[1:]
-            if self.loaded.kind == "frame"
-            else (result.maps.row_shape[2:])
+    def _picked(self, result: PassResult, start: int, stop: int, target: int) -> np.ndarray:
+        """The maps of ``target`` of windows ``start:stop``: float32 (stop - start, *S)."""
+        n_kept = result.n_kept
+        parts = []
+        if start < n_kept:
+            parts.append(self._replayed(result, start, min(stop, n_kept), target))
+        if stop > n_kept:
+            first = max(start, n_kept)
+            maps_store, classes_store = result.candidate_stores()
+            maps = maps_store.read(first - n_kept, stop - n_kept)
+            if result.class_free:
+                picked = maps[:, 0]
+            else:
+                hit = classes_store.read(first - n_kept, stop - n_kept) == target
+                picked = maps[np.arange(stop - first), hit.argmax(axis=1)]
+                missed = np.flatnonzero(~hit.any(axis=1))
+                if len(missed):
+                    picked[missed] = self._recompute(first + missed, target)
+            parts.append(picked)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _replayed(self, result: PassResult, start: int, stop: int, target: int) -> np.ndarray:
+        """The maps of ``target`` of kept windows ``start:stop`` from the head replay; windows
+        whose replayed probabilities differ from their own are decoded and explained again."""
+        kept_store, stand_in, input_shape = result.replay_inputs()
+        tolerance = 3e-2 if self.autocast else 1e-4
+        step = max(1, REPLAY_CHUNK_BYTES // max(1, kept_store.row_bytes))
+        out = []
+        for first in range(start, stop, step):
+            last = min(first + step, stop)
+            replay = self._replay(kept_store.read(first, last), stand_in, input_shape, target)
+            maps = replay.cams[:, 0].float().cpu().numpy()
+            replayed = self.loaded.class_scores(replay.output).float().cpu().numpy()
+            differs = np.abs(replayed - result.probs.read(first, last)).max(axis=1) > tolerance
+            if differs.any():
+                rows = first + np.flatnonzero(differs)
+                logger.debug("%d replayed windows differ: explained again", len(rows))
+                maps[differs] = self._recompute(rows, target)
+            self.n_replayed += last - first - int(differs.sum())
+            out.append(maps)
+        return np.concatenate(out)
+
+    def _replay(
+        self, kept: np.ndarray, stand_in: StandIn, input_shape: tuple[int, ...], target: int
+    ) -> CamOutput:
+        """The head replayed on kept layer outputs (b, ...), the maps of ``target``."""
+        import torch
+
+        from videocam.cam.replay import replay_classes
+
+        return replay_classes(
+            self.loaded.module,
+            self.loaded.layer,
+            torch.from_numpy(kept).to(self.loaded.device),
+            [target],
+            self.method,
+            stand_in=stand_in,
+            input_shape=input_shape,
+            reshape=self.loaded.reshape,
+            autocast=self.autocast,
         )
+
+    def _frame_maps(self, result: PassResult, *, keep_maps: bool = True) -> FrameMaps:
+        spatial = result.map_shape if self.loaded.kind == "frame" else result.map_shape[1:]
         return FrameMaps(len(self.indices), spatial, keep_maps=keep_maps)
 
     def _recompute(self, rows: np.ndarray, target: int) -> np.ndarray:
@@ -606,12 +567,12 @@ class SinglePass:
         loaded = self.loaded
         # The frames the pass used: undecodable ones replaced by the same stand-ins.
         decodable = self.indices[stand_ins(self.indices, self.source.skipped_indices)]
-        out = []
-        for start in range(0, len(rows), self.chunk):
-            batch_rows = rows[start : start + self.chunk]
-            positions = np.unique(self.plan[batch_rows])
+        out: list[np.ndarray] = []
+
+        def explain(start: int, stop: int) -> None:
+            positions = np.unique(self.plan[rows[start:stop]])
             frames = self.source.read(decodable[positions], size=loaded.preprocess.size)
-            block = frames[np.searchsorted(positions, self.plan[batch_rows])]
+            block = frames[np.searchsorted(positions, self.plan[rows[start:stop]])]
             result = cam_and_output_classes(
                 loaded.module,
                 model_input(loaded, block),
@@ -622,5 +583,14 @@ class SinglePass:
                 autocast=self.autocast,
             )
             out.append(result.cams[:, 0].float().cpu().numpy())
+
+        self._in_parts(len(rows), explain)
         self.n_recomputed += len(rows)
         return np.concatenate(out)
+
+
+def _step_part(
+    state: PassState, rows: np.ndarray, inputs: torch.Tensor, start: int, stop: int
+) -> None:
+    """Rows ``start:stop`` of one batch through :meth:`PassState.step`."""
+    state.step(rows[start:stop], inputs[start:stop])
