@@ -17,10 +17,12 @@ The training is seeded (0) and runs on one thread with deterministic algorithms
 kernels. Those were measured by running the same training with ATen's, oneDNN's and MKL's
 generic kernels instead of AVX2 ones: VideoMAE and the ViT gave the same maps to the last digit,
 timm's ViT (128x128) did not (its share of frames 1.0 -> 0.75, Spearman 0.84 -> 0.82). The
-thresholds (TRAINED, TIMM_FOLLOWS) sit below the lowest value of every seed 0-8 whose model
-learned the task, on AVX2, one thread (seeds 7 and 8 of the ViT and seed 7 of VideoMAE did not):
-share of frames / Spearman at least 1.0 / 0.935 (VideoMAE), 0.833 / 0.822 (ViT), 0.708 / 0.653
-(timm's ViT), against about 0.5 / 0 for maps that ignore the square.
+thresholds (TRAINED, TIMM_FOLLOWS) sit below the lowest value over seeds 0-10 (AVX2, one
+thread) of the models that learned a localised solution: share of frames / Spearman at least
+1.0 / 0.935 (VideoMAE), 0.833 / 0.822 (ViT), 0.708 / 0.653 (timm's ViT), against about 0.5 / 0
+for maps that ignore the square. Some seeds learn no such solution, and no threshold would pass
+them: VideoMAE's seed 7 (maps elsewhere), the ViT's seeds 7 and 8 (never told the colours apart)
+and 10 (maps away from the square); so the seed stays fixed.
 """
 
 from __future__ import annotations
