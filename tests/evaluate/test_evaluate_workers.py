@@ -166,6 +166,7 @@ def test_a_crashing_worker_fails_one_video_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the slowest test: 48 s + 285 s on 2 cores under a load of 14
 def test_ray_gives_the_local_engines_results(
     ray_cluster: str, runs: dict[str, Path], manifest: Path, tmp_path: Path
 ) -> None:
