@@ -105,9 +105,9 @@ def test_a_signal_while_rendering_leaves_nothing(
         time.sleep(0.05)
     time.sleep(0.5)  # inside the render pass
     process.send_signal(sig)
-    started = time.monotonic()
-    _, stderr = process.communicate(timeout=30)
-    assert time.monotonic() - started < 10
+    # Stopped by the signal, not after the render: its exit status and an empty OUT say so (no
+    # time limit here but communicate's, which only catches a hang: the machine may be loaded).
+    _, stderr = process.communicate(timeout=120)
     assert process.returncode == code
     assert stderr.strip().splitlines()[-1] == f"videocam: {said}"
     assert not out.exists()  # the staging folder and the OUT this run created are gone

@@ -17,10 +17,10 @@ from videocam.batch import run_batch
 from videocam.config import AnalyzeConfig
 from videocam.synthetic import ClipSpec, make_clip
 
+from support.footage import real_video
 from support.fuzz import make_corpus
 from support.media import remux
 
-SHARED_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 #: Real clips mutated too when the footage is there (small, so the corpus stays quick).
 REAL = ("intel_people-detection_fromgif.mp4", "udacity_vehicle_test_video.mp4")
 #: The errors that mean "refused, exit 2": every VideocamError.
@@ -42,7 +42,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
         remux(plain, folder / "src" / "faststart.mp4", options={"movflags": "+faststart"}),
         make_clip(folder / "src" / "clip.mkv", spec).path,
     ]
-    sources += [SHARED_VIDEOS / name for name in REAL if (SHARED_VIDEOS / name).is_file()]
+    sources += [path for path in map(real_video, REAL) if path is not None]
     mutants = make_corpus(sources, folder / "corpus", seed=0)
     # 26 mutations and a renamed copy of each source, a joined file per neighbouring pair: 83
     # from the three clips made here, 139 with the two real videos.

@@ -113,6 +113,18 @@ def test_video_page_loads_clean_and_offline(browser: Any, demo: Path, tmp_path: 
     visit.shot(tmp_path / "video-page.png")
 
 
+def test_pages_add_one_global_name(browser: Any, demo: Path, batch: Path, tmp_path: Path) -> None:
+    """The pages' scripts keep to their namespace: the one name they add to the window is VC."""
+    blank = tmp_path / "blank.html"
+    blank.write_text('<!doctype html><title>blank</title><body data-ready="true"></body>\n')
+    names = "Object.getOwnPropertyNames(window)"
+    own = set(open_page(browser, blank).page.evaluate(names))
+    for page in (demo / "report.html", batch / "report.html"):
+        visit = open_page(browser, page)
+        assert set(visit.page.evaluate(names)) - own == {"VC"}
+        visit.assert_clean()
+
+
 def test_keyframe_click_seeks_to_its_time(browser: Any, demo: Path) -> None:
     second = _keyframes(demo).set_index("rank").loc[2]
     visit = open_page(browser, demo / "report.html")

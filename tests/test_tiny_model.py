@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import videocam
+from videocam.demo import DEMO_SPEC
 from videocam.io import open_video
 from videocam.models.tiny import build_tiny
 from videocam.synthetic import EVENT_CLASSES, ClipSpec, make_clip
@@ -93,7 +94,6 @@ def test_sidecar_fields(meta: dict) -> None:
 
 
 def test_held_out_window_accuracy(trainer: ModuleType, model: torch.nn.Module) -> None:
-    torch.set_num_threads(2)
     cfg = trainer.Config()
 
     def spec_of(seed: int) -> ClipSpec:
@@ -128,7 +128,6 @@ def test_auto_target_finds_a_short_event_in_a_long_clip(
     trainer: ModuleType, model: torch.nn.Module, tmp_path: Path, event: str
 ) -> None:
     """Short events in long videos: a 24-frame event in 128 frames, made as the demo does."""
-    torch.set_num_threads(2)
     spec = ClipSpec(n_frames=128, size=(128, 160), seed=TEST_SEED + 100, event=event, event_len=24)
     decoded = _decode(trainer, tmp_path / "long.mp4", spec)
     probs = trainer.window_probs(model, decoded, trainer.pipeline_starts(128, 8))
@@ -141,11 +140,7 @@ def test_demo_clip_auto_target_and_peak_frame(
     trainer: ModuleType, model: torch.nn.Module, tmp_path: Path
 ) -> None:
     """The demo's own clip: ``auto`` explains its event and the strongest frame lies in it."""
-    demo = pytest.importorskip("videocam.demo")
-    spec = getattr(demo, "DEMO_SPEC", None)
-    if spec is None:
-        pytest.skip("videocam.demo has no DEMO_SPEC")
-    torch.set_num_threads(2)
+    spec = DEMO_SPEC
     decoded = _decode(trainer, tmp_path / "demo.mp4", spec)
     probs = trainer.window_probs(model, decoded, trainer.pipeline_starts(spec.n_frames, 8))
     assert trainer.auto_target(probs) == EVENT_CLASSES.index(spec.event)
@@ -155,7 +150,6 @@ def test_demo_clip_auto_target_and_peak_frame(
 
 
 def test_gradcam_points_at_the_event_object(trainer: ModuleType, model: torch.nn.Module) -> None:
-    torch.set_num_threads(2)
     cfg = trainer.Config()
 
     def spec_of(seed: int) -> ClipSpec:

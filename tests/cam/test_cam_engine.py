@@ -459,7 +459,6 @@ def test_bad_inputs_raise(small_cnn) -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("method", METHODS)
 def test_cuda_matches_cpu(small_cnn, method: str) -> None:
     model = small_cnn(3)

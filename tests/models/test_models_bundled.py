@@ -57,13 +57,12 @@ def test_lite0_predicts_a_distribution_that_is_not_uniform(lite0: LoadedModel) -
     assert activations.shape == (1, 1280, 7, 7)
 
 
-VIDEOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos"
+def test_lite0_recognises_a_vehicle_in_real_footage(
+    lite0: LoadedModel, shared_videos: Path
+) -> None:
+    import av
 
-
-@pytest.mark.skipif(not (VIDEOS / "udacity_vehicle_test_video.mp4").exists(), reason="no data")
-def test_lite0_recognises_a_vehicle_in_real_footage(lite0: LoadedModel) -> None:
-    av = pytest.importorskip("av")
-    with av.open(str(VIDEOS / "udacity_vehicle_test_video.mp4")) as container:
+    with av.open(str(shared_videos / "udacity_vehicle_test_video.mp4")) as container:
         frame = next(iter(container.decode(video=0))).to_ndarray(format="rgb24")
     rgb = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
     resized = torch.nn.functional.interpolate(rgb, size=(224, 224), mode="bilinear")

@@ -68,7 +68,6 @@ def test_validates_fields() -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_runs_on_the_frames_device() -> None:
     frames = torch.randint(0, 256, (1, 2, 2, 3, 3), dtype=torch.uint8, device="cuda")
     out = PRE(frames)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import videocam.render.report.page as page_module
 from videocam.render.report import (
     batch_row_links,
     encode_array,
@@ -27,7 +28,7 @@ from videocam.render.report import (
     write_video_report,
 )
 from videocam.render.report.data import track_curves
-from videocam.render.report.page import PAGE_KINDS
+from videocam.render.report.page import PAGE_KINDS, PAGE_SCRIPTS
 from videocam.render.timefmt import clock
 from videocam.render.timeline import evidence_level, score_axis_top
 
@@ -194,6 +195,19 @@ def test_page_policy_allows_exactly_its_inline_code(tmp_path: Path) -> None:
         assert "innerHTML" not in scripts[0]
     with pytest.raises(ValueError, match="unknown page kind"):
         render_page("other", "t", {})
+
+
+def test_each_page_joins_its_script_files_in_order() -> None:
+    """Every script file of ``assets/`` serves a page (none forgotten, none missing); a page's
+    one inline script is its files joined in order: the shared helpers (``common.js``, which
+    defines ``VC``) first, its own ``KIND.js``, which runs it, last."""
+    assets = Path(page_module.__file__).parent / "assets"
+    assert set().union(*PAGE_SCRIPTS.values()) == {path.name for path in assets.glob("*.js")}
+    assert set(PAGE_SCRIPTS) == set(PAGE_KINDS)
+    for kind, names in PAGE_SCRIPTS.items():
+        assert names[:2] == ("common.js", "table.js") and names[-1] == f"{kind}.js"
+        (script,) = re.findall(r"<script>(.*?)</script>", render_page(kind, "t", {}), re.S)
+        assert script == "\n".join((assets / name).read_text("utf-8") for name in names)
 
 
 # -- the data of each page -----------------------------------------------------------------------

@@ -271,10 +271,10 @@ def test_colour_tags_follow_the_source_and_full_heat_shows_the_colormap(
 def test_strip_planes_equal_the_whole_strip_converted() -> None:
     """The strip is converted once and patched per frame; the result is the full conversion."""
     from videocam.render.overlay import colormap_lut, rgb_to_yuv420
-    from videocam.render.video import _TimelineStrip
+    from videocam.render.strip import TimelineStrip
 
     for width, height in [(640, 48), (34, 48), (1280, 128)]:
-        strip = _TimelineStrip(
+        strip = TimelineStrip(
             width=width,
             height=height,
             span_s=10.0,
