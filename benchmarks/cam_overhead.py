@@ -428,11 +428,11 @@ def _videomae_base_case() -> tuple[Callable[[], tuple[Any, Any]], str] | None:
 
 
 def _version(package: str) -> str | None:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version(package)
-    except Exception:  # not installed
+    except PackageNotFoundError:
         return None
 
 

@@ -468,7 +468,7 @@ class _EncoderThread:
                 continue  # drain
             try:
                 self._container.mux(self._stream.encode(frame))
-            except BaseException as exc:  # handed to the producer
+            except BaseException as exc:  # noqa: BLE001 - handed to the producer, which re-raises it
                 self._error = exc
 
     def put(self, frame: Any) -> None:
