@@ -72,7 +72,8 @@ def test_every_mutant_is_analysed_honestly_or_refused(corpus: Path, tmp_path: Pa
         skipped = summary["decode"]["skipped_frames"]
         # No invented frames: rows are frames of the video, in order, none of them skipped,
         # and every frame is either a row or reported missing.
-        assert frames.frame_index.is_monotonic_increasing and frames.frame_index.is_unique
+        assert frames.frame_index.is_monotonic_increasing
+        assert frames.frame_index.is_unique
         assert frames.frame_index.between(0, n_frames - 1).all()
         assert not set(skipped) & set(frames.frame_index)
         assert len(frames) + len(skipped) == n_frames, row.path
@@ -105,5 +106,6 @@ def test_the_cli_exits_0_or_2_with_one_line(corpus: Path, tmp_path: Path) -> Non
         assert "Traceback" not in done.stderr, video.name
         if done.returncode == 2:
             lines = [line for line in done.stderr.splitlines() if line.strip()]
-            assert lines[-1].startswith("videocam: error: ") and video.name in lines[-1]
+            assert lines[-1].startswith("videocam: error: ")
+            assert video.name in lines[-1]
             assert len([line for line in lines if line.startswith("videocam: error")]) == 1

@@ -87,7 +87,9 @@ def _check_complete(analysis: videocam.Analysis, map_shape: tuple[int, int]) -> 
     assert list(analysis.frames.frame_index) == list(range(N_FRAMES))
     assert analysis.cams.shape == (N_FRAMES, *map_shape)
     cams = analysis.cams.astype(np.float32)
-    assert np.isfinite(cams).all() and cams.min() >= 0 and cams.max() <= 1
+    assert np.isfinite(cams).all()
+    assert cams.min() >= 0
+    assert cams.max() <= 1
     assert analysis.frames.target_score.between(0, 1).all()
     summary = analysis.summary
     assert summary["model"]["sources"]["layer"].startswith("family default")
@@ -112,7 +114,8 @@ def test_random_families_end_to_end(family: str, video: tuple[Path, list], tmp_p
     _check_complete(analysis, shape)
     model = analysis.summary["model"]
     assert model["kind"] == ("video" if clip_len else "frame")
-    assert model["n_classes"] == 3 and model["sources"]["family"] == family
+    assert model["n_classes"] == 3
+    assert model["sources"]["family"] == family
     assert analysis.summary["windows"]["clip_len"] == (clip_len or 1)
 
 
@@ -274,7 +277,8 @@ def test_cli_wrong_clip_length_exits_2(
     )
     assert code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--clip-len 4" in err
+    assert err.count("\n") == 1
+    assert "--clip-len 4" in err
 
 
 def test_cli_hub_id_offline_exits_2(
@@ -292,5 +296,6 @@ def test_cli_hub_id_offline_exits_2(
         )
         assert code == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and err.startswith("videocam: error: ")
+        assert err.count("\n") == 1
+        assert err.startswith("videocam: error: ")
         assert model in err

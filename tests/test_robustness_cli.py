@@ -76,7 +76,8 @@ def check_ok(
     frames = pd.read_csv(out / "frames.csv")
     assert frames.frame_index.tolist() == indices
     np.testing.assert_allclose(frames.time_s.to_numpy(), times, atol=1e-6)
-    assert np.isfinite(frames.attribution).all() and (frames.attribution >= 0).all()
+    assert np.isfinite(frames.attribution).all()
+    assert (frames.attribution >= 0).all()
     assert len(np.load(out / "cams.npy")) == len(indices)
     return frames
 
@@ -260,7 +261,9 @@ def test_odd_size_rendered(tmp_path: Path, capfd: pytest.CaptureFixture[str]) ->
     assert (meta["width"], meta["height"]) == (33, 17)
     with av.open(str(out / "annotated.mp4")) as container:
         stream = container.streams.video[0]
-        assert stream.width == 34 and stream.height % 2 == 0 and stream.height > 17
+        assert stream.width == 34
+        assert stream.height % 2 == 0
+        assert stream.height > 17
         assert sum(1 for _ in container.decode(stream)) == 12
 
 
@@ -272,7 +275,8 @@ def test_4k_portrait(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     meta = summary(out)["video"]
     assert (meta["width"], meta["height"]) == (2160, 3840)
     boxes = pd.read_csv(out / "keyframes.csv")
-    assert (boxes.x1 <= 2160).all() and (boxes.y1 <= 3840).all()
+    assert (boxes.x1 <= 2160).all()
+    assert (boxes.y1 <= 3840).all()
 
 
 def test_gif(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
@@ -304,7 +308,8 @@ def test_rotation_rendered_upright(tmp_path: Path, capfd: pytest.CaptureFixture[
             assert keyframe.size == (64, 96)
     with av.open(str(out / "annotated.mp4")) as container:
         stream = container.streams.video[0]
-        assert stream.width == 64 and stream.height > 96
+        assert stream.width == 64
+        assert stream.height > 96
         # The picture is under the strip: its last 96 rows.
         pictures = [f.to_ndarray(format="rgb24")[-96:] for f in container.decode(stream)]
     assert [read_barcode(p) for p in pictures] == list(range(20))

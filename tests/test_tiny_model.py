@@ -37,7 +37,8 @@ TEST_SEED = 2_000_000
 def trainer() -> ModuleType:
     """``scripts/train_tiny.py`` as a module: the data and metrics the shipped numbers use."""
     spec = importlib.util.spec_from_file_location("videocam_train_tiny", SCRIPT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve their module by name
     spec.loader.exec_module(module)
@@ -75,8 +76,10 @@ def test_sidecar_fields(meta: dict) -> None:
     assert meta["clip_len"] == 16
     assert meta["background_class"] == 0
     assert meta["layer"] == "block4"
-    assert isinstance(meta["width"], int) and meta["width"] >= 1
-    assert len(meta["mean"]) == 3 and len(meta["std"]) == 3
+    assert isinstance(meta["width"], int)
+    assert meta["width"] >= 1
+    assert len(meta["mean"]) == 3
+    assert len(meta["std"]) == 3
     assert all(s > 0 for s in meta["std"])
     assert meta["val_accuracy"] >= 0.95
     assert meta["val_clip_accuracy"] >= 0.9
@@ -105,7 +108,8 @@ def test_held_out_window_accuracy(trainer: ModuleType, model: torch.nn.Module) -
     assert [spec_of(s).event for s in seeds[:5]] == [None, *EVENT_CLASSES[1:]]
     clips = trainer.make_clips(seeds, spec_of, "held-out")
     result = trainer.window_accuracy(model, clips, stride=8)
-    assert result["n_event_windows"] >= 8 and result["n_background_windows"] >= 20
+    assert result["n_event_windows"] >= 8
+    assert result["n_background_windows"] >= 20
     assert result["accuracy"] >= 0.9, result
 
 
