@@ -841,8 +841,12 @@ def _frame_cases(video: Path) -> list[Case]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    # Before torch starts OpenMP: spin-waiting threads distort timings on a shared machine.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Before torch loads, for every contender alike (the limit and pytorch-grad-cam run in this
+    # process too): what videocam's command line sets, OMP_WAIT_POLICY=PASSIVE (spin-waiting
+    # threads distort timings on a shared machine) and glibc keeping freed large buffers.
+    from videocam.runtime.process import allocator_setting, prepare_process
+
+    prepare_process()
     if args.child is not None:
         _child(args.child)
         return 0
@@ -883,6 +887,7 @@ def main(argv: list[str] | None = None) -> int:
                 "device": str(device)
                 + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
                 "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                "allocator": allocator_setting(),
             },
             "repeats": repeats,
             "quick": args.quick,
