@@ -18,7 +18,7 @@ import pytest
 
 import videocam.analysis.outputs as outputs
 from videocam.batch.plan import LOCK_FILE
-from videocam.batch.runner import locked
+from videocam.batch.run import locked
 from videocam.cli import main
 from videocam.errors import ConfigError
 from videocam.render.files import STAGING_PREFIX
