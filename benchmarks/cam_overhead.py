@@ -103,6 +103,74 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _grad_cam_class(args: argparse.Namespace) -> tuple[Any, str]:
+    """pytorch-grad-cam's GradCAM (None when skipped or missing) and a note saying why not."""
+    if args.skip_pytorch_grad_cam:
+        return None, "pytorch-grad-cam skipped (--skip-pytorch-grad-cam)"
+    try:
+        from pytorch_grad_cam import GradCAM
+    except ImportError:
+        return None, "pytorch-grad-cam not installed: its column is empty"
+    return GradCAM, ""
+
+
+Case = tuple[str, Callable[[], tuple[Any, Any]], str, tuple[int, ...]]
+
+
+def _classifier_cases(args: argparse.Namespace, torchvision: Any) -> tuple[list[Case], str]:
+    """The classifier rows to measure: (name, build, layer, input shape), and a note."""
+
+    def torchvision_case(builder: Callable[..., Any]) -> Callable[[], tuple[Any, Any]]:
+        return lambda: (builder(weights=None), None)
+
+    note = ""
+    cases: list[Case] = []
+    if "classifiers" not in args.cases:
+        return cases, note
+    cases += [
+        (
+            "r3d_18",
+            torchvision_case(torchvision.models.video.r3d_18),
+            "layer4",
+            (1 if args.quick else 4, 3, 16, 112, 112),
+        ),
+        (
+            "resnet50 (per frame)",
+            torchvision_case(torchvision.models.resnet50),
+            "layer4",
+            (4 if args.quick else 16, 3, 224, 224),
+        ),
+    ]
+    if not args.skip_videomae:
+        videomae = _videomae_base_case()
+        if videomae is None:
+            note = "transformers not installed: no VideoMAE row"
+        else:
+            build, layer = videomae
+            cases.append(
+                ("VideoMAE-base (hf:)", build, layer, (args.videomae_batch, 3, 16, 224, 224))
+            )
+    return cases, note
+
+
+def _print_tables(
+    rows: list[dict[str, Any]],
+    method_rows: list[dict[str, Any]],
+    detector_rows: list[dict[str, Any]],
+    note: str,
+) -> None:
+    if rows:
+        _print_table(rows)
+    if method_rows:
+        print()
+        _print_method_table(method_rows)
+    if detector_rows:
+        print()
+        _print_detector_table(detector_rows)
+    if note and rows:
+        print(f"note: {note}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     # Before torch starts OpenMP: spin-waiting threads distort timings on a shared 2-core box.
@@ -132,46 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         sync()
         return time.perf_counter() - start
 
-    grad_cam_class: Any = None
-    note = ""
-    if not args.skip_pytorch_grad_cam:
-        try:
-            from pytorch_grad_cam import GradCAM
-
-            grad_cam_class = GradCAM
-        except ImportError:
-            note = "pytorch-grad-cam not installed: its column is empty"
-    else:
-        note = "pytorch-grad-cam skipped (--skip-pytorch-grad-cam)"
-
-    def torchvision_case(builder: Callable[..., Any]) -> Callable[[], tuple[Any, Any]]:
-        return lambda: (builder(weights=None), None)
-
-    cases: list[tuple[str, Callable[[], tuple[Any, Any]], str, tuple[int, ...]]] = []
-    if "classifiers" in args.cases:
-        cases += [
-            (
-                "r3d_18",
-                torchvision_case(torchvision.models.video.r3d_18),
-                "layer4",
-                (1 if args.quick else 4, 3, 16, 112, 112),
-            ),
-            (
-                "resnet50 (per frame)",
-                torchvision_case(torchvision.models.resnet50),
-                "layer4",
-                (4 if args.quick else 16, 3, 224, 224),
-            ),
-        ]
-    if "classifiers" in args.cases and not args.skip_videomae:
-        videomae = _videomae_base_case()
-        if videomae is None:
-            note = "; ".join(filter(None, [note, "transformers not installed: no VideoMAE row"]))
-        else:
-            build, layer = videomae
-            cases.append(
-                ("VideoMAE-base (hf:)", build, layer, (args.videomae_batch, 3, 16, 224, 224))
-            )
+    grad_cam_class, note = _grad_cam_class(args)
+    cases, case_note = _classifier_cases(args, torchvision)
+    note = "; ".join(filter(None, [note, case_note]))
 
     def reshaped(reshape: Any, shape: tuple[int, ...]) -> Any:
         return None if reshape is None else (lambda tensor: reshape(tensor, torch.Size(shape)))
@@ -244,16 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         n_frames = 4 if args.quick else DETECTOR_FRAMES
         detector_rows.append(_detector_row(device, n_frames, repeats, timed))
 
-    if rows:
-        _print_table(rows)
-    if method_rows:
-        print()
-        _print_method_table(method_rows)
-    if detector_rows:
-        print()
-        _print_detector_table(detector_rows)
-    if note and rows:
-        print(f"note: {note}")
+    _print_tables(rows, method_rows, detector_rows, note)
     print(f"device {device}, torch threads {torch.get_num_threads()}, ", end="")
     print(f"median of {repeats} after 1 warm-up")
 
@@ -428,11 +450,11 @@ def _videomae_base_case() -> tuple[Callable[[], tuple[Any, Any]], str] | None:
 
 
 def _version(package: str) -> str | None:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version(package)
-    except Exception:  # not installed
+    except PackageNotFoundError:
         return None
 
 

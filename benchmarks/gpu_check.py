@@ -183,7 +183,7 @@ def main() -> int:
         for name, weights in MODELS:
             try:
                 rows.append(check_model(name, weights, short, long))
-            except Exception as exc:  # one model's failure must not hide the others'
+            except Exception as exc:  # noqa: BLE001 - one model's failure must not hide the others'
                 rows.append({"check": f"analyze {name}", "ok": False, "note": repr(exc)[:120]})
     rows.append(check_eigencam())
     if not args.skip_run:

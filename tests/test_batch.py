@@ -74,11 +74,15 @@ def test_names_are_unique_safe_and_deterministic(tmp_path: Path) -> None:
     ]
     names = [sub_folder_name(p, base) for p in cases]
     assert names[:2] == ["a__clip.mp4", "b__clip.mp4"]
-    assert names[3] == "a_b__clip.mp4" and names[2].startswith("a_b__clip.mp4-")
+    assert names[3] == "a_b__clip.mp4"
+    assert names[2].startswith("a_b__clip.mp4-")
     assert len(set(names)) == len(names)
     for name in names:
-        assert "/" not in name and "\\" not in name and not name.startswith(".")
-        assert name not in ("", ".", "..") and len(name) <= MAX_NAME_CHARS + 9
+        assert "/" not in name
+        assert "\\" not in name
+        assert not name.startswith(".")
+        assert name not in ("", ".", "..")
+        assert len(name) <= MAX_NAME_CHARS + 9
         assert (tmp_path / "out" / name).resolve().parent == (tmp_path / "out").resolve()
     assert [sub_folder_name(p, base) for p in cases] == names  # deterministic
 
@@ -112,8 +116,10 @@ def test_bad_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["batch", str(tmp_path / "m.csv"), "-o", str(out), *FAST]) == 2
     assert main(["batch", str(tmp_path / "m.csv"), "-o", str(out), "--workers", "0"]) == 2
     err = capsys.readouterr().err
-    assert "no such folder or manifest" in err and "no video files" in err
-    assert "'path' column" in err and "Traceback" not in err
+    assert "no such folder or manifest" in err
+    assert "no video files" in err
+    assert "'path' column" in err
+    assert "Traceback" not in err
 
 
 def test_config_file_cannot_run_code(videos: Path, tmp_path: Path) -> None:
@@ -121,7 +127,8 @@ def test_config_file_cannot_run_code(videos: Path, tmp_path: Path) -> None:
     config = tmp_path / "evil.yaml"
     config.write_text(f"weights: !!python/object/apply:os.system ['touch {witness}']\n")
     code = main(["batch", str(videos), "-o", str(tmp_path / "out"), "--config", str(config)])
-    assert code == 2 and not witness.exists()
+    assert code == 2
+    assert not witness.exists()
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -139,16 +146,21 @@ def test_folder_batch_isolates_a_bad_file(videos: Path, tmp_path: Path) -> None:
         keyframes = pd.read_csv(out / name / "keyframes.csv")
         row = index[index.output == name].iloc[0]
         assert row.top_keyframe_times_s == ";".join(f"{t:.3f}" for t in keyframes.time_s)
-        assert int(row.n_frames) == 24 and row.target != "" and row.error == ""
+        assert int(row.n_frames) == 24
+        assert row.target != ""
+        assert row.error == ""
     failures = pd.read_csv(out / "failures.csv")
     assert list(failures.columns) == FAILURE_COLUMNS
-    assert len(failures) == 1 and failures.path[0].endswith("bad.mp4")
-    assert failures.error_type[0] == "VideoOpenError" and "bad.mp4" in failures.message[0]
+    assert len(failures) == 1
+    assert failures.path[0].endswith("bad.mp4")
+    assert failures.error_type[0] == "VideoOpenError"
+    assert "bad.mp4" in failures.message[0]
     # A failed video keeps only its log (with the traceback), no partial outputs, no marker.
     assert {p.name for p in (out / "bad.mp4").iterdir()} == {"log.txt"}
     assert "Traceback" in (out / "bad.mp4" / "log.txt").read_text()
     summary = json.loads((out / "batch.json").read_text())
-    assert summary["finished"] and summary["counts"]["failed"] == 1
+    assert summary["finished"]
+    assert summary["counts"]["failed"] == 1
     # The numbers the review page shows are in the index too; nothing rendered, no images.
     ok = index[index.status == "ok"]
     assert (ok.peak_target_score.astype(float) > 0).all()
@@ -161,13 +173,15 @@ def test_folder_batch_isolates_a_bad_file(videos: Path, tmp_path: Path) -> None:
     assert data["finished"] is True
     # No --method: the page names the one the videos' summaries record, not "the default".
     methods = {json.loads((out / n / "summary.json").read_text())["method"] for n in ok.output}
-    assert methods == {"gradcam"} and data["method"] == "gradcam"
+    assert methods == {"gradcam"}
+    assert data["method"] == "gradcam"
     counts = {"videos": 3, "ok": 2, "skipped_complete": 0, "failed": 1, "pending": 0}
     assert data["counts"] == counts
     rows = data["rows"]
     assert [r["name"] for r in rows] == ["a/clip.mp4", "b/clip.mp4", "bad.mp4"]
     assert [r["report"] for r in rows] == ["", "", ""]
-    assert rows[2]["error_type"] == "VideoOpenError" and rows[2]["log"] == "bad.mp4/log.txt"
+    assert rows[2]["error_type"] == "VideoOpenError"
+    assert rows[2]["log"] == "bad.mp4/log.txt"
     assert rows[0]["keyframes"] == [float(t) for t in index.top_keyframe_times_s[0].split(";")]
 
     # Without --resume a used OUT is refused; the completion check follows options and source.
@@ -239,7 +253,8 @@ def test_a_crashing_worker_fails_one_video_only(tmp_path: Path) -> None:
     _assert_complete(out / "a.mp4")
     _assert_complete(out / "c.mp4")
     log = (out / "b_crash.mp4" / "log.txt").read_text()
-    assert "SIGSEGV" in log and "in forward" in log  # faulthandler's stack of the crash
+    assert "SIGSEGV" in log
+    assert "in forward" in log
     assert not list(out.glob(".stderr-*"))
 
 
@@ -398,7 +413,8 @@ def test_pool_replaces_dead_workers_and_fails_a_load_only_before_any_loaded() ->
     # A crash fails its video only; once a worker has loaded the model, a replacement dying
     # while loading is tolerated (as an idle death) and the next one takes the video.
     results, stops = _fake_pool(["crash", "die-loading", "load"], n_jobs=2)
-    assert results == ["v0.mp4:failed:WorkerCrash", "v1.mp4:ok:"] and stops == [True]
+    assert results == ["v0.mp4:failed:WorkerCrash", "v1.mp4:ok:"]
+    assert stops == [True]
     # Before any worker loaded it, a death while loading is the model's failure.
     message = r"fake worker died while loading model 'videocam_tiny' \(exit code 1\): boom; a hint"
     with pytest.raises(ModelLoadError, match=message):
@@ -421,9 +437,11 @@ def test_worker_threads_follow_the_cpu_quota(
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     config = AnalyzeConfig(weights="none", device="cpu")
     assert LocalEngine(config, workers=1).threads == 1
-    assert actor_threads(1, local=True) == 1 and actor_threads(None) == 1
+    assert actor_threads(1, local=True) == 1
+    assert actor_threads(None) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # still first
-    assert LocalEngine(config, workers=2).threads == 3 and actor_threads(2, local=True) == 3
+    assert LocalEngine(config, workers=2).threads == 3
+    assert actor_threads(2, local=True) == 3
     assert actor_threads(None) == 3
 
 

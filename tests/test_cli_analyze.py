@@ -54,7 +54,9 @@ def test_analyze_writes_every_file_and_column(
         assert (out / image).is_file()
     assert list(pd.read_csv(out / "segments.csv").columns) == SEGMENT_COLUMNS
     cams = np.load(out / "cams.npy")
-    assert cams.dtype == np.float16 and cams.shape[0] == 40 and float(cams.max()) == 1.0
+    assert cams.dtype == np.float16
+    assert cams.shape[0] == 40
+    assert float(cams.max()) == 1.0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == "layercam"
     assert summary["config"]["topk"] == 3
@@ -62,7 +64,8 @@ def test_analyze_writes_every_file_and_column(
     assert (out / "annotated.mp4").stat().st_size > 0
     assert (out / "timeline.png").stat().st_size > 0
     printed = capsys.readouterr().out
-    assert "keyframe 1:" in printed and "annotated.mp4" in printed
+    assert "keyframe 1:" in printed
+    assert "annotated.mp4" in printed
 
 
 def test_config_file_and_flags_win(clip: SyntheticClip, tmp_path: Path) -> None:
@@ -126,7 +129,8 @@ def test_bad_video_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     fake.write_text("not a video")
     assert main(["analyze", str(fake), "-o", str(tmp_path / "o"), "--weights", "none"]) == 2
     err = capsys.readouterr().err
-    assert str(fake) in err and err.count("\n") == 1
+    assert str(fake) in err
+    assert err.count("\n") == 1
 
 
 def test_models_lists_every_model(capsys: pytest.CaptureFixture[str]) -> None:

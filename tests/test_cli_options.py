@@ -138,7 +138,8 @@ def test_a_time_that_cannot_be_one_is_exit_2(
     out = tmp_path / "out"
     assert main(["analyze", str(tmp_path / "missing.mp4"), "-o", str(out), *flags]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("videocam: error: ")
+    assert err.count("\n") == 1
+    assert err.startswith("videocam: error: ")
     assert f"option {option}=" in err
     assert not out.exists()
 
@@ -151,7 +152,8 @@ def test_batch_timeout_must_be_finite_and_positive(
     code = main(["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), f"--timeout={value}"])
     assert code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--timeout must be a finite number > 0" in err
+    assert err.count("\n") == 1
+    assert "--timeout must be a finite number > 0" in err
 
 
 def test_times_checked_in_the_api_and_config_files(tmp_path: Path) -> None:

@@ -49,13 +49,16 @@ def test_custom_detector_auto_explains_the_class_with_most_detection_mass(
     code = _analyze(tiny_video, out, "--detector", TINY, "--topk", "3", "--min-gap", "0.3")
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["target"]["name"] == "car" and summary["target"]["auto"]
+    assert summary["target"]["name"] == "car"
+    assert summary["target"]["auto"]
     assert summary["method"] == "eigencam"  # the detectors' default
     top = {c["name"]: c["mean_prob"] for c in summary["target"]["video_top_classes"]}
-    assert top["car"] == pytest.approx(8 / 20) and top["person"] == pytest.approx(0.6 * 10 / 20)
+    assert top["car"] == pytest.approx(8 / 20)
+    assert top["person"] == pytest.approx(0.6 * 10 / 20)
     assert summary["detector"]["score_threshold"] == 0.5
     assert summary["detector"]["input_size"] == [64, 80]  # a custom detector: the video's size
-    assert summary["model"]["layer"] == "backbone" and summary["model"]["layer_map_shape"] == [
+    assert summary["model"]["layer"] == "backbone"
+    assert summary["model"]["layer_map_shape"] == [
         1,
         16,
         20,
@@ -66,13 +69,15 @@ def test_custom_detector_auto_explains_the_class_with_most_detection_mass(
     np.testing.assert_allclose(frames.target_score, expected, atol=1e-6)
     keyframes = pd.read_csv(out / "keyframes.csv")
     assert list(keyframes.columns) == KEYFRAME_COLUMNS
-    assert len(keyframes) == 3 and set(keyframes.frame_index) <= set(CAR_FRAMES)
+    assert len(keyframes) == 3
+    assert set(keyframes.frame_index) <= set(CAR_FRAMES)
     for row in keyframes.itertuples():
         assert (row.x0, row.y0, row.x1, row.y1) == CAR_BOX
         assert (out / row.image).is_file()
     detections = pd.read_csv(out / "detections.csv")
     assert list(detections.columns) == DETECTION_COLUMNS
-    assert detections["rank"].tolist() == [1, 2, 3] and detections.keyframe_box.all()
+    assert detections["rank"].tolist() == [1, 2, 3]
+    assert detections.keyframe_box.all()
     assert set(detections.class_name) == {"car"}
     np.testing.assert_allclose(detections.score, 1.0, atol=1e-6)
     # EigenCAM on the backbone: where only the car is, the map is the car (4x4 feature cells).
@@ -82,7 +87,8 @@ def test_custom_detector_auto_explains_the_class_with_most_detection_mass(
     assert inside / car_only.sum() > 0.99
     assert np.all(cams[:4] == 0)  # an empty dark street: no map at all
     # The usual outputs work as for classifiers: the review page and the exports.
-    assert (out / "report.html").is_file() and (out / "timeline.png").is_file()
+    assert (out / "report.html").is_file()
+    assert (out / "timeline.png").is_file()
     assert main(["export", "vtt", str(out)]) == 0
     assert "Keyframe 1: car" in (out / "keyframes.vtt").read_text()
 
@@ -96,7 +102,8 @@ def test_named_target_and_score_threshold(tiny_video: Path, tmp_path: Path) -> N
     expected = np.array([0.6 if i in PERSON_FRAMES else 0.0 for i in range(20)])
     np.testing.assert_allclose(frames.target_score, expected, atol=1e-6)
     keyframes = pd.read_csv(out / "keyframes.csv")
-    assert len(keyframes) == 2 and set(keyframes.frame_index) <= set(PERSON_FRAMES)
+    assert len(keyframes) == 2
+    assert set(keyframes.frame_index) <= set(PERSON_FRAMES)
     assert {(r.x0, r.y0, r.x1, r.y1) for r in keyframes.itertuples()} == {PERSON_BOX}
     # Above the person's 0.6: it counts for nothing, and the summary says why.
     out = tmp_path / "strict"
@@ -131,7 +138,8 @@ def test_gradient_methods_follow_the_explained_detection(tiny_video: Path) -> No
     both = cams[9]
     car_cells = np.zeros(both.shape, dtype=bool)
     car_cells[4:12, 2:8] = True
-    assert np.all(both[~car_cells] == 0) and np.all(both[car_cells] > 0)
+    assert np.all(both[~car_cells] == 0)
+    assert np.all(both[car_cells] > 0)
     assert np.all(cams[[0, 1, 2, 3, 12, 15]] == 0)  # no car: no gradient, no map
 
 
@@ -202,7 +210,8 @@ def test_bad_detector_arguments_are_one_line_and_exit_2(
 ) -> None:
     assert _analyze(tiny_video, tmp_path / "o", *flags) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err
+    assert err.count("\n") == 1
+    assert message in err
 
 
 @pytest.mark.slow
@@ -232,9 +241,12 @@ def test_the_other_methods_explain_a_detector(tiny_video: Path, method: str) -> 
     analysis = _explain_car(tiny_video, method, topk=2, min_gap=0.3)
     assert analysis.summary["method"] == method
     cams = analysis.cams.astype(np.float64)
-    assert np.isfinite(cams).all() and (cams >= 0).all() and cams.max() == 1
+    assert np.isfinite(cams).all()
+    assert (cams >= 0).all()
+    assert cams.max() == 1
     keyframes = analysis.keyframes
-    assert len(keyframes) == 2 and set(keyframes.frame_index) <= set(CAR_FRAMES)
+    assert len(keyframes) == 2
+    assert set(keyframes.frame_index) <= set(CAR_FRAMES)
     assert {(r.x0, r.y0, r.x1, r.y1) for r in keyframes.itertuples()} == {CAR_BOX}
     if method == "eigengradcam":  # no car, no gradient: no map
         assert np.all(cams[[0, 1, 2, 3, 12, 15]] == 0)

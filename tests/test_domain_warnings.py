@@ -57,10 +57,12 @@ def test_the_synthetic_model_on_other_footage_warns(
     err = capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     check = summary["training_footage_check"]
-    assert check["like_training_data"] is False and check["frames"] == 8
+    assert check["like_training_data"] is False
+    assert check["frames"] == 8
     assert check["palette_share"] < MIN_PALETTE_SHARE
     warned = [w for w in summary["warnings"] if "trained on synthetic clips only" in w]
-    assert len(warned) == 1 and "--model efficientnet_lite0" in warned[0]
+    assert len(warned) == 1
+    assert "--model efficientnet_lite0" in warned[0]
     assert f"{video}: {warned[0]}\n" in err
 
 

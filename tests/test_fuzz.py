@@ -17,10 +17,10 @@ from videocam.batch import run_batch
 from videocam.config import AnalyzeConfig
 from videocam.synthetic import ClipSpec, make_clip
 
+from support.footage import real_video
 from support.fuzz import make_corpus
 from support.media import remux
 
-SHARED_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 #: Real clips mutated too when the footage is there (small, so the corpus stays quick).
 REAL = ("intel_people-detection_fromgif.mp4", "udacity_vehicle_test_video.mp4")
 #: The errors that mean "refused, exit 2": every VideocamError.
@@ -42,7 +42,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
         remux(plain, folder / "src" / "faststart.mp4", options={"movflags": "+faststart"}),
         make_clip(folder / "src" / "clip.mkv", spec).path,
     ]
-    sources += [SHARED_VIDEOS / name for name in REAL if (SHARED_VIDEOS / name).is_file()]
+    sources += [path for path in map(real_video, REAL) if path is not None]
     mutants = make_corpus(sources, folder / "corpus", seed=0)
     # 26 mutations and a renamed copy of each source, a joined file per neighbouring pair: 83
     # from the three clips made here, 139 with the two real videos.
@@ -72,7 +72,8 @@ def test_every_mutant_is_analysed_honestly_or_refused(corpus: Path, tmp_path: Pa
         skipped = summary["decode"]["skipped_frames"]
         # No invented frames: rows are frames of the video, in order, none of them skipped,
         # and every frame is either a row or reported missing.
-        assert frames.frame_index.is_monotonic_increasing and frames.frame_index.is_unique
+        assert frames.frame_index.is_monotonic_increasing
+        assert frames.frame_index.is_unique
         assert frames.frame_index.between(0, n_frames - 1).all()
         assert not set(skipped) & set(frames.frame_index)
         assert len(frames) + len(skipped) == n_frames, row.path
@@ -105,5 +106,6 @@ def test_the_cli_exits_0_or_2_with_one_line(corpus: Path, tmp_path: Path) -> Non
         assert "Traceback" not in done.stderr, video.name
         if done.returncode == 2:
             lines = [line for line in done.stderr.splitlines() if line.strip()]
-            assert lines[-1].startswith("videocam: error: ") and video.name in lines[-1]
+            assert lines[-1].startswith("videocam: error: ")
+            assert video.name in lines[-1]
             assert len([line for line in lines if line.startswith("videocam: error")]) == 1

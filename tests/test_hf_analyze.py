@@ -11,6 +11,18 @@ class-token models (ViT, timm's ViT, TimeSformer) and HiResCAM on TimeSformer di
 two of three — a 150-step toy model does not always learn a localised solution, and Grad-CAM's
 position-averaged weights read a class token's head less faithfully than HiResCAM's element-wise
 ones. TimeSformer's geometry is proved by the perturbation tests (tests/models) instead.
+
+The training is seeded (0) and runs on one thread with deterministic algorithms
+(support/hf_models.py), so it lands in the same place on every machine but for the CPU's own
+kernels. Those were measured by running the same training with ATen's, oneDNN's and MKL's
+generic kernels instead of AVX2 ones: VideoMAE and the ViT gave the same maps to the last digit,
+timm's ViT (128x128) did not (its share of frames 1.0 -> 0.75, Spearman 0.84 -> 0.82). The
+thresholds (TRAINED, TIMM_FOLLOWS) sit below the lowest value over seeds 0-10 (AVX2, one
+thread) of the models that learned a localised solution: share of frames / Spearman at least
+1.0 / 0.935 (VideoMAE), 0.833 / 0.822 (ViT), 0.708 / 0.653 (timm's ViT), against about 0.5 / 0
+for maps that ignore the square. Some seeds learn no such solution, and no threshold would pass
+them: VideoMAE's seed 7 (maps elsewhere), the ViT's seeds 7 and 8 (never told the colours apart)
+and 10 (maps away from the square); so the seed stays fixed.
 """
 
 from __future__ import annotations
@@ -75,7 +87,9 @@ def _check_complete(analysis: videocam.Analysis, map_shape: tuple[int, int]) -> 
     assert list(analysis.frames.frame_index) == list(range(N_FRAMES))
     assert analysis.cams.shape == (N_FRAMES, *map_shape)
     cams = analysis.cams.astype(np.float32)
-    assert np.isfinite(cams).all() and cams.min() >= 0 and cams.max() <= 1
+    assert np.isfinite(cams).all()
+    assert cams.min() >= 0
+    assert cams.max() <= 1
     assert analysis.frames.target_score.between(0, 1).all()
     summary = analysis.summary
     assert summary["model"]["sources"]["layer"].startswith("family default")
@@ -100,7 +114,8 @@ def test_random_families_end_to_end(family: str, video: tuple[Path, list], tmp_p
     _check_complete(analysis, shape)
     model = analysis.summary["model"]
     assert model["kind"] == ("video" if clip_len else "frame")
-    assert model["n_classes"] == 3 and model["sources"]["family"] == family
+    assert model["n_classes"] == 3
+    assert model["sources"]["family"] == family
     assert analysis.summary["windows"]["clip_len"] == (clip_len or 1)
 
 
@@ -140,17 +155,26 @@ def _follows(cams: np.ndarray, boxes: list[tuple[int, ...]]) -> tuple[float, flo
     return float(np.mean(higher)), float(rho)
 
 
-def _assert_follows(analysis: videocam.Analysis, boxes: list) -> None:
+def _assert_follows(
+    analysis: videocam.Analysis, boxes: list, thresholds: tuple[float, float]
+) -> None:
     assert analysis.target[0] == 0  # it sees the red square
     assert float(analysis.cams.max()) == pytest.approx(1.0, abs=1e-3)
     assert len(analysis.keyframes) >= 1
     higher, rho = _follows(analysis.cams, boxes)
-    assert higher >= 0.8, f"maps higher on the red square in {higher:.0%} of frames"
-    assert rho >= 0.85, f"the band's peak column against the square's: Spearman {rho:.2f}"
+    least_higher, least_rho = thresholds
+    assert higher >= least_higher, f"maps higher on the red square in {higher:.0%} of frames"
+    assert rho >= least_rho, f"the band's peak column against the square's: Spearman {rho:.2f}"
 
 
-# family -> (config overrides, method); the ViT on 4x4 patches (an 8x8 grid)
-TRAINED = {"videomae": ({}, "gradcam"), "vit": ({"patch_size": 4}, "hirescam")}
+# family -> (config overrides, method, least share of frames and Spearman: module docstring);
+# the ViT on 4x4 patches (an 8x8 grid)
+TRAINED = {
+    "videomae": ({}, "gradcam", (0.9, 0.85)),
+    "vit": ({"patch_size": 4}, "hirescam", (0.7, 0.7)),
+}
+#: timm's ViT: least share of frames and Spearman (module docstring).
+TIMM_FOLLOWS = (0.6, 0.5)
 
 
 @pytest.mark.slow
@@ -158,7 +182,7 @@ TRAINED = {"videomae": ({}, "gradcam"), "vit": ({"patch_size": 4}, "hirescam")}
 def test_maps_follow_the_moving_square(
     family: str, video: tuple[Path, list], tmp_path: Path
 ) -> None:
-    overrides, method = TRAINED[family]
+    overrides, method, thresholds = TRAINED[family]
     model = train_colour_task(family, steps=150, **overrides)
     directory = save_hf(family, tmp_path / family, model=model, processor={})
     path, boxes = video
@@ -166,7 +190,7 @@ def test_maps_follow_the_moving_square(
         path, f"hf:{directory}", method=method, render=False, topk=3, min_gap=0.2
     )
     assert analysis.target[1] == TASK_CLASSES[0]
-    _assert_follows(analysis, boxes)
+    _assert_follows(analysis, boxes, thresholds)
 
 
 @pytest.mark.slow
@@ -193,7 +217,7 @@ def test_timm_vit_maps_follow_the_moving_square(video: tuple[Path, list], tmp_pa
     )
     assert analysis.target[1] == TASK_CLASSES[0]
     assert analysis.cams.shape[1:] == (8, 8)
-    _assert_follows(analysis, boxes)
+    _assert_follows(analysis, boxes, TIMM_FOLLOWS)
 
 
 def test_cli_analyze_hf_writes_every_file(video: tuple[Path, list], tmp_path: Path) -> None:
@@ -253,7 +277,8 @@ def test_cli_wrong_clip_length_exits_2(
     )
     assert code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--clip-len 4" in err
+    assert err.count("\n") == 1
+    assert "--clip-len 4" in err
 
 
 def test_cli_hub_id_offline_exits_2(
@@ -271,5 +296,6 @@ def test_cli_hub_id_offline_exits_2(
         )
         assert code == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and err.startswith("videocam: error: ")
+        assert err.count("\n") == 1
+        assert err.startswith("videocam: error: ")
         assert model in err

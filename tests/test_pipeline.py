@@ -72,7 +72,8 @@ def test_keyframes_table(random_tiny_analysis) -> None:
     assert np.all(np.diff(times) >= 0.4)
     assert keyframes.attribution.is_monotonic_decreasing
     for row in keyframes.itertuples():
-        assert 0 <= row.x0 < row.x1 <= 96 and 0 <= row.y0 < row.y1 <= 72
+        assert 0 <= row.x0 < row.x1 <= 96
+        assert 0 <= row.y0 < row.y1 <= 72
 
 
 def test_summary(random_tiny_analysis) -> None:

@@ -273,7 +273,6 @@ def test_analysis_numbers_match_two_passes(tiny, clip: SyntheticClip) -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("autocast", [False, True])
 def test_cuda_single_pass_matches_cpu(clip: SyntheticClip, autocast: bool) -> None:
     cpu = load_model("videocam_tiny", device="cpu")
@@ -291,7 +290,6 @@ def test_cuda_single_pass_matches_cpu(clip: SyntheticClip, autocast: bool) -> No
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_pass_has_no_host_synchronisation_per_batch(clip: SyntheticClip) -> None:
     """Pinned, non-blocking copies, device constants made once, classes made once: the steady
     state of the pass never waits for the GPU but at the one-batch-late host copies."""
@@ -312,7 +310,6 @@ def test_cuda_pass_has_no_host_synchronisation_per_batch(clip: SyntheticClip) ->
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_bad_class_is_an_error_not_a_device_assert() -> None:
     from videocam.cam import CamError, cam_and_output_classes
 

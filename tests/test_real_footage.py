@@ -1,4 +1,5 @@
-"""Real footage from ../shared/data/videos (skipped when absent): complete outputs."""
+"""Real footage (tests/support/footage.py: $VIDEOCAM_REAL_VIDEOS, else ../shared/data/videos;
+skipped when absent): complete outputs."""
 
 from __future__ import annotations
 

@@ -113,6 +113,18 @@ def test_video_page_loads_clean_and_offline(browser: Any, demo: Path, tmp_path: 
     visit.shot(tmp_path / "video-page.png")
 
 
+def test_pages_add_one_global_name(browser: Any, demo: Path, batch: Path, tmp_path: Path) -> None:
+    """The pages' scripts keep to their namespace: the one name they add to the window is VC."""
+    blank = tmp_path / "blank.html"
+    blank.write_text('<!doctype html><title>blank</title><body data-ready="true"></body>\n')
+    names = "Object.getOwnPropertyNames(window)"
+    own = set(open_page(browser, blank).page.evaluate(names))
+    for page in (demo / "report.html", batch / "report.html"):
+        visit = open_page(browser, page)
+        assert set(visit.page.evaluate(names)) - own == {"VC"}
+        visit.assert_clean()
+
+
 def test_keyframe_click_seeks_to_its_time(browser: Any, demo: Path) -> None:
     second = _keyframes(demo).set_index("rank").loc[2]
     visit = open_page(browser, demo / "report.html")
@@ -212,7 +224,8 @@ def test_timeline_zooms_to_single_frames_and_back(browser: Any, demo: Path, tmp_
     page.mouse.move(x1, y, steps=6)
     page.mouse.up()
     start, end = view()
-    assert start == pytest.approx(2.0, abs=0.05) and end == pytest.approx(5.0, abs=0.05)
+    assert start == pytest.approx(2.0, abs=0.05)
+    assert end == pytest.approx(5.0, abs=0.05)
     visit.assert_clean()
 
 
@@ -452,7 +465,8 @@ def _assert_curves_in_every_column(
     peak = frames.attribution.to_numpy().argmax()
     x = int(np.floor(_device_x(visit, float(frames.time_s.iloc[peak]), scale)))
     near = first[x - 1 : x + 2]
-    assert near.max() >= 0 and near[near >= 0].min() <= 3 * scale, where
+    assert near.max() >= 0, where
+    assert near[near >= 0].min() <= 3 * scale, where
 
 
 @pytest.mark.parametrize("n", CURVE_LENGTHS)
@@ -526,7 +540,8 @@ def test_score_lane_is_scaled_to_the_score(browser: Any, demo: Path, tmp_path: P
                 .length""",
         [left - 20, left - 5, y + height - 11, y + height],
     )
-    assert gutter > 10 and zero > 5
+    assert gutter > 10
+    assert zero > 5
     assert "per frame: 377 frames" in visit.page.locator("#summary").inner_text()
     visit.shot(tmp_path / "score-lane.png", full_page=False)
     visit.assert_clean()
@@ -553,14 +568,16 @@ def test_tooltip_tells_the_time_under_the_pointer_after_a_zoom(browser: Any, dem
     x0, y = timeline_x(visit, 2.0)
     x1, _ = timeline_x(visit, 5.0)
     page.mouse.move(x0, y)
-    assert tip.is_visible() and shown() == pytest.approx(2.0, abs=0.02)
+    assert tip.is_visible()
+    assert shown() == pytest.approx(2.0, abs=0.02)
     page.mouse.down()
     page.mouse.move(x1, y, steps=6)
     assert shown() == pytest.approx(5.0, abs=0.02)
     page.mouse.up()  # zoomed to 2-5 s; the pointer has not moved, the time under it has
     assert float(timeline.get_attribute("data-view-start")) == pytest.approx(2.0, abs=0.02)
     assert abs(under(x1) - 5.0) > 1.0
-    assert tip.is_visible() and shown() == pytest.approx(under(x1), abs=1e-6)
+    assert tip.is_visible()
+    assert shown() == pytest.approx(under(x1), abs=1e-6)
     page.keyboard.press("-")  # zoomed out with a key: the tooltip follows again
     assert shown() == pytest.approx(under(x1), abs=1e-6)
     page.mouse.wheel(0, -400)  # and with the wheel
@@ -631,7 +648,8 @@ def test_batch_page_sorts_filters_and_searches(browser: Any, batch: Path, tmp_pa
     # Failures are listed on their own, with their error type and message.
     assert page.locator("#failures-section").is_visible()
     failure = page.locator("#failures tbody tr").inner_text()
-    assert "VideoOpenError" in failure and BROKEN in failure
+    assert "VideoOpenError" in failure
+    assert BROKEN in failure
     # By default the strongest peak target score first; failures (no score) last.
     ok = index[index.status == "ok"].sort_values("peak_target_score", ascending=False)
     names = _rows(visit)
@@ -707,7 +725,8 @@ def test_markup_in_names_tags_and_labels_runs_nothing(
     assert TITLE_TAG in summary_text  # the container's title tag, as text
     assert SCRIPT_NAME in summary_text  # the full path
     explained = json.loads((sub / "summary.json").read_text())["target"]["name"]
-    assert explained in LABELS and explained in page.locator("#subtitle").inner_text()
+    assert explained in LABELS
+    assert explained in page.locator("#subtitle").inner_text()
     for label in LABELS[1:]:  # every class name in the top-classes list, as text
         assert label in summary_text
     visit.shot(tmp_path / "markup-video-page.png")
@@ -737,7 +756,8 @@ def test_batch_page_resumed_and_old_results(batch: Path, tmp_path: Path) -> None
         assert row[key] == pytest.approx(before.loc["a__clip.mp4", key])
     assert row.top_keyframe_image == before.loc["a__clip.mp4", "top_keyframe_image"] != ""
     text = (out / "report.html").read_text(encoding="utf-8")
-    assert "a__clip.mp4/report.html" in text and '"finished":true' in text
+    assert "a__clip.mp4/report.html" in text
+    assert '"finished":true' in text
 
 
 def _big_batch_rows(n: int) -> list[dict[str, Any]]:

@@ -57,9 +57,11 @@ def test_event_interval_and_boxes(event: str) -> None:
     elif event == "move_left":
         assert np.all(np.diff(centres) < 0)
     elif event == "grow":
-        assert np.all(np.diff(sizes) >= 0) and sizes[-1] > sizes[0]
+        assert np.all(np.diff(sizes) >= 0)
+        assert sizes[-1] > sizes[0]
     else:
-        assert np.all(np.diff(sizes) <= 0) and sizes[-1] < sizes[0]
+        assert np.all(np.diff(sizes) <= 0)
+        assert sizes[-1] < sizes[0]
 
 
 def test_background_clip_has_no_event() -> None:

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import videocam
+from videocam.demo import DEMO_SPEC
 from videocam.io import open_video
 from videocam.models.tiny import build_tiny
 from videocam.synthetic import EVENT_CLASSES, ClipSpec, make_clip
@@ -36,7 +37,8 @@ TEST_SEED = 2_000_000
 def trainer() -> ModuleType:
     """``scripts/train_tiny.py`` as a module: the data and metrics the shipped numbers use."""
     spec = importlib.util.spec_from_file_location("videocam_train_tiny", SCRIPT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve their module by name
     spec.loader.exec_module(module)
@@ -74,8 +76,10 @@ def test_sidecar_fields(meta: dict) -> None:
     assert meta["clip_len"] == 16
     assert meta["background_class"] == 0
     assert meta["layer"] == "block4"
-    assert isinstance(meta["width"], int) and meta["width"] >= 1
-    assert len(meta["mean"]) == 3 and len(meta["std"]) == 3
+    assert isinstance(meta["width"], int)
+    assert meta["width"] >= 1
+    assert len(meta["mean"]) == 3
+    assert len(meta["std"]) == 3
     assert all(s > 0 for s in meta["std"])
     assert meta["val_accuracy"] >= 0.95
     assert meta["val_clip_accuracy"] >= 0.9
@@ -93,7 +97,6 @@ def test_sidecar_fields(meta: dict) -> None:
 
 
 def test_held_out_window_accuracy(trainer: ModuleType, model: torch.nn.Module) -> None:
-    torch.set_num_threads(2)
     cfg = trainer.Config()
 
     def spec_of(seed: int) -> ClipSpec:
@@ -105,7 +108,8 @@ def test_held_out_window_accuracy(trainer: ModuleType, model: torch.nn.Module) -
     assert [spec_of(s).event for s in seeds[:5]] == [None, *EVENT_CLASSES[1:]]
     clips = trainer.make_clips(seeds, spec_of, "held-out")
     result = trainer.window_accuracy(model, clips, stride=8)
-    assert result["n_event_windows"] >= 8 and result["n_background_windows"] >= 20
+    assert result["n_event_windows"] >= 8
+    assert result["n_background_windows"] >= 20
     assert result["accuracy"] >= 0.9, result
 
 
@@ -128,7 +132,6 @@ def test_auto_target_finds_a_short_event_in_a_long_clip(
     trainer: ModuleType, model: torch.nn.Module, tmp_path: Path, event: str
 ) -> None:
     """Short events in long videos: a 24-frame event in 128 frames, made as the demo does."""
-    torch.set_num_threads(2)
     spec = ClipSpec(n_frames=128, size=(128, 160), seed=TEST_SEED + 100, event=event, event_len=24)
     decoded = _decode(trainer, tmp_path / "long.mp4", spec)
     probs = trainer.window_probs(model, decoded, trainer.pipeline_starts(128, 8))
@@ -141,11 +144,7 @@ def test_demo_clip_auto_target_and_peak_frame(
     trainer: ModuleType, model: torch.nn.Module, tmp_path: Path
 ) -> None:
     """The demo's own clip: ``auto`` explains its event and the strongest frame lies in it."""
-    demo = pytest.importorskip("videocam.demo")
-    spec = getattr(demo, "DEMO_SPEC", None)
-    if spec is None:
-        pytest.skip("videocam.demo has no DEMO_SPEC")
-    torch.set_num_threads(2)
+    spec = DEMO_SPEC
     decoded = _decode(trainer, tmp_path / "demo.mp4", spec)
     probs = trainer.window_probs(model, decoded, trainer.pipeline_starts(spec.n_frames, 8))
     assert trainer.auto_target(probs) == EVENT_CLASSES.index(spec.event)
@@ -155,7 +154,6 @@ def test_demo_clip_auto_target_and_peak_frame(
 
 
 def test_gradcam_points_at_the_event_object(trainer: ModuleType, model: torch.nn.Module) -> None:
-    torch.set_num_threads(2)
     cfg = trainer.Config()
 
     def spec_of(seed: int) -> ClipSpec:

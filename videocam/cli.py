@@ -791,6 +791,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``videocam`` command line: every subcommand, its options and their help."""
     parser = _Parser(
         prog="videocam",
         description="Explain what a video classifier looks at, frame by frame.",

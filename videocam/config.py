@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -183,17 +183,22 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         if name == "tracks":
             return _tracks(value)
         if name == "target":
-            if isinstance(value, bool):
-                raise ValueError("needs auto, a class index or a class name")
-            if isinstance(value, int):
-                return value
-            text = str(value).strip()
-            return int(text) if text.lstrip("-").isdigit() else text
+            return _target(value)
         if name in ("weights", "model", "layer", "labels", "method", "device", "backend"):
             return str(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: option {name}={value!r}: {exc}") from exc
     return value
+
+
+def _target(value: Any) -> int | str:
+    """``--target``: auto, a class index or a class name (``"3"`` is index 3)."""
+    if isinstance(value, bool):
+        raise ValueError("needs auto, a class index or a class name")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def _class_ref(value: Any) -> int | str:
@@ -225,6 +230,48 @@ def _tracks(value: Any) -> int | tuple[int | str, ...]:
     return tuple(_class_ref(item) for item in items)
 
 
+def _at_least(low: float) -> Callable[[Any], bool]:
+    return lambda v: v is None or v >= low
+
+
+def _within(low: float, high: float, *, open_low: bool = False) -> Callable[[Any], bool]:
+    if open_low:
+        return lambda v: low < v <= high
+    return lambda v: low <= v <= high
+
+
+#: Each option's range, checked in this order: (option, holds for the value, the reason).
+_RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("clip_len", _at_least(1), "must be >= 1"),
+    ("stride", _at_least(1), "must be >= 1"),
+    ("batch_size", _at_least(1), "must be >= 1"),
+    ("frame_step", _at_least(1), "must be >= 1"),
+    ("topk", _at_least(0), "must be >= 0"),
+    ("min_gap", _at_least(0), "must be >= 0 seconds"),
+    ("sample_fps", lambda v: v is None or v > 0, "must be > 0"),
+    ("start_s", _at_least(0), "must be >= 0 seconds"),
+    ("end_s", lambda v: v is None or v > 0, "must be > 0 seconds"),
+    ("keyframe_floor", _within(0, 1), "must be in [0, 1]"),
+    ("evidence_floor", _within(0, 1), "must be in [0, 1]"),
+    (
+        "evidence_ratio",
+        lambda v: v == 0 or 1 <= v < float("inf"),
+        "must be 0 (off) or a finite number >= 1",
+    ),
+    ("box_threshold", _within(0, 1, open_low=True), "must be in (0, 1]"),
+    ("box_max_area", _within(0, 1, open_low=True), "must be in (0, 1]"),
+    ("score_threshold", _within(0, 1), "must be in [0, 1]"),
+    ("alpha", _within(0, 1), "must be in [0, 1]"),
+    ("input_size", lambda v: v is None or min(v) >= 1, "needs two positive integers H W"),
+    ("render_size", lambda v: v is None or min(v) >= 1, "needs two positive integers H W"),
+    (
+        "target",
+        lambda v: not (isinstance(v, int) and v < 0),
+        "a class index must be >= 0",
+    ),
+)
+
+
 def _validate(config: AnalyzeConfig) -> None:
     def bad(name: str, reason: str) -> ConfigError:
         return ConfigError(f"option {name}={getattr(config, name)!r}: {reason}")
@@ -235,57 +282,26 @@ def _validate(config: AnalyzeConfig) -> None:
         value = getattr(config, name)
         if value is not None and not math.isfinite(value):
             raise bad(name, "must be a finite number")
-    if config.method is not None and config.method not in METHODS:
-        raise bad("method", f"must be one of {', '.join(METHODS)}")
-    if config.device not in DEVICES:
-        raise bad("device", f"must be one of {', '.join(DEVICES)}")
-    if config.backend not in BACKEND_CHOICES:
-        raise bad("backend", f"must be one of {', '.join(BACKEND_CHOICES)}")
-    for name in ("clip_len", "stride", "batch_size"):
+    for name, choices in (("method", METHODS), ("device", DEVICES), ("backend", BACKEND_CHOICES)):
         value = getattr(config, name)
-        if value is not None and value < 1:
-            raise bad(name, "must be >= 1")
-    if config.frame_step < 1:
-        raise bad("frame_step", "must be >= 1")
-    if config.topk < 0:
-        raise bad("topk", "must be >= 0")
-    if config.min_gap < 0:
-        raise bad("min_gap", "must be >= 0 seconds")
-    if config.sample_fps is not None and config.sample_fps <= 0:
-        raise bad("sample_fps", "must be > 0")
-    if config.start_s is not None and config.start_s < 0:
-        raise bad("start_s", "must be >= 0 seconds")
-    if config.end_s is not None and config.end_s <= 0:
-        raise bad("end_s", "must be > 0 seconds")
+        if not (value is None and name == "method") and value not in choices:
+            raise bad(name, f"must be one of {', '.join(choices)}")
+    for name, holds, reason in _RANGES:
+        if not holds(getattr(config, name)):
+            raise bad(name, reason)
     if config.start_s is not None and config.end_s is not None and config.end_s <= config.start_s:
         raise bad("end_s", f"must be after start_s={config.start_s}")
-    if not 0 <= config.keyframe_floor <= 1:
-        raise bad("keyframe_floor", "must be in [0, 1]")
-    if not 0 <= config.evidence_floor <= 1:
-        raise bad("evidence_floor", "must be in [0, 1]")
-    if not (config.evidence_ratio == 0 or 1 <= config.evidence_ratio < float("inf")):
-        raise bad("evidence_ratio", "must be 0 (off) or a finite number >= 1")
-    if isinstance(config.tracks, int) and config.tracks < 1:
+    _validate_tracks(config.tracks, bad)
+
+
+def _validate_tracks(tracks: Any, bad: Callable[[str, str], ConfigError]) -> None:
+    if isinstance(tracks, int) and tracks < 1:
         raise bad("tracks", "needs at least 1 class")
-    if isinstance(config.tracks, tuple):
-        if not config.tracks:
+    if isinstance(tracks, tuple):
+        if not tracks:
             raise bad("tracks", "needs at least 1 class")
-        if any(isinstance(t, int) and t < 0 for t in config.tracks):
+        if any(isinstance(t, int) and t < 0 for t in tracks):
             raise bad("tracks", "a class index must be >= 0")
-    if not 0 < config.box_threshold <= 1:
-        raise bad("box_threshold", "must be in (0, 1]")
-    if not 0 < config.box_max_area <= 1:
-        raise bad("box_max_area", "must be in (0, 1]")
-    if not 0 <= config.score_threshold <= 1:
-        raise bad("score_threshold", "must be in [0, 1]")
-    if not 0 <= config.alpha <= 1:
-        raise bad("alpha", "must be in [0, 1]")
-    for name in ("input_size", "render_size"):
-        value = getattr(config, name)
-        if value is not None and min(value) < 1:
-            raise bad(name, "needs two positive integers H W")
-    if isinstance(config.target, int) and config.target < 0:
-        raise bad("target", "a class index must be >= 0")
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

@@ -173,7 +173,8 @@ def test_cam_and_output_gives_maps_and_logits(small_cnn) -> None:
     assert isinstance(result, CamOutput)
     with torch.no_grad():
         torch.testing.assert_close(result.output, model(x))
-    assert result.output.dtype == torch.float32 and not result.output.requires_grad
+    assert result.output.dtype == torch.float32
+    assert not result.output.requires_grad
     torch.testing.assert_close(
         result.cams, compute_cam(model, x, "features.3", [3, 4], "gradcam++")
     )
@@ -300,7 +301,8 @@ def _assert_untouched(model, x, x_before, training_before, requires_grad_before)
     assert [m.training for m in model.modules()] == training_before
     assert [p.requires_grad for p in model.parameters()] == requires_grad_before
     assert torch.equal(x, x_before)
-    assert not x.requires_grad and x.grad is None
+    assert not x.requires_grad
+    assert x.grad is None
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -320,7 +322,8 @@ def test_no_side_effects(small_cnn, method: str) -> None:
     model.fc._forward_pre_hooks.clear()
 
     # eval mode during the call (perturbation methods run the model more than once)
-    assert seen_training and not any(seen_training)
+    assert seen_training
+    assert not any(seen_training)
     assert len(seen_training) == 1 or get_method(method).perturbation
     _assert_untouched(model, x, x_before, training_before, requires_grad_before)
     torch.testing.assert_close(model.features[1].running_mean, running_mean)
@@ -441,7 +444,8 @@ def test_attribution_follows_a_moving_bright_square(method: str) -> None:
     assert cams.shape == (n_frames, size, size)
     for t, (x0, y0) in enumerate(corners):
         row, col = divmod(int(cams[t].argmax()), size)
-        assert y0 - 1 <= row <= y0 + side and x0 - 1 <= col <= x0 + side, (t, row, col)
+        assert y0 - 1 <= row <= y0 + side, (t, row, col)
+        assert x0 - 1 <= col <= x0 + side, (t, row, col)
         # the stride-2 box filter blurs the map by about 2 pixels around the square
         near = cams[t, max(y0 - 2, 0) : y0 + side + 2, max(x0 - 2, 0) : x0 + side + 2].sum()
         assert near > 0.9 * cams[t].sum()
@@ -459,14 +463,14 @@ def test_bad_inputs_raise(small_cnn) -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("method", METHODS)
 def test_cuda_matches_cpu(small_cnn, method: str) -> None:
     model = small_cnn(3)
     x = torch.randn(2, 3, 4, 16, 16)
     expected = compute_cam(model, x, "features.3", [0, 1], method)
     result = cam_and_output(model.cuda(), x.cuda(), "features.3", [0, 1], method)
-    assert result.cams.device.type == "cuda" and result.output.device.type == "cuda"
+    assert result.cams.device.type == "cuda"
+    assert result.output.device.type == "cuda"
     torch.testing.assert_close(result.cams.cpu(), expected, rtol=1e-3, atol=1e-4)
     bf16 = compute_cam(model, x.cuda(), "features.3", [0, 1], method, autocast=True)
     assert bf16.dtype == torch.float32

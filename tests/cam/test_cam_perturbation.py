@@ -162,7 +162,8 @@ def test_autocast_bfloat16_close_to_float32(small_cnn, method: str) -> None:
     x = torch.randn(2, 3, 4, 16, 16)
     reference = compute_cam(model, x, "features.4", [0, 1], method)
     result = cam_and_output(model, x, "features.4", [0, 1], method, autocast=True)
-    assert result.cams.dtype == torch.float32 and result.output.dtype == torch.float32
+    assert result.cams.dtype == torch.float32
+    assert result.output.dtype == torch.float32
     assert torch.corrcoef(torch.stack([result.cams.flatten(), reference.flatten()]))[0, 1] > 0.98
 
 

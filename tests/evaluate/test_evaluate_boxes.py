@@ -111,5 +111,6 @@ def test_a_bad_boxes_file_exits_2_naming_it(
     assert main(["evaluate", str(manifest), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert str(tmp_path / "a.json") in err[0] and "is empty" in err[0]
+    assert str(tmp_path / "a.json") in err[0]
+    assert "is empty" in err[0]
     assert not (tmp_path / "out").exists()

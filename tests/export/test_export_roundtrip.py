@@ -49,7 +49,8 @@ def test_demo_folder_exports_and_reads_back(demo: DemoResult) -> None:
         assert export_result(fmt, out).written == [out / f"keyframes.{fmt}"]
     keyframes = pd.read_csv(out / "keyframes.csv")
     segments = pd.read_csv(out / "segments.csv")
-    assert len(keyframes) and len(segments)
+    assert len(keyframes)
+    assert len(segments)
 
     # OTIO: the demo clip is 25 fps, so every marker sits on its keyframe's own frame.
     (clip,) = otio.adapters.read_from_file(str(out / "keyframes.otio")).tracks[0]

@@ -305,7 +305,8 @@ def test_decode_reproducibly_restarts_when_work_wraps_the_error(late_damage: Pat
     assert decode_reproducibly(late_damage, "auto", wrapping) == [
         i for i in range(60) if i not in LATE_DAMAGE
     ]
-    assert len(causes) == 1 and isinstance(causes[0], _DecordFailure)
+    assert len(causes) == 1
+    assert isinstance(causes[0], _DecordFailure)
     assert THREAD_ERROR in causes[0].detail
 
 
@@ -324,7 +325,8 @@ def test_decode_reproducibly_a_bug_during_the_restart_is_not_hidden(late_damage:
 
     with pytest.raises(KeyError, match="a bug in the caller"):
         decode_reproducibly(late_damage, "auto", buggy)
-    assert len(sources) == 1 and sources[0].closed
+    assert len(sources) == 1
+    assert sources[0].closed
     assert getattr(sources[0], "restart_cause", None) is not None
 
 
@@ -342,7 +344,8 @@ def test_decode_reproducibly_clean_clip_runs_once_with_decord(
     assert work.decoders == [DecoderChoice("auto", "decord", None)]
     assert work.finished == [True]
     assert work.sources[0].closed
-    assert indices == list(range(60)) and skipped == ()
+    assert indices == list(range(60))
+    assert skipped == ()
     assert [read_barcode(f) for f in frames] == list(range(60))
 
 
@@ -356,7 +359,9 @@ def test_decode_reproducibly_named_decord_is_rescued_in_place(late_damage: Path)
     assert indices == [i for i in range(60) if i not in LATE_DAMAGE]
     assert skipped == LATE_DAMAGE
     reason = work.sources[0].decoder.reason
-    assert reason is not None and reason.endswith(" on") and THREAD_ERROR in reason
+    assert reason is not None
+    assert reason.endswith(" on")
+    assert THREAD_ERROR in reason
 
 
 @pytest.mark.parametrize(

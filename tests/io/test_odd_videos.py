@@ -60,7 +60,8 @@ def tkhd_matrix(path: Path) -> tuple[float, ...]:
     """The video track's display matrix as stored in the mp4 (a, b, u, c, d, v, x, y, w)."""
     data = path.read_bytes()
     at = data.find(b"tkhd")
-    assert at > 0 and data[at + 4] == 0, "expected a version-0 tkhd box"
+    assert at > 0, "expected a tkhd box"
+    assert data[at + 4] == 0, "expected a version-0 tkhd box"
     # After the box type: version/flags 4, times 8, track id 4, reserved 4, duration 4,
     # reserved 8, layer/group/volume/reserved 8, then the 3x3 matrix.
     raw = struct.unpack(">9i", data[at + 44 : at + 80])
@@ -268,7 +269,8 @@ def test_single_frame(backend: str, video_dir: Path, suffix: str) -> None:
         assert meta.duration_s == pytest.approx(0.04)
         assert source.times_s.tolist() == [0.0]
         indices, times, _ = read_all(source, size=(32, 32))
-        assert indices.tolist() == [0] and times.tolist() == [0.0]
+        assert indices.tolist() == [0]
+        assert times.tolist() == [0.0]
         assert read_barcode(source.read([0, 0])[1]) == 0
 
 

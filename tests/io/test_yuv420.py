@@ -51,7 +51,8 @@ def test_same_frames_indices_and_times_as_the_rgb_read(seek_clip: SyntheticClip)
     assert [f.index for f in frames] == list(range(150))
     np.testing.assert_allclose([f.time_s for f in frames], seek_clip.times_s, atol=1e-6)
     first = frames[0]
-    assert first.y.shape == (64, 96) and first.u.shape == first.v.shape == (32, 48)
+    assert first.y.shape == (64, 96)
+    assert first.u.shape == first.v.shape == (32, 48)
     assert first.y.dtype == np.uint8
     # An H.264 yuv420p source at its own size: views of the decoder's frame, no conversion.
     assert not first.y.flags.owndata
@@ -80,7 +81,8 @@ def test_rgb_source_is_converted_to_limited_range(
     y = np.stack([f.y for f in frames]).astype(np.float64)
     expected = rgb_to_yuv(lossless_frames, matrix)[..., 0]
     assert np.abs(y - expected).max() <= 1.0  # swscale's rounding
-    assert y.min() >= 16 and y.max() <= 235
+    assert y.min() >= 16
+    assert y.max() <= 235
 
 
 def test_full_range_source_is_converted_to_limited_range(tmp_path: Path) -> None:
@@ -132,7 +134,8 @@ def test_rotated_source_comes_upright(tmp_path: Path, rotation: int) -> None:
         matrix = source.yuv_colour.matrix
     assert reference.shape[1:3] == (96, 64)
     for frame, expected in zip(frames, reference, strict=True):
-        assert frame.y.shape == (96, 64) and frame.u.shape == (48, 32)
+        assert frame.y.shape == (96, 64)
+        assert frame.u.shape == (48, 32)
         back = to_rgb(frame.y, frame.u, frame.v, matrix)
         assert read_barcode(back) == frame.index
         assert np.abs(back - expected).mean() < 4.0
@@ -184,10 +187,13 @@ def test_mid_stream_resolution_change_is_scaled_to_the_video_size(tmp_path: Path
     assert {f.u.shape for f in frames} == {(24, 32)}
     assert len(frames) >= 6  # the join may cost a frame or two, never the whole read
     greys = [int(np.median(to_rgb(f.y, f.u, f.v, "bt601"))) for f in frames]
-    assert all(abs(g - 60) <= 3 for g in greys[:4]) and abs(greys[-1] - 200) <= 3
+    assert all(abs(g - 60) <= 3 for g in greys[:4])
+    assert abs(greys[-1] - 200) <= 3
     rgb = np.concatenate([b.frames for b in batches])
-    assert rgb.shape[1:] == (48, 64, 3) and len(rgb) == len(frames)
-    assert abs(int(np.median(rgb[0])) - 60) <= 3 and abs(int(np.median(rgb[-1])) - 200) <= 3
+    assert rgb.shape[1:] == (48, 64, 3)
+    assert len(rgb) == len(frames)
+    assert abs(int(np.median(rgb[0])) - 60) <= 3
+    assert abs(int(np.median(rgb[-1])) - 200) <= 3
 
 
 # -- joined streams: decord would decode them wrongly, so auto takes PyAV ----------------------

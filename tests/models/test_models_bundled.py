@@ -27,12 +27,16 @@ def lite0() -> LoadedModel:
 
 
 def test_lite0_loads_the_packaged_weights(lite0: LoadedModel) -> None:
-    assert lite0.weights == "bundled" and lite0.kind == "frame" and lite0.layer == "_conv_head"
+    assert lite0.weights == "bundled"
+    assert lite0.kind == "frame"
+    assert lite0.layer == "_conv_head"
     assert lite0.preprocess.size == (224, 224)
     assert lite0.preprocess.mean == pytest.approx((127 / 255,) * 3)
     assert lite0.preprocess.std == pytest.approx((128 / 255,) * 3)
-    assert lite0.categories is not None and len(lite0.categories) == 1000
-    assert lite0.categories[0] == "tench" and lite0.categories[817] == "sports car"
+    assert lite0.categories is not None
+    assert len(lite0.categories) == 1000
+    assert lite0.categories[0] == "tench"
+    assert lite0.categories[817] == "sports car"
     state = load_state_dict_file(bundled.lite0_weights_path())
     loaded = lite0.module.state_dict()
     assert set(state) == set(loaded)
@@ -57,13 +61,12 @@ def test_lite0_predicts_a_distribution_that_is_not_uniform(lite0: LoadedModel) -
     assert activations.shape == (1, 1280, 7, 7)
 
 
-VIDEOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos"
+def test_lite0_recognises_a_vehicle_in_real_footage(
+    lite0: LoadedModel, shared_videos: Path
+) -> None:
+    import av
 
-
-@pytest.mark.skipif(not (VIDEOS / "udacity_vehicle_test_video.mp4").exists(), reason="no data")
-def test_lite0_recognises_a_vehicle_in_real_footage(lite0: LoadedModel) -> None:
-    av = pytest.importorskip("av")
-    with av.open(str(VIDEOS / "udacity_vehicle_test_video.mp4")) as container:
+    with av.open(str(shared_videos / "udacity_vehicle_test_video.mp4")) as container:
         frame = next(iter(container.decode(video=0))).to_ndarray(format="rgb24")
     rgb = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
     resized = torch.nn.functional.interpolate(rgb, size=(224, 224), mode="bilinear")
@@ -76,7 +79,8 @@ def test_lite0_recognises_a_vehicle_in_real_footage(lite0: LoadedModel) -> None:
 
 def test_lite0_random_init() -> None:
     loaded = load_model("efficientnet_lite0", weights="none", num_classes=3)
-    assert loaded.weights == "none" and loaded.categories is None
+    assert loaded.weights == "none"
+    assert loaded.categories is None
     assert loaded.module(torch.zeros(2, 3, 224, 224)).shape == (2, 3)
     with pytest.raises(ModelLoadError, match="valid: DEFAULT, bundled"):
         load_model("efficientnet_lite0", weights="IMAGENET1K_V1")
@@ -103,8 +107,10 @@ def test_tiny_none_builds_the_default_config(
     monkeypatch.setattr(bundled, "_assets_root", lambda: tmp_path)  # no assets
     loaded = load_model("videocam_tiny", weights="none")
     assert loaded.categories == ("background", "move_right", "move_left", "grow", "shrink")
-    assert loaded.background_class == 0 and loaded.clip_len == 16
-    assert loaded.preprocess.size == (64, 64) and loaded.layer == "block4"
+    assert loaded.background_class == 0
+    assert loaded.clip_len == 16
+    assert loaded.preprocess.size == (64, 64)
+    assert loaded.layer == "block4"
     frames = torch.randint(0, 256, (1, 16, 64, 64, 3), dtype=torch.uint8)
     with torch.no_grad():
         assert loaded.module(loaded.preprocess(frames)).shape == (1, 5)
@@ -142,7 +148,8 @@ def test_tiny_bundled_weights_and_sidecar(monkeypatch: pytest.MonkeyPatch, tmp_p
     loaded = load_model("videocam_tiny")
     assert loaded.weights == "bundled"
     assert loaded.categories == ("background", "left", "right")
-    assert loaded.background_class == 0 and loaded.clip_len == 8
+    assert loaded.background_class == 0
+    assert loaded.clip_len == 8
     assert loaded.preprocess.size == (48, 56)
     assert loaded.preprocess.mean == (0.5, 0.4, 0.3)
     assert loaded.preprocess.std == (0.2, 0.25, 0.3)

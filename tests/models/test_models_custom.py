@@ -52,8 +52,11 @@ def test_file_builder(builder_file: Path, tmp_path: Path) -> None:
     loaded = load_model(
         f"{builder_file}:build", layer="0", input_size=(32, 40), labels=labels, weights="none"
     )
-    assert loaded.kind == "video" and loaded.clip_len == 16 and loaded.weights == "builder"
-    assert loaded.layer == "0" and loaded.reshape is None
+    assert loaded.kind == "video"
+    assert loaded.clip_len == 16
+    assert loaded.weights == "builder"
+    assert loaded.layer == "0"
+    assert loaded.reshape is None
     assert loaded.preprocess.size == (32, 40)
     assert loaded.preprocess.mean == (0.485, 0.456, 0.406)  # ImageNet by default
     assert loaded.categories == ("cat", "dog", "bird")
@@ -63,7 +66,8 @@ def test_file_builder(builder_file: Path, tmp_path: Path) -> None:
 
 def test_frame_builder_with_weights_file(builder_file: Path, tmp_path: Path) -> None:
     first = load_model(f"{builder_file}:build_2d", layer="0", input_size=(8, 8), frame_model=True)
-    assert first.kind == "frame" and first.clip_len is None
+    assert first.kind == "frame"
+    assert first.clip_len is None
     path = tmp_path / "w.pth"
     state = {k: torch.full_like(v, 0.5) for k, v in first.module.state_dict().items()}
     torch.save({"model": state}, path)
@@ -76,7 +80,8 @@ def test_frame_builder_with_weights_file(builder_file: Path, tmp_path: Path) -> 
         mean=(0.5, 0.5, 0.5),
         std=(0.5, 0.5, 0.5),
     )
-    assert loaded.weights == str(path) and loaded.layer == "0"  # canonical name
+    assert loaded.weights == str(path)
+    assert loaded.layer == "0"
     assert torch.equal(loaded.module[0].weight, torch.full((4, 3, 3, 3), 0.5))
     assert loaded.preprocess.mean == (0.5, 0.5, 0.5)
 

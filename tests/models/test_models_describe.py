@@ -142,7 +142,8 @@ def test_a_bad_name_is_one_line_and_exit_2(
     assert main(["models", *argv]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.count("\n") == 1 and needle in captured.err
+    assert captured.err.count("\n") == 1
+    assert needle in captured.err
 
 
 def test_describe_model_reads_enums_without_building(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,6 +155,7 @@ def test_describe_model_reads_enums_without_building(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(tvm, "get_model", no_build)
     card = describe_model("swin3d_b", weights="KINETICS400_IMAGENET22K_V1")
     assert (card.kind, card.default_layer, card.clip_len) == ("video", "features.6", 16)
-    assert card.categories is not None and len(card.categories) == 400
+    assert card.categories is not None
+    assert len(card.categories) == 400
     with pytest.raises(ModelLoadError, match=re.escape("unknown model 'nope'")):
         describe_model("nope")

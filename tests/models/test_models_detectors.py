@@ -38,7 +38,8 @@ def test_models_lists_every_torchvision_detector_with_a_pinned_layer() -> None:
     assert set(rows) == set(detector_model_names())
     assert set(NAMED) <= set(rows)
     for info in rows.values():
-        assert info.kind == "frame" and info.source == "torchvision"
+        assert info.kind == "frame"
+        assert info.source == "torchvision"
         assert "COCO_V1" in info.weights
         assert not info.default_layer.startswith("(")  # pinned, never derived
     for name, (layer, _) in NAMED.items():
@@ -65,11 +66,17 @@ def test_named_detector_builds_offline_and_every_score_reaches_its_default_layer
     torch.manual_seed(0)
     loaded = load_model(name, weights="none", input_size=(64, 96))
     layer, stride = NAMED[name]
-    assert loaded.layer == layer and loaded.kind == "frame" and loaded.weights == "none"
-    assert loaded.categories is not None and len(loaded.categories) == 91
-    assert loaded.categories[3] == "car" and loaded.background_class == 0
-    assert loaded.preprocess.mean == (0.0, 0.0, 0.0) and loaded.preprocess.std == (1.0, 1.0, 1.0)
-    assert loaded.detector is not None and not loaded.detector.fit_to_video
+    assert loaded.layer == layer
+    assert loaded.kind == "frame"
+    assert loaded.weights == "none"
+    assert loaded.categories is not None
+    assert len(loaded.categories) == 91
+    assert loaded.categories[3] == "car"
+    assert loaded.background_class == 0
+    assert loaded.preprocess.mean == (0.0, 0.0, 0.0)
+    assert loaded.preprocess.std == (1.0, 1.0, 1.0)
+    assert loaded.detector is not None
+    assert not loaded.detector.fit_to_video
     assert isinstance(loaded.module, DetectionScores)
     _small(loaded.module)
     loaded.module.score_threshold = 0.0
@@ -109,13 +116,15 @@ def test_every_other_listed_detector_builds_and_is_explained(name: str) -> None:
     torch.manual_seed(0)
     size = (300, 300) if name == "ssd300_vgg16" else (64, 96)  # SSD300: its own size
     loaded = load_model(name, weights="none", input_size=size)
-    assert loaded.categories is not None and loaded.background_class == 0
+    assert loaded.categories is not None
+    assert loaded.background_class == 0
     assert isinstance(loaded.module, DetectionScores)
     _small(loaded.module)
     loaded.module.score_threshold = 0.0
     result = cam_and_output_classes(loaded.module, torch.rand(1, 3, *size), loaded.layer, [1])
     assert tuple(result.output.shape) == (1, len(loaded.categories))
-    assert result.cams.shape[:2] == (1, 1) and bool(torch.isfinite(result.cams).all())
+    assert result.cams.shape[:2] == (1, 1)
+    assert bool(torch.isfinite(result.cams).all())
     assert all(p.grad is None and not p.requires_grad for p in loaded.module.parameters())
 
 
@@ -185,7 +194,8 @@ def test_fitted_input_size_follows_the_detectors_own_resize() -> None:
     assert fitted_input_size(ssd, 720, 1280) == (320, 320)
     assert fitted_input_size(DetectorInfo(score_threshold=0.5), 90, 160) == (90, 160)
     loaded = load_model("fasterrcnn_mobilenet_v3_large_320_fpn", weights="none")
-    assert loaded.detector is not None and loaded.detector.fit_to_video
+    assert loaded.detector is not None
+    assert loaded.detector.fit_to_video
     assert (loaded.detector.min_size, loaded.detector.max_size) == (320, 640)
 
 
@@ -202,8 +212,9 @@ def test_the_detector_runs_at_its_input_size_and_its_resize_is_restored() -> Non
         handle.remove()
     assert seen == [(1, 3, 128, 160)]  # not resized to 320: only padded to multiples of 32
     assert (transform.min_size, transform.max_size) == ((320,), 640)
-    with _runs_at(loaded.module.detector, (64, 80)), pytest.raises(RuntimeError):
-        assert transform.min_size == (64,) and transform.max_size == 80
+    with _runs_at(loaded.module.detector, (64, 80)), pytest.raises(RuntimeError):  # noqa: PT012 - the size is restored on the way out
+        assert transform.min_size == (64,)
+        assert transform.max_size == 80
         raise RuntimeError
     assert (transform.min_size, transform.max_size) == ((320,), 640)
 
@@ -219,7 +230,8 @@ def test_detection_mass_is_the_sum_of_scores_at_or_above_the_threshold() -> None
     mass = scorer(images)
     torch.testing.assert_close(mass, torch.tensor([[0.0, 1.0, 0.6, 0.0], [0.0, 0.0, 0.5, 0.0]]))
     kept = scorer.detect(images)
-    assert kept[1].labels.tolist() == [2] and kept[1].boxes.tolist() == [[48, 16, 72, 40]]
+    assert kept[1].labels.tolist() == [2]
+    assert kept[1].boxes.tolist() == [[48, 16, 72, 40]]
     # A view on the detector: same names, shared modules; eval passes through.
     assert list(scorer.state_dict()) == list(detector.state_dict())
     assert scorer.backbone is detector.backbone

@@ -110,11 +110,14 @@ def test_adapter_is_the_hf_model(saved: dict[str, Path]) -> None:
     modules = [m for _, m in model.named_modules()][1:]
     assert [resolve_layer(adapter, n) for n in names] == modules
     assert [layer_name(adapter, m) for m in modules] == names
-    assert not adapter.training and not model.training
+    assert not adapter.training
+    assert not model.training
     adapter.train()
-    assert adapter.training and all(m.training for m in model.modules())
+    assert adapter.training
+    assert all(m.training for m in model.modules())
     adapter.eval()
-    assert not adapter.training and not any(m.training for m in model.modules())
+    assert not adapter.training
+    assert not any(m.training for m in model.modules())
     assert not any(p.requires_grad for p in adapter.parameters())
     x = _input(loaded)
     with torch.no_grad():
@@ -354,9 +357,11 @@ def test_a_family_without_defaults_needs_a_layer(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match=r"'regnet' model.*pass --layer"):
         load_model(f"hf:{tmp_path / 'regnet'}")
     loaded = load_model(f"hf:{tmp_path / 'regnet'}", layer="regnet.encoder.stages.3")
-    assert loaded.sources is not None and loaded.sources["family"] == "regnet (untested)"
+    assert loaded.sources is not None
+    assert loaded.sources["family"] == "regnet (untested)"
     activations, logits = layer_activations(loaded, torch.randn(1, 3, 64, 64))
-    assert activations.shape == (1, 32, 2, 2) and logits.shape == (1, 3)
+    assert activations.shape == (1, 32, 2, 2)
+    assert logits.shape == (1, 3)
 
 
 @pytest.fixture
@@ -374,7 +379,8 @@ def test_a_hub_id_offline_is_one_line(offline: None) -> None:
     message = str(info.value)
     assert "\n" not in message
     assert "hf:MCG-NJU/videomae-base-finetuned-kinetics" in message
-    assert "save_pretrained(DIR)" in message and "--model hf:DIR" in message
+    assert "save_pretrained(DIR)" in message
+    assert "--model hf:DIR" in message
 
 
 def _hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, directory: Path) -> str:

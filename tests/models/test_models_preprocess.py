@@ -23,7 +23,8 @@ def test_clip_layout_and_exact_values() -> None:
                 frames[n, t, :, :, c] = 10 * n + 5 * t + 100 * c
     out = PRE(frames)
     assert out.shape == (2, 3, 4, 2, 3)
-    assert out.dtype == torch.float32 and out.is_contiguous()
+    assert out.dtype == torch.float32
+    assert out.is_contiguous()
     for n in range(2):
         for t in range(4):
             for c in range(3):
@@ -68,7 +69,6 @@ def test_validates_fields() -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_runs_on_the_frames_device() -> None:
     frames = torch.randint(0, 256, (1, 2, 2, 3, 3), dtype=torch.uint8, device="cuda")
     out = PRE(frames)

@@ -45,7 +45,8 @@ def test_family_rows_come_last_and_are_unique() -> None:
     assert {name for name, _ in families} == {"hf:ID_OR_DIR", "timm:NAME"}
     for info in infos:
         if info.family is not None:
-            assert info.source in ("transformers", "timm") and info.note
+            assert info.source in ("transformers", "timm")
+            assert info.note
 
 
 def test_lists_every_torchvision_video_model(rows: dict[str, ModelInfo]) -> None:
@@ -67,9 +68,12 @@ def test_lists_every_torchvision_image_model_as_frame(rows: dict[str, ModelInfo]
     assert len(image_names) >= 80
     for name in image_names:
         info = rows[name]
-        assert info.kind == "frame" and info.source == "torchvision" and info.clip_len is None
+        assert info.kind == "frame"
+        assert info.source == "torchvision"
+        assert info.clip_len is None
         assert not info.default_layer.startswith("("), f"{name} has no pinned default layer"
-        assert info.weights and "DEFAULT" not in info.weights
+        assert info.weights
+        assert "DEFAULT" not in info.weights
     assert rows["resnet50"].weights == ("IMAGENET1K_V1", "IMAGENET1K_V2")
     assert rows["resnet50"].default_layer == "layer4"
     assert rows["inception_v3"].input_size == (299, 299)
@@ -113,8 +117,10 @@ def test_unknown_weights_name_lists_valid_ones() -> None:
     with pytest.raises(ModelLoadError) as info:
         load_model("r3d_18", weights="IMAGENET1K_V1")
     message = str(info.value)
-    assert "'IMAGENET1K_V1'" in message and "DEFAULT, KINETICS400_V1" in message
-    assert "none" in message and "\n" not in message
+    assert "'IMAGENET1K_V1'" in message
+    assert "DEFAULT, KINETICS400_V1" in message
+    assert "none" in message
+    assert "\n" not in message
 
 
 def test_default_weights_offline_is_one_clear_line(offline_hub: Path) -> None:
@@ -136,7 +142,8 @@ def test_enum_weights_come_from_the_hub_cache_when_present(offline_hub: Path) ->
     torch.save(reference.state_dict(), offline_hub / "r3d_18-b3b3357e.pth")
     loaded = load_model("r3d_18", weights="kinetics400_v1")  # case-insensitive
     assert loaded.weights == "KINETICS400_V1"
-    assert loaded.categories is not None and len(loaded.categories) == 400
+    assert loaded.categories is not None
+    assert len(loaded.categories) == 400
     assert loaded.categories[0] == "abseiling"
     assert torch.equal(loaded.module.fc.weight, reference.fc.weight)
     # DEFAULT resolves to the same enum member, and the qualified spelling works too.
@@ -152,8 +159,11 @@ def test_loaded_model_is_frozen_eval_on_device() -> None:
     assert not loaded.module.training
     assert all(not p.requires_grad for p in loaded.module.parameters())
     assert all(p.device.type == "cpu" for p in loaded.module.parameters())
-    assert loaded.weights == "none" and loaded.kind == "video" and loaded.clip_len == 16
-    assert loaded.background_class is None and loaded.reshape is None
+    assert loaded.weights == "none"
+    assert loaded.kind == "video"
+    assert loaded.clip_len == 16
+    assert loaded.background_class is None
+    assert loaded.reshape is None
     assert loaded.preprocess.size == (112, 112)
     assert loaded.preprocess.mean == (0.43216, 0.394666, 0.37645)
     assert loaded.preprocess.std == (0.22803, 0.22145, 0.216989)

@@ -43,7 +43,8 @@ def test_timm_model_from_a_state_dict(name: str, tmp_path: Path) -> None:
     activations, logits = layer_activations(loaded, torch.randn(2, 3, *loaded.preprocess.size))
     assert tuple(activations.shape) == shape
     assert logits.shape == (2, 1000)
-    assert loaded.categories is not None and loaded.categories[:2] == ("tench", "goldfish")
+    assert loaded.categories is not None
+    assert loaded.categories[:2] == ("tench", "goldfish")
     assert loaded.sources is not None
     assert "not applied" in loaded.sources["resize"]  # interpolation and crop_pct
     assert "timm.data.ImageNetInfo" in loaded.sources["categories"]
@@ -121,7 +122,8 @@ def test_missing_timm_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_channels_last_stages_are_moved(tmp_path: Path) -> None:
     loaded = load_model("timm:test_maxvit", weights="none")  # NCHW; fixed 160x160
     activations, _ = layer_activations(loaded, torch.randn(1, 3, 160, 160))
-    assert activations.shape[0] == 1 and activations.ndim == 4
+    assert activations.shape[0] == 1
+    assert activations.ndim == 4
     from videocam.models.layers import ChannelsLastToFirst
     from videocam.models.timm_zoo import timm_reshape
 

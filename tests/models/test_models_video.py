@@ -35,14 +35,16 @@ def test_default_layer_gives_n_c_t_h_w(
 ) -> None:
     torch.manual_seed(0)
     loaded = load_model(name, weights="none")
-    assert loaded.kind == "video" and loaded.clip_len == 16
+    assert loaded.kind == "video"
+    assert loaded.clip_len == 16
     assert loaded.weights == "none"
     x = torch.randn(input_shape)
     activations, logits = layer_activations(loaded, x)
     assert tuple(activations.shape) == expected
     n_classes = 5 if name == "videocam_tiny" else 400
     assert logits.shape == (input_shape[0], n_classes)
-    assert loaded.categories is not None and len(loaded.categories) == n_classes
+    assert loaded.categories is not None
+    assert len(loaded.categories) == n_classes
 
 
 def test_mvit_reshape_keeps_token_values_and_checks_the_input() -> None:

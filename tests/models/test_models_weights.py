@@ -106,7 +106,8 @@ def test_torchvision_model_from_a_local_file(tmp_path: Path) -> None:
     torch.save({"state_dict": reference.module.state_dict()}, path)
     loaded = load_model("r3d_18", weights=str(path))
     assert loaded.weights == str(path)
-    assert loaded.categories is not None and len(loaded.categories) == 400
+    assert loaded.categories is not None
+    assert len(loaded.categories) == 400
     for key, value in reference.module.state_dict().items():
         assert torch.equal(loaded.module.state_dict()[key], value)
 

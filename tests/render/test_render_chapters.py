@@ -138,5 +138,5 @@ def test_vtt_timestamps() -> None:
     assert format_vtt_timestamp(59_999) == "00:00:59.999"
     assert format_vtt_timestamp(3_723_004) == "01:02:03.004"
     assert format_vtt_timestamp(360_000_000) == "100:00:00.000"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="negative"):
         format_vtt_timestamp(-1)

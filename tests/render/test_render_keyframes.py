@@ -57,7 +57,8 @@ def test_keyframe_images_written_with_box(clip: Path, tmp_path: Path) -> None:
     assert np.abs(result.thumbnails[1].astype(int) - frames[1]).mean() > 20
     for rel, thumb in zip(result.paths, result.thumbnails, strict=True):
         with Image.open(tmp_path / rel) as jpeg:
-            assert jpeg.format == "JPEG" and jpeg.size == (64, 48)
+            assert jpeg.format == "JPEG"
+            assert jpeg.size == (64, 48)
             pixels = np.asarray(jpeg.convert("RGB")).astype(int)
         # The JPEG is the thumbnail plus a caption in the top-left corner (and JPEG noise).
         assert np.abs(pixels[30:, 40:] - thumb[30:, 40:]).mean() < 6
@@ -85,7 +86,8 @@ def test_keyframe_images_missing_map_and_empty_table(clip: Path, tmp_path: Path)
     with pytest.raises(ValueError, match="frame 9"):
         render_keyframes(clip, tmp_path, keyframes=_table(), cams={3: np.zeros((7, 7))})
     empty = render_keyframes(clip, tmp_path / "out", keyframes=_table().iloc[:0], cams={})
-    assert empty.paths == [] and empty.for_timeline() == []
+    assert empty.paths == []
+    assert empty.for_timeline() == []
     assert (tmp_path / "out" / "keyframes").is_dir()
     with pytest.raises(ValueError, match="columns"):
         render_keyframes(clip, tmp_path, keyframes=_table().drop(columns="x0"), cams={})

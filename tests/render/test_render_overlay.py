@@ -25,7 +25,8 @@ from videocam.render.overlay import (
 @pytest.mark.parametrize("name", ["jet", "inferno", "turbo"])
 def test_colormap_lut_matches_matplotlib(name: str) -> None:
     lut = colormap_lut(name)
-    assert lut.shape == (256, 3) and lut.dtype == np.uint8
+    assert lut.shape == (256, 3)
+    assert lut.dtype == np.uint8
     cmap = matplotlib.colormaps[name]
     for level in (0, 1, 128, 254, 255):
         expected = np.rint(np.asarray(cmap(level / 255)[:3]) * 255).astype(np.uint8)
@@ -50,7 +51,8 @@ def test_resize_bilinear_equals_torch(src: tuple[int, int], dst: tuple[int, int]
         torch.from_numpy(maps)[:, None], size=dst, mode="bilinear", align_corners=False
     )[:, 0].numpy()
     out = resize_bilinear(maps, dst)
-    assert out.dtype == np.float32 and out.shape == (3, *dst)
+    assert out.dtype == np.float32
+    assert out.shape == (3, *dst)
     np.testing.assert_allclose(out, expected, atol=1e-5, rtol=0)
     np.testing.assert_allclose(resize_bilinear(maps[0], dst), expected[0], atol=1e-5, rtol=0)
     # Same weights as the matrix form.
@@ -99,7 +101,8 @@ def test_blend_matches_float_formula_and_batches() -> None:
 
 def test_opacity_grows_with_heat() -> None:
     opacity = heat_opacity(np.linspace(0, 1, 11), 0.5)
-    assert opacity[0] == 0 and opacity[-1] == pytest.approx(0.5)
+    assert opacity[0] == 0
+    assert opacity[-1] == pytest.approx(0.5)
     assert (np.diff(opacity) > 0).all()
 
 
@@ -147,7 +150,8 @@ def test_heat_levels_equal_index_of_resized_map() -> None:
     maps = np.random.default_rng(4).random((2, 7, 7)).astype(np.float16)
     maps[0, 0, 0], maps[1, 3, 3] = 1.3, np.nan  # out of range and NaN are cleaned first
     levels = heat_levels(maps, (48, 64))
-    assert levels.dtype == np.uint8 and levels.shape == (2, 48, 64)
+    assert levels.dtype == np.uint8
+    assert levels.shape == (2, 48, 64)
     clean = np.clip(np.nan_to_num(maps.astype(np.float32)), 0, 1)
     expected = heat_index(resize_bilinear(clean, (48, 64)))
     assert np.abs(levels.astype(int) - expected).max() <= 1
@@ -203,7 +207,8 @@ def test_yuv_blend_heat_zero_leaves_plane_and_full_heat_gives_colour() -> None:
     values = np.arange(256, dtype=np.uint8)[None, :]
     colour = np.rint(rgb_to_yuv(colormap_lut("jet")[255], "bt709"))
     for table, expected in zip(tables, colour, strict=True):
-        assert table.shape == (65536,) and not table.flags.writeable
+        assert table.shape == (65536,)
+        assert not table.flags.writeable
         zero = blend_plane(values, np.zeros_like(values), table)
         np.testing.assert_array_equal(zero, values)
         full = blend_plane(values, np.full_like(values, 255), table)
@@ -233,4 +238,5 @@ def test_blend_plane_into_strided_output() -> None:
     blend_plane(plane, levels, table, out=canvas[2:8, 4:12])
     expected = table[levels.astype(np.intp) * 256 + plane]
     np.testing.assert_array_equal(canvas[2:8, 4:12], expected)
-    assert canvas[:2].sum() == 0 and canvas[:, :4].sum() == 0
+    assert canvas[:2].sum() == 0
+    assert canvas[:, :4].sum() == 0

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import videocam.render.report.page as page_module
 from videocam.render.report import (
     batch_row_links,
     encode_array,
@@ -27,7 +28,7 @@ from videocam.render.report import (
     write_video_report,
 )
 from videocam.render.report.data import track_curves
-from videocam.render.report.page import PAGE_KINDS
+from videocam.render.report.page import PAGE_KINDS, PAGE_SCRIPTS
 from videocam.render.timefmt import clock
 from videocam.render.timeline import evidence_level, score_axis_top
 
@@ -81,7 +82,8 @@ def test_script_json_cannot_break_out_of_its_element() -> None:
     text = script_json({"name": MARKUP, MARKUP: [MARKUP], "x": float("nan")})
     for raw in ("<", ">", "&", "\u2028", "\u2029"):
         assert raw not in text
-    assert "</script" not in text.lower() and "<!--" not in text
+    assert "</script" not in text.lower()
+    assert "<!--" not in text
     assert text.isascii()
     back = json.loads(text)
     assert back == {"name": MARKUP, MARKUP: [MARKUP], "x": None}
@@ -159,10 +161,12 @@ def test_video_page_escapes_every_outside_string(tmp_path: Path) -> None:
     assert "<img" not in text
     assert "<!--" not in text
     title = re.search(r"<title>(.*?)</title>", text, re.S)
-    assert title is not None and "<" not in title.group(1)
+    assert title is not None
+    assert "<" not in title.group(1)
     assert "&lt;script&gt;" in title.group(1)
     data = json.loads(_data_block(text))
-    assert data["name"] == name and data["tags"]["title"] == MARKUP
+    assert data["name"] == name
+    assert data["tags"]["title"] == MARKUP
     assert data["summary"]["target"]["name"] == MARKUP
     # Image paths are percent-encoded relative URLs.
     assert data["keyframes"][0]["image"] == "k/a%20b.jpg"
@@ -175,11 +179,13 @@ def test_page_policy_allows_exactly_its_inline_code(tmp_path: Path) -> None:
         assert policy is not None
         rules = dict([*part.split(" ", 1), ""][:2] for part in policy.group(1).split("; ") if part)
         assert rules["default-src"] == "'none'"
-        assert rules["img-src"] == "'self'" and rules["media-src"] == "'self'"
+        assert rules["img-src"] == "'self'"
+        assert rules["media-src"] == "'self'"
         assert "unsafe" not in policy.group(1)  # no unsafe-inline, no unsafe-eval
         scripts = re.findall(r"<script>(.*?)</script>", text, re.S)
         styles = re.findall(r"<style>(.*?)</style>", text, re.S)
-        assert len(scripts) == 1 and len(styles) == 1
+        assert len(scripts) == 1
+        assert len(styles) == 1
 
         def sha(body: str) -> str:
             digest = hashlib.sha256(body.encode()).digest()
@@ -190,10 +196,25 @@ def test_page_policy_allows_exactly_its_inline_code(tmp_path: Path) -> None:
         # Inline handlers and style attributes would be refused by the policy: there are none.
         assert not re.search(r"\son[a-z]+=", text)
         assert not re.search(r"\sstyle=", text)
-        assert "eval(" not in scripts[0] and "new Function" not in scripts[0]
+        assert "eval(" not in scripts[0]
+        assert "new Function" not in scripts[0]
         assert "innerHTML" not in scripts[0]
     with pytest.raises(ValueError, match="unknown page kind"):
         render_page("other", "t", {})
+
+
+def test_each_page_joins_its_script_files_in_order() -> None:
+    """Every script file of ``assets/`` serves a page (none forgotten, none missing); a page's
+    one inline script is its files joined in order: the shared helpers (``common.js``, which
+    defines ``VC``) first, its own ``KIND.js``, which runs it, last."""
+    assets = Path(page_module.__file__).parent / "assets"
+    assert set().union(*PAGE_SCRIPTS.values()) == {path.name for path in assets.glob("*.js")}
+    assert set(PAGE_SCRIPTS) == set(PAGE_KINDS)
+    for kind, names in PAGE_SCRIPTS.items():
+        assert names[:2] == ("common.js", "table.js")
+        assert names[-1] == f"{kind}.js"
+        (script,) = re.findall(r"<script>(.*?)</script>", render_page(kind, "t", {}), re.S)
+        assert script == "\n".join((assets / name).read_text("utf-8") for name in names)
 
 
 # -- the data of each page -----------------------------------------------------------------------
@@ -207,7 +228,8 @@ def test_video_page_data_curves_and_tables() -> None:
         segments=_segments(),
         summary=_summary(),
     )
-    assert data["n_frames"] == 50 and data["fps"] == 25.0
+    assert data["n_frames"] == 50
+    assert data["fps"] == 25.0
     times = np.frombuffer(base64.b64decode(data["time_s"]), "<f8")
     np.testing.assert_array_equal(times, frames.time_s)
     values = np.frombuffer(base64.b64decode(data["attribution"]["values"]), "<f4")
@@ -221,7 +243,8 @@ def test_video_page_data_curves_and_tables() -> None:
     assert data["tracks"] == []
     # The score lane's scale: the round value above the peak (1 here, a probability near 1);
     # no evidence floor in this summary: no level.
-    assert data["score_top"] == 1.0 and data["evidence_level"] is None
+    assert data["score_top"] == 1.0
+    assert data["evidence_level"] is None
 
 
 @pytest.mark.parametrize(
@@ -343,9 +366,11 @@ def test_batch_page_counts_and_rows(tmp_path: Path) -> None:
         "pending": 1,
     }
     first = data["rows"][0]
-    assert first["name"] == MARKUP and first["report"] == "a/report.html"
+    assert first["name"] == MARKUP
+    assert first["report"] == "a/report.html"
     assert first["keyframes"] == [1.5, 0.5]  # rank order kept
-    assert data["rows"][1]["error"] == MARKUP and data["rows"][1]["report"] == ""
+    assert data["rows"][1]["error"] == MARKUP
+    assert data["rows"][1]["report"] == ""
     assert data["finished"] is False
 
 

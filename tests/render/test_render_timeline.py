@@ -153,7 +153,8 @@ def test_time_ticks_are_round_seconds_or_minutes() -> None:
     assert list(ticks) == [0, 5, 10, 15, 20, 25, 30]
     assert labels == ["0:00", "0:05", "0:10", "0:15", "0:20", "0:25", "0:30"]
     ticks, labels = _time_ticks(0.0, 3600.0)
-    assert ticks[1] == 600.0 and labels[-1] == "1:00:00"
+    assert ticks[1] == 600.0
+    assert labels[-1] == "1:00:00"
     assert labels[:3] == ["0:00", "10:00", "20:00"]
     ticks, labels = _time_ticks(0.0, 0.36)  # ten frames at 25 fps
     np.testing.assert_allclose(ticks, [0.0, 0.1, 0.2, 0.3])

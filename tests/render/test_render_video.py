@@ -65,7 +65,8 @@ def test_annotated_clip_frames_times_size_and_heatmap(clip: Path, tmp_path: Path
     assert len(frames) == N_FRAMES
     np.testing.assert_allclose(times, src_times, atol=1e-3)
     assert frames.shape[1:] == (48 + strip_height(48), 64, 3)
-    assert frames.shape[1] % 2 == 0 and frames.shape[2] % 2 == 0
+    assert frames.shape[1] % 2 == 0
+    assert frames.shape[2] % 2 == 0
     # Heat 1 on the left half, 0 on the right: only the left half changes.
     diff = np.abs(_picture(frames).astype(np.int16) - src_frames).mean(axis=(0, 1, 3))
     assert diff[:24].mean() > 20
@@ -119,7 +120,8 @@ def test_playhead_moves_left_to_right(clip: Path, tmp_path: Path) -> None:
     strip = frames[:, : strip_height(48)].astype(np.int16)  # on top, off players' controls
     white = (strip > 200).all(axis=3)[:, strip.shape[1] // 2 :]  # the plot rows
     centre = [float(np.flatnonzero(w.any(axis=0)).mean()) for w in white]
-    assert centre[0] < 8 and centre[-1] > 56
+    assert centre[0] < 8
+    assert centre[-1] > 56
     assert np.all(np.diff(centre) >= -1)
 
 
@@ -141,7 +143,9 @@ def test_odd_source_size_gives_even_playable_clip(tmp_path: Path) -> None:
     frames, _, meta = _read_all(out)
     assert len(frames) == 6
     height, width = frames.shape[1:3]
-    assert width == 34 and height % 2 == 0 and height >= 17 + strip_height(17)
+    assert width == 34
+    assert height % 2 == 0
+    assert height >= 17 + strip_height(17)
     assert meta.width == 34  # type: ignore[attr-defined]
 
 
@@ -271,10 +275,10 @@ def test_colour_tags_follow_the_source_and_full_heat_shows_the_colormap(
 def test_strip_planes_equal_the_whole_strip_converted() -> None:
     """The strip is converted once and patched per frame; the result is the full conversion."""
     from videocam.render.overlay import colormap_lut, rgb_to_yuv420
-    from videocam.render.video import _TimelineStrip
+    from videocam.render.strip import TimelineStrip
 
     for width, height in [(640, 48), (34, 48), (1280, 128)]:
-        strip = _TimelineStrip(
+        strip = TimelineStrip(
             width=width,
             height=height,
             span_s=10.0,
@@ -332,7 +336,7 @@ def test_encoder_thread_reports_errors_without_blocking_the_producer() -> None:
     from videocam.render.video import _EncoderThread
 
     stream = _FailingStream(fail_at=3)
-    with (
+    with (  # noqa: PT012 - the error must come out of the encoder thread while frames go in
         pytest.raises(RuntimeError, match="encoder broke"),
         _EncoderThread(_Sink(), stream, depth=1) as encoder,
     ):

@@ -178,7 +178,8 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_result(
     monkeypatch.setattr(videocam.cam, "cam_and_output_classes", small_memory)
     got = run_analysis(clip.path, loaded, config)
     assert got.summary["execution"]["out_of_memory_splits"] == 2  # 4 -> 2 -> 1
-    assert sizes[:3] == [4, 2, 1] and set(sizes[3:]) == {1}
+    assert sizes[:3] == [4, 2, 1]
+    assert set(sizes[3:]) == {1}
     assert "out of memory on cpu: 1 windows per forward from now on" in caplog.text
     # Batches of 1 instead of 4: the same maps but for float rounding (1 float16 step here).
     np.testing.assert_allclose(

@@ -33,7 +33,8 @@ def test_scale_is_one_factor_for_the_whole_video() -> None:
 
 def test_scale_all_zero_and_negative() -> None:
     scaled, factor = scale_cams(np.zeros((2, 3, 3)))
-    assert factor == 1.0 and not scaled.any()
+    assert factor == 1.0
+    assert not scaled.any()
     with pytest.raises(ValueError, match=">= 0"):
         scale_cams(-np.ones((1, 2, 2)))
 
@@ -86,8 +87,10 @@ def test_box_around_largest_region_in_original_pixels() -> None:
     cam[6, 0] = 0.9  # small blob
     x0, y0, x1, y1 = cam_box(cam, (80, 160), threshold=0.5)
     # Model cell = 10 px tall, 20 px wide; the blob covers rows 2-3, columns 5-6.
-    assert 95 <= x0 <= 100 and 140 <= x1 <= 145
-    assert 15 <= y0 <= 20 and 40 <= y1 <= 45
+    assert 95 <= x0 <= 100
+    assert 140 <= x1 <= 145
+    assert 15 <= y0 <= 20
+    assert 40 <= y1 <= 45
     assert cam_box(np.zeros((4, 4)), (10, 10)) == (-1, -1, -1, -1)
 
 
@@ -135,7 +138,8 @@ def test_evidence_confident_peak_and_a_weaker_second_appearance() -> None:
     evidence = _evidence(score)
     assert np.flatnonzero(evidence.mask).tolist() == [5, 6, 7, 8, 9, 25, 26, 27, 28, 29]
     # Pass at max(min(0.225, 1e-3), 0.01 x 0.9); enter at min(0.45, 100 x 1e-4).
-    assert evidence.threshold == pytest.approx(0.009) and evidence.enter == pytest.approx(0.01)
+    assert evidence.threshold == pytest.approx(0.009)
+    assert evidence.enter == pytest.approx(0.01)
     # Scale-free: a sigmoid-like or a detection-mass-like scale gives the same frames.
     for factor in (0.5, 3.0):
         assert _evidence(score * factor).mask.tolist() == evidence.mask.tolist()
@@ -165,7 +169,9 @@ def test_evidence_flat_scores_all_or_nothing() -> None:
     assert _evidence(noise).mask.all()
     # The model never sees the target: no evidence, whatever the rule's levels.
     none = _evidence(np.zeros(8))
-    assert not none.mask.any() and none.threshold == 0.0 and none.peak == 0.0
+    assert not none.mask.any()
+    assert none.threshold == 0.0
+    assert none.peak == 0.0
     # The rule off: every frame, even at 0.
     assert _evidence(np.zeros(8), floor=0.0).mask.all()
     assert _evidence(noise, floor=0.0).threshold == 0.0

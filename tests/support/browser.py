@@ -52,7 +52,7 @@ def launch_browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("browser tests need Playwright: pip install -e '.[dev]'")
+        pytest.skip("Playwright is not installed: pip install -e '.[dev]'")
     executable = chromium_path()
     if executable is None:
         pytest.skip(

@@ -7,7 +7,8 @@ a folder the tests pass as ``hf:DIR`` / ``--weights FILE``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,27 @@ def save_timm(name: str, path: Path, *, seed: int = 0, **kwargs: Any) -> Path:
 
 # --- a task that needs the object: the colour of a square, a green look-alike beside it -------
 
+
+@contextmanager
+def reproducible_training() -> Iterator[None]:
+    """One torch thread and deterministic algorithms for the duration, as they were afterwards.
+
+    A toy model trained for 150 steps amplifies every rounding difference: with the thread count
+    of the machine its sums would add up in another order on another machine, and the training
+    land elsewhere. One thread leaves only the CPU's own kernels (vector width) to differ; the
+    thresholds the tests set allow for those (measured over seeds and kernels, test_hf_analyze).
+    """
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(threads)
+
+
 #: (R, G, B) of the explained square per class (class 2: no such square); green is the
 #: distractor every clip has.
 COLOURS = {0: (230, 40, 40), 1: (40, 40, 230)}
@@ -202,13 +224,35 @@ def colour_batch(n: int, rng: Any, frames: int, size: int = 32, side: int = 10) 
     return tensor, torch.from_numpy(y)
 
 
-def train_colour_task(family: str, *, steps: int = 150, seed: int = 0, **overrides: Any) -> Any:
-    """A tiny ``family`` model (config ``overrides`` on top) trained for a few steps on
-    :func:`colour_batch` (Adam, batch 16); its id2label names the colours."""
+def _train(
+    model: Any,
+    logits_of: Callable[[Any], Any],
+    batch: Callable[[Any, int], tuple[Any, Any]],
+    *,
+    steps: int,
+    seed: int,
+) -> Any:
+    """``steps`` steps of Adam (lr 3e-3) on batches of 16 drawn with ``seed``, on one thread
+    with deterministic algorithms (:func:`reproducible_training`); the model in eval mode."""
     import numpy as np
 
-    torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    with reproducible_training():
+        for _ in range(steps):
+            x, y = batch(rng, 16)
+            loss = torch.nn.functional.cross_entropy(logits_of(x), y)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return model.eval()
+
+
+def train_colour_task(family: str, *, steps: int = 150, seed: int = 0, **overrides: Any) -> Any:
+    """A tiny ``family`` model (config ``overrides`` on top) trained on :func:`colour_batch`
+    (:func:`_train`); its id2label names the colours."""
+    torch.manual_seed(seed)
     model = BUILDERS[family](
         num_labels=len(TASK_CLASSES),
         id2label=dict(enumerate(TASK_CLASSES)),
@@ -217,33 +261,25 @@ def train_colour_task(family: str, *, steps: int = 150, seed: int = 0, **overrid
     )
     video = family in VIDEO_FAMILIES
     frames = CLIP[0] if video else 1
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        x, y = colour_batch(16, rng, frames)
-        pixel_values = x.transpose(1, 2) if video else x[:, :, 0]
-        loss = torch.nn.functional.cross_entropy(model(pixel_values=pixel_values).logits, y)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    return model.eval()
+
+    def logits_of(x: Any) -> Any:
+        return model(pixel_values=x.transpose(1, 2) if video else x[:, :, 0]).logits
+
+    def batch(rng: Any, n: int) -> tuple[Any, Any]:
+        return colour_batch(n, rng, frames)
+
+    return _train(model, logits_of, batch, steps=steps, seed=seed)
 
 
 def train_timm_colour_task(name: str, *, steps: int = 150, seed: int = 0, size: int = 64) -> Any:
-    """A timm model (the TASK_CLASSES) trained for a few steps on :func:`colour_batch` frames of
-    ``size`` (squares of size·10/32)."""
-    import numpy as np
+    """A timm model (the TASK_CLASSES) trained on :func:`colour_batch` frames of ``size``
+    (squares of size·10/32; :func:`_train`)."""
     import timm
 
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     model = timm.create_model(name, pretrained=False, num_classes=len(TASK_CLASSES))
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        x, y = colour_batch(16, rng, 1, size=size, side=size * 10 // 32)
-        loss = torch.nn.functional.cross_entropy(model(x[:, :, 0]), y)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    return model.eval()
+
+    def batch(rng: Any, n: int) -> tuple[Any, Any]:
+        return colour_batch(n, rng, 1, size=size, side=size * 10 // 32)
+
+    return _train(model, lambda x: model(x[:, :, 0]), batch, steps=steps, seed=seed)

@@ -160,6 +160,7 @@ class PassFrames:
     window_maps: RowStore | None = None
 
     def close(self) -> None:
+        """Close the store of frames (and of per-window maps, when kept)."""
         self.store.close()
         if self.window_maps is not None:
             self.window_maps.close()
@@ -424,7 +425,8 @@ def _pass_frames(
 ) -> PassFrames:
     """The kept frames of the pass, with their mapping to rows and the neutral frame."""
     kept = explained.frames
-    assert kept is not None and kept.total is not None
+    assert kept is not None
+    assert kept.total is not None
     row = np.cumsum(decoded) - 1
     row_of_position = row[stand_ins(indices, source.skipped_indices)]
     # The mean of the decoded frames: stand-ins repeat a decoded frame, take them out again.

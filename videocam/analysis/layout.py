@@ -68,6 +68,7 @@ class RenderOptions:
 
     @classmethod
     def from_config(cls, config: AnalyzeConfig) -> RenderOptions:
+        """The render options that ``config`` asks for."""
         return cls(
             render=config.render,
             render_size=config.render_size,
@@ -82,31 +83,41 @@ class SavedAnalysis(Protocol):
     (:class:`~videocam.analysis.result.Analysis` is one; its attributes say what each holds)."""
 
     @property
-    def frames(self) -> pd.DataFrame: ...
+    def frames(self) -> pd.DataFrame:
+        """One row per frame (frames.csv)."""
 
     @property
-    def keyframes(self) -> pd.DataFrame: ...
+    def keyframes(self) -> pd.DataFrame:
+        """The ranked keyframes (keyframes.csv)."""
 
     @property
-    def segments(self) -> pd.DataFrame: ...
+    def segments(self) -> pd.DataFrame:
+        """The segments with evidence (segments.csv)."""
 
     @property
-    def cams(self) -> np.ndarray: ...
+    def cams(self) -> np.ndarray:
+        """The per-frame maps, (frames, h, w) on the video's one scale."""
 
     @property
-    def meta(self) -> VideoMeta: ...
+    def meta(self) -> VideoMeta:
+        """What the decoder read about the video."""
 
     @property
-    def summary(self) -> dict[str, Any]: ...
+    def summary(self) -> dict[str, Any]:
+        """The run's summary (summary.json)."""
 
     @property
-    def render_options(self) -> RenderOptions: ...
+    def render_options(self) -> RenderOptions:
+        """How the outputs are rendered."""
 
     @property
-    def tracks(self) -> pd.DataFrame | None: ...
+    def tracks(self) -> pd.DataFrame | None:
+        """One row per frame and followed class (tracks.csv), or None without ``--tracks``."""
 
     @property
-    def detections(self) -> pd.DataFrame | None: ...
+    def detections(self) -> pd.DataFrame | None:
+        """The detector's boxes (detections.csv), or None for a classifier."""
 
     @property
-    def target(self) -> tuple[int, str]: ...
+    def target(self) -> tuple[int, str]:
+        """The explained class: ``(index, name)``."""

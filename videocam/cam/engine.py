@@ -142,8 +142,8 @@ def compute_cam(
         autocast: run the forward under ``torch.autocast`` (True: bfloat16, or a dtype).
 
     Returns:
-        float32, shape (N, *S) (or (N, *inputs.shape[2:]) with ``upsample``), >= 0, detached:
-        the raw map, ReLU applied, not normalised.
+        The raw map, ReLU applied, not normalised: float32, shape (N, *S) (or
+            (N, *inputs.shape[2:]) with ``upsample``), >= 0, detached.
     """
     cams = cam_and_output(
         model, inputs, layer, targets, method, reshape=reshape, autocast=autocast

@@ -18,6 +18,7 @@ __all__ = ["capture", "check_output", "eval_mode", "replace_output", "reshaped",
 
 
 def check_output(output: Any, n_samples: int) -> None:
+    """Raise a CamError unless ``output`` is a tensor with one row per sample."""
     if not isinstance(output, Tensor) or output.ndim < 1 or output.shape[0] != n_samples:
         got = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
         raise CamError(
@@ -27,6 +28,7 @@ def check_output(output: Any, n_samples: int) -> None:
 
 
 def single_capture(captured: list[Tensor], layer_name: str) -> Tensor:
+    """The one output a hooked layer gave in a forward pass (a CamError if it ran more often)."""
     if len(captured) != 1:
         raise CamError(
             f"layer {layer_name!r} ran {len(captured)} times in one forward pass; "
@@ -38,6 +40,7 @@ def single_capture(captured: list[Tensor], layer_name: str) -> Tensor:
 def reshaped(
     activations: Tensor, reshape: ReshapeFn | None, input_shape: torch.Size, layer_name: str
 ) -> Tensor:
+    """The layer's activations as (N, C, ...) maps: ``reshape``'s result when given, checked."""
     result = reshape(activations, input_shape) if reshape is not None else activations
     if not isinstance(result, Tensor) or result.ndim < 3:
         got = tuple(result.shape) if isinstance(result, Tensor) else type(result).__name__

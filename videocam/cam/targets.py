@@ -103,6 +103,7 @@ class TargetChoice:
 
     @classmethod
     def parse(cls, targets: Targets, n_samples: int, device: torch.device) -> TargetChoice:
+        """Read ``targets`` (None, an index, indices per sample or a callable) for ``n_samples``."""
         if targets is None:
             return cls()
         if callable(targets):
@@ -187,6 +188,7 @@ class TargetChoice:
 
 
 def gather_logits(output: Tensor, indices: Tensor) -> Tensor:
+    """The logit of each sample's class: ``output[i, indices[i]]`` (a CamError unless (N, K))."""
     if output.ndim != 2:
         raise CamError(
             f"targets: class indices need logits of shape (N, K); the model returned "

@@ -162,7 +162,8 @@ def edl_timeline(video: VideoResult) -> tuple[Any, Fraction]:
 
 
 def edl_text(video: VideoResult) -> str:
-    """The CMX 3600 EDL of ``video`` (module docstring).
+    """The CMX 3600 EDL of ``video`` (its events, locators and timecode rates: docs/contract.md,
+    ``videocam export``, and the module docstring).
 
     Raises:
         ConfigError: the video's rate has no SMPTE timecode, it needs more than 999 events, or

@@ -77,7 +77,8 @@ def _builder(fmt: str) -> Callable[[VideoResult], str]:
 def export_result(
     fmt: str, result: str | os.PathLike[str], out: str | os.PathLike[str] | None = None
 ) -> ExportReport:
-    """Export RESULT (an ``analyze`` folder or a ``batch`` OUT) as ``fmt`` (module docstring).
+    """Export RESULT (an ``analyze`` folder or a ``batch`` OUT) as ``fmt``: what
+    ``videocam export`` does (docs/contract.md; where files go: the module docstring).
 
     Args:
         fmt: ``otio``, ``edl`` or ``vtt``.

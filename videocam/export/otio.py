@@ -191,7 +191,8 @@ def video_track(video: VideoResult, otio: Any) -> Any:
 
 
 def otio_timeline(videos: Sequence[VideoResult], *, name: str | None = None) -> Any:
-    """An ``opentimelineio.schema.Timeline``: one track per video (module docstring).
+    """An ``opentimelineio.schema.Timeline``: one track per video (its clips and markers:
+    docs/contract.md, ``videocam export``, and the module docstring).
 
     Args:
         videos: the videos, in track order.

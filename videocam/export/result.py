@@ -98,10 +98,12 @@ class VideoResult:
 
     @property
     def n_frames(self) -> int:
+        """Frames in the video (summary.json's ``video.n_frames``)."""
         return int(self.video["n_frames"])
 
     @property
     def duration_s(self) -> float:
+        """The video's length in seconds."""
         return float(self.video["duration_s"])
 
     @property
@@ -113,6 +115,7 @@ class VideoResult:
 
     @property
     def label(self) -> str:
+        """The explained class's name."""
         return self.target[1]
 
     @cached_property

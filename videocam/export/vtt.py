@@ -18,7 +18,8 @@ __all__ = ["webvtt_chapters"]
 
 
 def webvtt_chapters(video: VideoResult) -> str:
-    """The WebVTT chapters file of ``video`` (module docstring), as text.
+    """The WebVTT chapters file of ``video``, as text (the chapters' rules: docs/contract.md,
+    ``videocam export``, and the module docstring).
 
     The review report can embed it as it is; for chapters from tables in memory use
     :func:`videocam.render.chapters.analysis_chapters` and :func:`videocam.render.chapters.webvtt`.

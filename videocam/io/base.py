@@ -341,6 +341,7 @@ class FrameSource(abc.ABC):
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` has run."""
         return self._closed
 
     def __enter__(self) -> FrameSource:

@@ -261,10 +261,12 @@ class DecordSource(FrameSource):
 
     @property
     def meta(self) -> VideoMeta:
+        """What the container says about the video."""
         return self._meta
 
     @property
     def times_s(self) -> np.ndarray:
+        """Each frame's presentation time in seconds."""
         return self._times
 
     def _read_sorted(self, indices: np.ndarray, size: Size | None) -> tuple[np.ndarray, np.ndarray]:

@@ -68,8 +68,8 @@ def open_video(path: str | Path, backend: str = "auto") -> FrameSource:
             open the file or would decode it wrongly; see the module docstring).
 
     Returns:
-        An open :class:`FrameSource`; use it as a context manager. Its ``decoder`` says which
-        decoder reads it and why.
+        An open :class:`FrameSource`; use it as a context manager. Its ``decoder`` says
+            which decoder reads it and why.
 
     Raises:
         ValueError: ``backend`` is not one of :data:`BACKEND_CHOICES`.

@@ -275,6 +275,7 @@ class DetectionScores(nn.Module):
         self.description = description
 
     def train(self, mode: bool = True) -> DetectionScores:
+        """Set training mode here and on the wrapped detector (which reads its own flag)."""
         super().train(mode)
         self.detector.training = mode
         return self

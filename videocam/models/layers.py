@@ -126,6 +126,7 @@ class ChannelsLastToFirst:
     description: str = "layer"
 
     def __call__(self, activations: torch.Tensor, input_shape: torch.Size) -> torch.Tensor:
+        """Move the channels of a channels-last output to axis 1."""
         if activations.ndim != len(input_shape):
             raise ConfigError(
                 f"{self.description}: expected a channels-last output with {len(input_shape)} "
@@ -200,6 +201,7 @@ class TokensToGrid:
         return grids
 
     def __call__(self, activations: torch.Tensor, input_shape: torch.Size) -> torch.Tensor:
+        """The patch tokens (the class token dropped) as maps on the first grid that fits."""
         if activations.ndim != 3:
             raise ConfigError(
                 f"{self.description}: expected tokens (N, 1 + positions, C), "
@@ -286,6 +288,7 @@ class PatchTokens:
         return tuple(int(s) // p for s, p in zip(size, self.patch, strict=True))
 
     def __call__(self, activations: torch.Tensor, input_shape: torch.Size) -> torch.Tensor:
+        """The patch tokens as (N, C, t, h, w) or (N, C, h, w) maps on the patch grid."""
         grid = self.grid(input_shape)
         if activations.ndim == 4 and len(grid) == 2 and tuple(activations.shape[1:3]) == grid:
             return activations.permute(0, 3, 1, 2)  # a patch embedding that keeps (N, h, w, C)

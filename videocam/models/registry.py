@@ -65,7 +65,8 @@ def describe_model(name: str, weights: str | Path | None = "DEFAULT") -> ModelCa
 
     Raises:
         ModelLoadError: an unknown name (close names suggested), or a model that cannot be
-            built here; ConfigError as :func:`load_model`.
+            built here.
+        ConfigError: as :func:`load_model`.
     """
     if not isinstance(name, str) or not name.strip():
         raise ModelLoadError(f"model name must be a non-empty string, got {name!r}")

@@ -149,10 +149,12 @@ class Chapter:
 
     @property
     def start_s(self) -> float:
+        """The chapter's start in seconds."""
         return self.start_ms / 1000
 
     @property
     def end_s(self) -> float:
+        """The chapter's end in seconds."""
         return self.end_ms / 1000
 
 

@@ -36,6 +36,10 @@ KEYFRAME_DIR = "keyframes"
 _BOX_COLOR = (255, 255, 255)
 #: Detections of the explained class other than the keyframe's box (which is drawn white).
 _DETECTION_COLOR = (80, 255, 120)
+#: The keyframe's box is one pixel wide per this many pixels of the frame's shorter side, at
+#: least _BOX_MIN_WIDTH; the other detections' half as wide.
+_PIXELS_PER_BOX_WIDTH, _BOX_MIN_WIDTH = 180, 2
+_JPEG_QUALITY = 90
 _COLUMNS = ("rank", "frame_index", "time_s", "attribution", "x0", "y0", "x1", "y1")
 
 CamLookup = Mapping[int, np.ndarray] | Callable[[int], np.ndarray | None]
@@ -164,10 +168,6 @@ def render_keyframes(
         ValueError: a column is missing or a keyframe has no map.
         OutputError: an image cannot be written.
     """
-    from PIL import Image
-
-    from videocam.io import open_video
-
     missing = [c for c in _COLUMNS if c not in keyframes.columns]
     if missing:
         raise ValueError(f"keyframes lacks columns {missing}")
@@ -177,12 +177,7 @@ def render_keyframes(
         return KeyframeImages(paths=[], times_s=[], thumbnails=[])
     lut = colormap_lut(colormap)
     indices = table["frame_index"].to_numpy(dtype=np.int64)
-    order = np.argsort(indices, kind="stable")
-    with open_video(Path(video), backend=backend) as source:
-        frames_sorted = source.read(indices[order])
-    frames = np.empty_like(frames_sorted)
-    frames[order] = frames_sorted
-
+    frames = _read_frames(video, indices, backend)
     ranks = table["rank"].to_numpy(dtype=np.int64)
     times = table["time_s"].to_numpy(dtype=np.float64)
     scores = table["attribution"].to_numpy(dtype=np.float64)
@@ -191,39 +186,78 @@ def render_keyframes(
     paths: list[str] = []
     thumbs: list[np.ndarray] = []
     for k, frame in enumerate(frames):
-        height, width = frame.shape[:2]
         frame_index = int(indices[k])
-        cam = _lookup(cams, frame_index)
-        image = frame
-        if cam is not None:
-            heat = resize_bilinear(
-                np.nan_to_num(np.asarray(cam, dtype=np.float32)), (height, width)
-            )
-            image = blend_heatmap(frame, heat, lut, alpha)
-        thickness = max(2, round(min(height, width) / 180))
-        box = np.rint(boxes[k]).astype(np.int64)
-        drawn = [
-            (np.rint(np.asarray(b, dtype=np.float64)).astype(np.int64), text)
-            for b, text in (detections or {}).get(frame_index, ())
-        ]
-        for other, _ in drawn:
-            if not np.array_equal(other, box):
-                draw_box(image, other, _DETECTION_COLOR, max(1, thickness // 2))
-        if box.min() >= 0:
-            draw_box(image, box, _BOX_COLOR, thickness)
-        pil = Image.fromarray(image)
-        for other, text in drawn:
-            color = _BOX_COLOR if np.array_equal(other, box) else _DETECTION_COLOR
-            _label(pil, other, text, color)
-        image = np.asarray(pil)
+        image = _annotated(
+            frame,
+            _lookup(cams, frame_index),
+            lut=lut,
+            alpha=alpha,
+            box=boxes[k],
+            detections=(detections or {}).get(frame_index, ()),
+        )
         thumbs.append(_thumbnail(image, thumbnail_height))
-        pil = Image.fromarray(image)
         caption = (
             f"#{ranks[k]}  {clock(times[k])}  frame {frame_index}  attribution {scores[k]:.3g}"
         )
-        _caption(pil, caption)
         name = keyframe_image_name(int(ranks[k]), frame_index)
-        with atomic_write(folder.parent / name) as tmp:
-            pil.save(tmp, format="JPEG", quality=90)
+        _save_captioned(image, caption, folder.parent / name)
         paths.append(name)
     return KeyframeImages(paths=paths, times_s=times.tolist(), thumbnails=thumbs)
+
+
+def _read_frames(video: str | os.PathLike[str], indices: np.ndarray, backend: str) -> np.ndarray:
+    """The frames at ``indices`` (in that order), read in one call in increasing order."""
+    from videocam.io import open_video
+
+    order = np.argsort(indices, kind="stable")
+    with open_video(Path(video), backend=backend) as source:
+        frames_sorted = source.read(indices[order])
+    frames = np.empty_like(frames_sorted)
+    frames[order] = frames_sorted
+    return frames
+
+
+def _annotated(
+    frame: np.ndarray,
+    cam: np.ndarray | None,
+    *,
+    lut: np.ndarray,
+    alpha: float,
+    box: np.ndarray,
+    detections: Sequence[tuple[Sequence[float], str]],
+) -> np.ndarray:
+    """``frame`` with its heatmap (none without ``cam``), the other detections' boxes (green,
+    thinner), the keyframe's ``box`` (white; none when a coordinate is negative) and a tag
+    with each detection's caption."""
+    from PIL import Image
+
+    height, width = frame.shape[:2]
+    image = frame
+    if cam is not None:
+        heat = resize_bilinear(np.nan_to_num(np.asarray(cam, dtype=np.float32)), (height, width))
+        image = blend_heatmap(frame, heat, lut, alpha)
+    thickness = max(_BOX_MIN_WIDTH, round(min(height, width) / _PIXELS_PER_BOX_WIDTH))
+    box = np.rint(box).astype(np.int64)
+    drawn = [
+        (np.rint(np.asarray(b, dtype=np.float64)).astype(np.int64), text) for b, text in detections
+    ]
+    for other, _ in drawn:
+        if not np.array_equal(other, box):
+            draw_box(image, other, _DETECTION_COLOR, max(1, thickness // 2))
+    if box.min() >= 0:
+        draw_box(image, box, _BOX_COLOR, thickness)
+    pil = Image.fromarray(image)
+    for other, text in drawn:
+        color = _BOX_COLOR if np.array_equal(other, box) else _DETECTION_COLOR
+        _label(pil, other, text, color)
+    return np.asarray(pil)
+
+
+def _save_captioned(image: np.ndarray, caption: str, path: Path) -> None:
+    """``image`` with ``caption`` at its top left, as a JPEG at ``path`` (atomically)."""
+    from PIL import Image
+
+    pil = Image.fromarray(image)
+    _caption(pil, caption)
+    with atomic_write(path) as tmp:
+        pil.save(tmp, format="JPEG", quality=_JPEG_QUALITY)

@@ -3,11 +3,11 @@
 This is the render pass, the second of an analysis (docs/architecture.md): it decodes the source
 sequentially at the output size as Y'CbCr 4:2:0 planes, blends each frame's low-resolution CAM
 into them (upsampled bilinearly, then one 64K-entry lookup per sample that holds colormap and
-opacity together), puts a timeline strip above the picture (attribution over the whole video,
-keyframe ticks, a playhead, the class name and the current target score: at the top, where no
-player's controls cover it) and encodes H.264 with PyAV in a
-background thread. No RGB round trip: a typical H.264 source reaches the encoder without a
-colour conversion. Memory stays flat: a few frames in flight at a time.
+opacity together), puts a timeline strip above the picture (``strip.py``: attribution over the
+whole video, keyframe ticks, a playhead, the class name and the current target score: at the
+top, where no player's controls cover it) and encodes H.264 with PyAV in a background thread.
+No RGB round trip: a typical H.264 source reaches the encoder without a colour conversion.
+Memory stays flat: a few frames in flight at a time.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import logging
 import os
 import queue
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -30,232 +30,18 @@ from videocam.io import YUVFrame
 from videocam.io.pyav_backend import plane_view
 from videocam.render.chapters import Chapter
 from videocam.render.files import atomic_write
-from videocam.render.overlay import (
-    blend_plane,
-    colormap_lut,
-    heat_levels,
-    rgb_to_yuv420,
-    yuv_blend_tables,
-)
-from videocam.render.timefmt import clock
+from videocam.render.overlay import blend_plane, colormap_lut, heat_levels, yuv_blend_tables
+from videocam.render.strip import TimelineStrip, even, strip_height
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["render_annotated_clip", "strip_height"]
-
-#: Colours of the timeline strip (RGB).
-_BG = (18, 19, 24)  # outside the analysed range, and behind the text
-_PLOT_BG = (38, 40, 50)  # plot area over the analysed range
-_BASELINE = (90, 92, 104)
-_TICK = (255, 214, 64)  # keyframes
-_PLAYHEAD = (255, 255, 255)
-_TEXT = (240, 240, 240)
-_TEXT_DIM = (170, 172, 182)
 
 #: Output suffixes written as MP4/MOV with ``movflags=faststart`` (index first, for streaming).
 _MP4_FORMATS = {"": "mp4", ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
 
 #: libx264 settings of the annotated clip (``benchmarks/run.py`` times a plain transcode with them).
 ENCODER_OPTIONS: dict[str, str] = {"crf": "20", "preset": "veryfast"}
-
-
-def strip_height(picture_height: int) -> int:
-    """Height in pixels of the timeline strip above a picture of the given height.
-
-    About a tenth of the picture, at least 48 and at most 160 pixels, even.
-    """
-    height = min(max(round(picture_height * 0.1), 48), 160)
-    return height + height % 2
-
-
-def _even(value: int) -> int:
-    return value + value % 2
-
-
-class _TextPatches:
-    """Text rendered once with PIL and reused as pixel patches (a bounded cache)."""
-
-    def __init__(self, row_height: int, background: tuple[int, int, int]) -> None:
-        from PIL import ImageFont
-
-        self.row_height = row_height
-        self.background = background
-        self.font: Any = ImageFont.load_default(size=max(8, round(row_height * 0.78)))
-        # Vertical placement from fixed reference glyphs, so all texts share one baseline.
-        top, bottom = self.font.getbbox("Ag0")[1::2]
-        self._y = (row_height - (bottom - top)) / 2 - top
-        self._cache: OrderedDict[tuple[str, tuple[int, int, int]], np.ndarray] = OrderedDict()
-
-    def get(self, text: str, color: tuple[int, int, int] = _TEXT) -> np.ndarray:
-        """uint8, shape (row_height, width, 3): ``text`` on the background colour."""
-        key = (text, color)
-        patch = self._cache.get(key)
-        if patch is not None:
-            self._cache.move_to_end(key)
-            return patch
-        from PIL import Image, ImageDraw
-
-        width = max(1, int(np.ceil(self.font.getlength(text))) + 1)
-        image = Image.new("RGB", (width, self.row_height), self.background)
-        ImageDraw.Draw(image).text((0, self._y), text, font=self.font, fill=color)
-        patch = np.asarray(image, dtype=np.uint8)
-        self._cache[key] = patch
-        if len(self._cache) > 512:
-            self._cache.popitem(last=False)
-        return patch
-
-
-def _paste(dst: np.ndarray, patch: np.ndarray, x: int, y: int = 0) -> None:
-    """Copy ``patch`` into ``dst`` at column ``x`` (may be negative), clipped to ``dst``."""
-    height, width = patch.shape[:2]
-    x0, x1 = max(x, 0), min(x + width, dst.shape[1])
-    y0, y1 = max(y, 0), min(y + height, dst.shape[0])
-    if x0 < x1 and y0 < y1:
-        dst[y0:y1, x0:x1] = patch[y0 - y : y1 - y, x0 - x : x1 - x]
-
-
-class _TimelineStrip:
-    """The strip above the picture: static part drawn once, playhead and text per frame."""
-
-    def __init__(
-        self,
-        *,
-        width: int,
-        height: int,
-        span_s: float,
-        times_s: np.ndarray,
-        attribution: np.ndarray,
-        analysed_s: tuple[float, float] | None,
-        keyframe_times_s: np.ndarray,
-        label: str,
-        lut: np.ndarray,
-    ) -> None:
-        self.width = width
-        self.height = height
-        self.span_s = span_s if span_s > 0 else 1.0
-        self.label = label
-        text_h = max(12, round(height * 0.36))
-        self.text_h = text_h
-        self.plot_y0 = text_h + 1
-        self.plot_y1 = height - 2  # exclusive; two rows of margin at the bottom
-        self.text = _TextPatches(text_h, _BG)
-        self.line_w = max(1, round(width / 800))  # keyframe ticks; the playhead is one wider
-        self.base = self._draw_base(times_s, attribution, analysed_s, keyframe_times_s, lut)
-        self._yuv_base: tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
-        self._rgb = np.empty_like(self.base)
-
-    def x_of(self, time_s: float | np.ndarray) -> Any:
-        """Column of a time (seconds from the first frame)."""
-        x = np.rint(np.asarray(time_s, dtype=np.float64) / self.span_s * (self.width - 1))
-        return np.clip(x, 0, self.width - 1).astype(np.int64)
-
-    def _draw_base(
-        self,
-        times_s: np.ndarray,
-        attribution: np.ndarray,
-        analysed_s: tuple[float, float] | None,
-        keyframe_times_s: np.ndarray,
-        lut: np.ndarray,
-    ) -> np.ndarray:
-        width, y0, y1 = self.width, self.plot_y0, self.plot_y1
-        base = np.empty((self.height, width, 3), dtype=np.uint8)
-        base[:] = _BG
-        plot = base[y0:y1]
-        plot_h = y1 - y0
-        column_s = np.arange(width, dtype=np.float64) / max(width - 1, 1) * self.span_s
-        value = np.zeros(width, dtype=np.float64)
-        if analysed_s is not None and len(times_s):
-            first_x, last_x = self.x_of(analysed_s[0]), self.x_of(analysed_s[1])
-            plot[:, first_x : last_x + 1] = _PLOT_BG
-            peak = float(np.max(attribution))
-            norm = attribution / peak if peak > 0 else np.zeros_like(attribution)
-            inside = (column_s >= times_s[0]) & (column_s <= times_s[-1])
-            value[inside] = np.interp(column_s[inside], times_s, norm)
-            # More frames than columns: keep every frame's peak visible.
-            np.maximum.at(value, self.x_of(times_s), norm)
-            # Held past the last analysed frame up to the end of the analysed range.
-            value[(column_s > times_s[-1]) & (np.arange(width) <= last_x)] = norm[-1]
-        bar = np.rint(value * plot_h).astype(np.int64)
-        rows_from_bottom = np.arange(plot_h)[::-1, None]
-        filled = rows_from_bottom < bar[None, :]
-        colours = lut[np.rint(value * 255).astype(np.int64)]
-        plot[filled] = np.broadcast_to(colours[None], (plot_h, width, 3))[filled]
-        base[y1 - 1] = np.where(filled[-1][:, None], base[y1 - 1], _BASELINE)
-        # Keyframe ticks: a half-transparent line and a triangle pointing down at the top.
-        tick = np.asarray(_TICK, dtype=np.uint16)
-        marker = max(3, plot_h // 6)
-        for x in np.unique(self.x_of(keyframe_times_s)).tolist():
-            lo, hi = max(x - self.line_w // 2, 0), min(x - self.line_w // 2 + self.line_w, width)
-            plot[:, lo:hi] = (plot[:, lo:hi] * np.uint16(2) + tick * np.uint16(3)) // 5
-            for row in range(marker):
-                half = marker - 1 - row
-                plot[row, max(x - half, 0) : min(x + half + 1, width)] = _TICK
-        return base
-
-    def draw(self, out: np.ndarray, time_s: float, score: float | None) -> tuple[int, int]:
-        """Write the strip for one frame into ``out`` (shape (height, width, 3)).
-
-        Returns:
-            ``(first, last + 1)``: the columns of the playhead; below the text row, nothing
-            else differs from :attr:`base`.
-        """
-        out[...] = self.base
-        x = int(self.x_of(time_s))
-        width = self.line_w + 1
-        lo, hi = max(x - width // 2, 0), min(x - width // 2 + width, self.width)
-        out[self.plot_y0 : self.plot_y1, lo:hi] = _PLAYHEAD
-        cap = max(3, (self.plot_y1 - self.plot_y0) // 6)
-        for row in range(cap):  # a triangle pointing up at the bottom of the playhead
-            half = cap - 1 - row
-            cap_lo, cap_hi = max(x - half, 0), min(x + half + 1, self.width)
-            out[self.plot_y1 - 1 - row, cap_lo:cap_hi] = _PLAYHEAD
-        pad = max(3, self.text_h // 4)
-        score_text = f"{self.label}   score {'–' if score is None else f'{score:.2f}'}"
-        score_patch = self.text.get(score_text, _TEXT)
-        _paste(out, score_patch, pad)
-        time_patch = self.text.get(clock(time_s), _TEXT_DIM)
-        time_x = self.width - pad - time_patch.shape[1]
-        if time_x >= pad + score_patch.shape[1] + 2 * pad:  # narrow clips: the score only
-            _paste(out, time_patch, time_x)
-        return min(lo, max(x - cap + 1, 0)), max(hi, min(x + cap, self.width))
-
-    def draw_yuv(
-        self,
-        planes: tuple[np.ndarray, np.ndarray, np.ndarray],
-        time_s: float,
-        score: float | None,
-        matrix: str,
-    ) -> None:
-        """:meth:`draw` as 4:2:0 planes ``(y, u, v)`` (the strip's width and height are even).
-
-        The static part is converted once; per frame only the text row and the columns of the
-        playhead are, in 2x2-aligned blocks, which gives the same planes as converting the
-        whole strip.
-        """
-        if self._yuv_base is None or self._yuv_base[0] != matrix:
-            self._yuv_base = (matrix, rgb_to_yuv420(self.base, matrix))
-        first, last = self.draw(self._rgb, time_s, score)
-        for plane, base in zip(planes, self._yuv_base[1], strict=True):
-            plane[...] = base
-        top = _even(self.text_h)  # the text row, whole
-        left, right = first - first % 2, _even(last)  # the playhead, below it
-        _put_yuv420(planes, self._rgb[:top], 0, 0, matrix)
-        _put_yuv420(planes, self._rgb[top:, left:right], top, left, matrix)
-
-
-def _put_yuv420(
-    planes: tuple[np.ndarray, np.ndarray, np.ndarray],
-    rgb: np.ndarray,
-    row: int,
-    column: int,
-    matrix: str,
-) -> None:
-    """Convert an RGB block (even sizes) and write it into 4:2:0 planes at an even position."""
-    height, width = rgb.shape[:2]
-    for i, converted in enumerate(rgb_to_yuv420(rgb, matrix)):
-        step = 1 if i == 0 else 2
-        y0, x0 = row // step, column // step
-        planes[i][y0 : y0 + height // step, x0 : x0 + width // step] = converted
 
 
 def _map_positions(
@@ -389,114 +175,231 @@ def render_annotated_clip(
         VideoOpenError, DecodeError: the source cannot be read.
         OutputError: the clip cannot be written.
     """
-    import av
-
     from videocam.io import PyAVSource
 
     out_path = Path(out_path)
-    frame_indices = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
-    cams = np.asarray(cams)
-    attribution = np.asarray(attribution, dtype=np.float64).reshape(-1)
-    target_score = np.asarray(target_score, dtype=np.float64).reshape(-1)
-    keyframe_indices = np.asarray(keyframe_indices, dtype=np.int64).reshape(-1)
-    _check_inputs(frame_indices, cams, attribution, target_score, alpha, render_size)
+    data = _ClipData.checked(
+        frame_indices, cams, attribution, target_score, keyframe_indices, alpha, render_size
+    )
     chapter_entries = container_chapters(chapters)
     lut = colormap_lut(colormap)
-
     # The render pass streams with PyAV: it hands out the decoder's Y'CbCr
     # planes, and stays flat in memory next to libx264 (decord held ~1 GB resident here).
     source = PyAVSource(Path(video))
     with source:
         meta = source.meta
-        colour = source.yuv_colour
-        n_frames = meta.n_frames
-        for name, values in (
-            ("frame_indices", frame_indices),
-            ("keyframe_indices", keyframe_indices),
-        ):
-            if len(values) and (values.min() < 0 or values.max() >= n_frames):
-                raise ValueError(f"{name} must lie in [0, {n_frames}) for {meta.path}")
-        height, width = (
+        data.check_indices(meta.n_frames, meta.path)
+        size = (
             (int(render_size[0]), int(render_size[1]))
             if render_size is not None
             else (meta.height, meta.width)
         )
-        decode_size = None if (height, width) == (meta.height, meta.width) else (height, width)
-        times = np.asarray(source.times_s, dtype=np.float64)
-        positions, analysed = _map_positions(frame_indices, n_frames)
-        # The picture is padded to even sizes (4:2:0) by repeating its last row and column.
-        out_w, pic_h = _even(width), _even(height)
-        strip_h = strip_height(height)
-        out_h = pic_h + strip_h
-        strip = _TimelineStrip(
-            width=out_w,
-            height=strip_h,
-            span_s=float(times[-1]),
-            times_s=times[frame_indices],
-            attribution=np.maximum(np.nan_to_num(attribution), 0.0),
-            analysed_s=None if analysed is None else (times[analysed[0]], times[analysed[1]]),
-            keyframe_times_s=times[keyframe_indices],
-            label=label,
-            lut=lut,
+        decode_size = None if size == (meta.height, meta.width) else size
+        compose = _composer(
+            source, data, size, label=label, lut=lut, colormap=colormap, alpha=alpha
         )
-        tables = yuv_blend_tables(colormap, alpha, colour.matrix)
-        blender = _PlaneBlender(cams, tables, (height, width))
-        time_base = _time_base(times, meta.fps)
-
-        from tqdm.auto import tqdm
-
-        # mp4 unless the name asks for another container (then PyAV picks it from the suffix).
-        fmt = _MP4_FORMATS.get(out_path.suffix.lower())
-        options = {"movflags": "+faststart"} if fmt else {}
-        with (
-            atomic_write(out_path) as tmp,
-            tqdm(total=n_frames, unit="frame", desc=out_path.name, disable=not progress) as bar,
-        ):
-            try:
-                container = av.open(str(tmp), "w", format=fmt, container_options=options)
-            except av.FFmpegError as exc:
-                raise OutputError(f"{out_path}: cannot write: {exc}") from exc
-            try:
-                stream: Any = container.add_stream("libx264", rate=meta.fps)
-                stream.width, stream.height = out_w, out_h
-                stream.pix_fmt = "yuv420p"
-                stream.options = dict(ENCODER_OPTIONS)
-                codec = stream.codec_context
-                codec.time_base = time_base
-                codec.colorspace = colour.colorspace
-                codec.color_primaries = colour.primaries
-                codec.color_trc = colour.trc
-                codec.color_range = 1  # limited ("MPEG") range
-                if chapter_entries:  # before the header, which the first packet writes
-                    container.set_chapters(chapter_entries)
-                with _EncoderThread(container, stream) as encoder:
-                    last_pts = -1
-                    for frame in source.iter_yuv420(size=decode_size):
-                        out = av.VideoFrame(out_w, out_h, "yuv420p")
-                        y, u, v = (plane_view(out, i) for i in range(3))
-                        # The strip's rows, then the picture's (strip_h is even: so are the
-                        # chroma rows' offsets).
-                        strip_planes = (y[:strip_h], u[: strip_h // 2], v[: strip_h // 2])
-                        y, u, v = y[strip_h:], u[strip_h // 2 :], v[strip_h // 2 :]
-                        pos = int(positions[frame.index])
-                        blender(frame, pos, y[:height, :width], u[: pic_h // 2], v[: pic_h // 2])
-                        if out_w != width:  # odd width: repeat the last column
-                            y[:height, width] = y[:height, width - 1]
-                        if pic_h != height:  # odd height: repeat the last row
-                            y[height] = y[height - 1]
-                        score = None if pos < 0 else float(target_score[pos])
-                        strip.draw_yuv(strip_planes, frame.time_s, score, colour.matrix)
-                        last_pts = max(round(frame.time_s / time_base), last_pts + 1)
-                        out.pts = last_pts
-                        out.time_base = time_base
-                        encoder.put(out)
-                        bar.update(1)
-                container.close()
-            except av.FFmpegError as exc:
-                raise OutputError(f"{out_path}: cannot encode: {exc}") from exc
-            finally:
-                _close_quietly(container)
+        frames = source.iter_yuv420(size=decode_size)
+        _encode(frames, compose, out_path, source, chapter_entries, progress=progress)
     return out_path
+
+
+@dataclass(frozen=True)
+class _ClipData:
+    """The per-frame inputs of :func:`render_annotated_clip`, as arrays of the right types."""
+
+    frame_indices: np.ndarray
+    cams: np.ndarray
+    attribution: np.ndarray
+    target_score: np.ndarray
+    keyframe_indices: np.ndarray
+
+    @classmethod
+    def checked(
+        cls,
+        frame_indices: np.ndarray,
+        cams: np.ndarray,
+        attribution: np.ndarray,
+        target_score: np.ndarray,
+        keyframe_indices: np.ndarray | Sequence[int],
+        alpha: float,
+        render_size: Sequence[int] | None,
+    ) -> _ClipData:
+        """The arrays, their shapes checked with ``alpha`` and ``render_size`` (ValueError)."""
+        data = cls(
+            frame_indices=np.asarray(frame_indices, dtype=np.int64).reshape(-1),
+            cams=np.asarray(cams),
+            attribution=np.asarray(attribution, dtype=np.float64).reshape(-1),
+            target_score=np.asarray(target_score, dtype=np.float64).reshape(-1),
+            keyframe_indices=np.asarray(keyframe_indices, dtype=np.int64).reshape(-1),
+        )
+        _check_inputs(
+            data.frame_indices, data.cams, data.attribution, data.target_score, alpha, render_size
+        )
+        return data
+
+    def check_indices(self, n_frames: int, path: object) -> None:
+        """Frame and keyframe indices inside a video of ``n_frames`` frames (ValueError)."""
+        for name, values in (
+            ("frame_indices", self.frame_indices),
+            ("keyframe_indices", self.keyframe_indices),
+        ):
+            if len(values) and (values.min() < 0 or values.max() >= n_frames):
+                raise ValueError(f"{name} must lie in [0, {n_frames}) for {path}")
+
+
+def _composer(
+    source: Any,
+    data: _ClipData,
+    size: tuple[int, int],
+    *,
+    label: str,
+    lut: np.ndarray,
+    colormap: str,
+    alpha: float,
+) -> _FrameComposer:
+    """What turns each frame of ``source`` (a PyAVSource) into an output frame of a picture of
+    ``size`` (H, W)."""
+    height, width = size
+    meta, matrix = source.meta, source.yuv_colour.matrix
+    times = np.asarray(source.times_s, dtype=np.float64)
+    positions, analysed = _map_positions(data.frame_indices, meta.n_frames)
+    strip = TimelineStrip(
+        width=even(width),
+        height=strip_height(height),
+        span_s=float(times[-1]),
+        times_s=times[data.frame_indices],
+        attribution=np.maximum(np.nan_to_num(data.attribution), 0.0),
+        analysed_s=None if analysed is None else (times[analysed[0]], times[analysed[1]]),
+        keyframe_times_s=times[data.keyframe_indices],
+        label=label,
+        lut=lut,
+    )
+    tables = yuv_blend_tables(colormap, alpha, matrix)
+    return _FrameComposer(
+        size=size,
+        strip=strip,
+        blender=_PlaneBlender(data.cams, tables, size),
+        positions=positions,
+        target_score=data.target_score,
+        matrix=matrix,
+        time_base=_time_base(times, meta.fps),
+    )
+
+
+class _FrameComposer:
+    """The output frame of each source frame, in order: the strip's rows, then the picture's
+    with the heatmap of its map blended in, padded to even sizes by repeating its last row and
+    column (4:2:0); its timestamp on ``time_base``, strictly increasing."""
+
+    def __init__(
+        self,
+        *,
+        size: tuple[int, int],
+        strip: TimelineStrip,
+        blender: _PlaneBlender,
+        positions: np.ndarray,
+        target_score: np.ndarray,
+        matrix: str,
+        time_base: Fraction,
+    ) -> None:
+        self.height, self.width = size
+        self.strip = strip
+        self.blender = blender
+        self.positions = positions
+        self.target_score = target_score
+        self.matrix = matrix
+        self.time_base = time_base
+        self.pic_h, self.out_w = even(self.height), even(self.width)
+        self.strip_h = strip.height  # even: so are the chroma rows' offsets
+        self.out_h = self.pic_h + self.strip_h
+        self._last_pts = -1
+
+    def __call__(self, frame: YUVFrame) -> Any:
+        """The ``av.VideoFrame`` (yuv420p) of one source frame."""
+        import av
+
+        height, width, strip_h = self.height, self.width, self.strip_h
+        out = av.VideoFrame(self.out_w, self.out_h, "yuv420p")
+        y, u, v = (plane_view(out, i) for i in range(3))
+        strip_planes = (y[:strip_h], u[: strip_h // 2], v[: strip_h // 2])
+        y, u, v = y[strip_h:], u[strip_h // 2 :], v[strip_h // 2 :]
+        pos = int(self.positions[frame.index])
+        self.blender(frame, pos, y[:height, :width], u[: self.pic_h // 2], v[: self.pic_h // 2])
+        if self.out_w != width:  # odd width: repeat the last column
+            y[:height, width] = y[:height, width - 1]
+        if self.pic_h != height:  # odd height: repeat the last row
+            y[height] = y[height - 1]
+        score = None if pos < 0 else float(self.target_score[pos])
+        self.strip.draw_yuv(strip_planes, frame.time_s, score, self.matrix)
+        self._last_pts = max(round(frame.time_s / self.time_base), self._last_pts + 1)
+        out.pts = self._last_pts
+        out.time_base = self.time_base
+        return out
+
+
+def _open_output(tmp: Path, out_path: Path) -> Any:
+    """The output container at ``tmp``: mp4 unless ``out_path``'s name asks for another one
+    (then PyAV picks it from the suffix)."""
+    import av
+
+    fmt = _MP4_FORMATS.get(out_path.suffix.lower())
+    options = {"movflags": "+faststart"} if fmt else {}
+    try:
+        return av.open(str(tmp), "w", format=fmt, container_options=options)
+    except av.FFmpegError as exc:
+        raise OutputError(f"{out_path}: cannot write: {exc}") from exc
+
+
+def _add_stream(container: Any, compose: _FrameComposer, fps: Fraction, colour: Any) -> Any:
+    """The H.264 stream (:data:`ENCODER_OPTIONS`, yuv420p, limited range) of the composed
+    frames, tagged with the source's colour (``colour``: :attr:`PyAVSource.yuv_colour`)."""
+    stream: Any = container.add_stream("libx264", rate=fps)
+    stream.width, stream.height = compose.out_w, compose.out_h
+    stream.pix_fmt = "yuv420p"
+    stream.options = dict(ENCODER_OPTIONS)
+    codec = stream.codec_context
+    codec.time_base = compose.time_base
+    codec.colorspace = colour.colorspace
+    codec.color_primaries = colour.primaries
+    codec.color_trc = colour.trc
+    codec.color_range = 1  # limited ("MPEG") range
+    return stream
+
+
+def _encode(
+    frames: Iterable[YUVFrame],
+    compose: _FrameComposer,
+    out_path: Path,
+    source: Any,
+    chapter_entries: list[Any],
+    *,
+    progress: bool,
+) -> None:
+    """Compose and encode ``frames`` (those of ``source``, a PyAVSource) into ``out_path``
+    (atomically), libx264 in a background thread."""
+    import av
+    from tqdm.auto import tqdm
+
+    with (
+        atomic_write(out_path) as tmp,
+        tqdm(
+            total=source.meta.n_frames, unit="frame", desc=out_path.name, disable=not progress
+        ) as bar,
+    ):
+        container = _open_output(tmp, out_path)
+        try:
+            stream = _add_stream(container, compose, source.meta.fps, source.yuv_colour)
+            if chapter_entries:  # before the header, which the first packet writes
+                container.set_chapters(chapter_entries)
+            with _EncoderThread(container, stream) as encoder:
+                for frame in frames:
+                    encoder.put(compose(frame))
+                    bar.update(1)
+            container.close()
+        except av.FFmpegError as exc:
+            raise OutputError(f"{out_path}: cannot encode: {exc}") from exc
+        finally:
+            _close_quietly(container)
 
 
 class _PlaneBlender:
@@ -565,7 +468,7 @@ class _EncoderThread:
                 continue  # drain
             try:
                 self._container.mux(self._stream.encode(frame))
-            except BaseException as exc:  # handed to the producer
+            except BaseException as exc:  # noqa: BLE001 - handed to the producer, which re-raises it
                 self._error = exc
 
     def put(self, frame: Any) -> None:

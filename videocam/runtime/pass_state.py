@@ -77,6 +77,7 @@ class PassResult:
         return self.kept, self.stand_in, self.input_shape
 
     def close(self) -> None:
+        """Close the stores (and remove their spill files)."""
         for store in (self.probs, self.classes, self.maps, self.kept):
             if store is not None:
                 store.close()
@@ -189,6 +190,7 @@ class WindowStores:
         self.stores: dict[str, RowStore] = {}
 
     def append(self, **arrays: np.ndarray) -> None:
+        """Append a chunk of rows to each named store (created at first use)."""
         for name, values in arrays.items():
             store = self.stores.get(name)
             if store is None:
@@ -201,9 +203,11 @@ class WindowStores:
             store.append(values)
 
     def get(self, name: str) -> RowStore | None:
+        """The named store, or None when nothing was appended to it."""
         return self.stores.get(name)
 
     def close(self) -> None:
+        """Close every store (and remove their spill files)."""
         for store in self.stores.values():
             store.close()
 
@@ -334,4 +338,5 @@ class PassState:
         return result
 
     def close(self) -> None:
+        """Close the pass's stores."""
         self.stores.close()

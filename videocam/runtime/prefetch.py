@@ -40,7 +40,7 @@ class Prefetch:
                 if not self._put((self._ITEM, item)):
                     return
             self._put((self._END, None))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
             self._put((self._ERROR, exc))
         finally:
             close = getattr(iterator, "close", None)

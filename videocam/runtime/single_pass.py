@@ -93,11 +93,13 @@ class KeptFrames:
     window_maps: RowStore | None = None
 
     def add(self, chunk: np.ndarray) -> None:
+        """Append a chunk of decoded frames and add them to the running total."""
         self.store.append(chunk)
         chunk_sum = chunk.sum(axis=0, dtype=np.float64)
         self.total = chunk_sum if self.total is None else self.total + chunk_sum
 
     def close(self) -> None:
+        """Close the store of frames (and of per-window maps, when kept)."""
         self.store.close()
         if self.window_maps is not None:
             self.window_maps.close()

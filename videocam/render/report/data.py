@@ -130,6 +130,62 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _keyframe_records(frames: pd.DataFrame, keyframes: pd.DataFrame) -> list[dict[str, Any]]:
+    """The keyframes as the page shows them, each with its frame's target score."""
+    score_of = dict(
+        zip(
+            frames.frame_index.astype(int).tolist(),
+            frames.target_score.astype(float).tolist(),
+            strict=True,
+        )
+    )
+    kf = []
+    for row in keyframes.to_dict("records"):
+        image = row.get("image")
+        kf.append(
+            {
+                "rank": int(row["rank"]),
+                "frame_index": int(row["frame_index"]),
+                "time_s": float(row["time_s"]),
+                "attribution": _finite(row["attribution"]),
+                "target_score": _finite(score_of.get(int(row["frame_index"]))),
+                "image": image if isinstance(image, str) else "",
+            }
+        )
+    return kf
+
+
+def _segment_records(frames: pd.DataFrame, segments: pd.DataFrame) -> list[dict[str, Any]]:
+    """The segments as the page shows them, each with its peak frame's time."""
+    times = frames.time_s.to_numpy(dtype=np.float64)
+    time_of = dict(zip(frames.frame_index.astype(int).tolist(), times.tolist(), strict=True))
+    return [
+        {
+            "start_frame": int(row["start_frame"]),
+            "end_frame": int(row["end_frame"]),
+            "start_s": float(row["start_s"]),
+            "end_s": float(row["end_s"]),
+            "peak_frame": int(row["peak_frame"]),
+            "peak_s": time_of.get(int(row["peak_frame"])),
+            "attribution": _finite(row["attribution"]),
+        }
+        for row in segments.to_dict("records")
+    ]
+
+
+def _track_lanes(frames: pd.DataFrame, tracks: pd.DataFrame) -> list[dict[str, Any]]:
+    """One timeline lane per followed class (:func:`track_curves`), its curves encoded."""
+    return [
+        {
+            "class_index": track["class_index"],
+            "class_name": track["class_name"],
+            "attribution": _curve(track["attribution"]),
+            "target_score": _curve(track["target_score"]),
+        }
+        for track in track_curves(frames, tracks)
+    ]
+
+
 def video_page_data(
     *,
     frames: pd.DataFrame,
@@ -153,50 +209,9 @@ def video_page_data(
     scores = frames.target_score.to_numpy(dtype=np.float64)
     floor = _finite((summary.get("keyframes") or {}).get("evidence_floor"))
     threshold = _finite((summary.get("keyframes") or {}).get("evidence_threshold"))
-    score_of = dict(
-        zip(
-            frames.frame_index.astype(int).tolist(),
-            frames.target_score.astype(float).tolist(),
-            strict=True,
-        )
-    )
-    time_of = dict(zip(frames.frame_index.astype(int).tolist(), times.tolist(), strict=True))
-    kf = []
-    for row in keyframes.to_dict("records"):
-        image = row.get("image")
-        kf.append(
-            {
-                "rank": int(row["rank"]),
-                "frame_index": int(row["frame_index"]),
-                "time_s": float(row["time_s"]),
-                "attribution": _finite(row["attribution"]),
-                "target_score": _finite(score_of.get(int(row["frame_index"]))),
-                "image": image if isinstance(image, str) else "",
-            }
-        )
-    segs = [
-        {
-            "start_frame": int(row["start_frame"]),
-            "end_frame": int(row["end_frame"]),
-            "start_s": float(row["start_s"]),
-            "end_s": float(row["end_s"]),
-            "peak_frame": int(row["peak_frame"]),
-            "peak_s": time_of.get(int(row["peak_frame"])),
-            "attribution": _finite(row["attribution"]),
-        }
-        for row in segments.to_dict("records")
-    ]
-    lanes = []
-    if tracks is not None and len(tracks):
-        for track in track_curves(frames, tracks):
-            lanes.append(
-                {
-                    "class_index": track["class_index"],
-                    "class_name": track["class_name"],
-                    "attribution": _curve(track["attribution"]),
-                    "target_score": _curve(track["target_score"]),
-                }
-            )
+    kf = _keyframe_records(frames, keyframes)
+    segs = _segment_records(frames, segments)
+    lanes = _track_lanes(frames, tracks) if tracks is not None and len(tracks) else []
     fps = _finite((summary.get("video") or {}).get("fps"))
     return {
         "kind": "video",

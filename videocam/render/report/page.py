@@ -23,10 +23,30 @@ from typing import Any
 from videocam.render.files import atomic_write
 from videocam.render.report.data import script_json
 
-__all__ = ["PAGE_KINDS", "content_security_policy", "render_page", "write_page"]
+__all__ = ["PAGE_KINDS", "PAGE_SCRIPTS", "content_security_policy", "render_page", "write_page"]
 
 #: The pages, each with a skeleton ``assets/KIND.html`` and a script ``assets/KIND.js``.
 PAGE_KINDS = ("video", "batch", "evaluate")
+
+#: The script files of each page, in the order they are joined into its one inline script: the
+#: shared helpers (``common.js`` defines ``VC``, the only global name; ``table.js`` adds
+#: ``VC.Table``), the page's parts (each adds to ``VC.video``), then ``KIND.js``, which runs it.
+PAGE_SCRIPTS: dict[str, tuple[str, ...]] = {
+    "video": (
+        "common.js",
+        "table.js",
+        "video-model.js",
+        "video-summary.js",
+        "video-draw.js",
+        "video-timeline.js",
+        "video-pointer.js",
+        "video-controls.js",
+        "video-lists.js",
+        "video.js",
+    ),
+    "batch": ("common.js", "table.js", "batch.js"),
+    "evaluate": ("common.js", "table.js", "evaluate.js"),
+}
 
 
 @cache
@@ -75,7 +95,7 @@ def render_page(kind: str, title: str, data: Any, *, footer: str = "") -> str:
         raise ValueError(f"unknown page kind {kind!r}; choose from {', '.join(PAGE_KINDS)}")
     style = _asset("report.css")
     # One inline script: the shared helpers, then the page's own code.
-    script = _asset("common.js") + "\n" + _asset(f"{kind}.js")
+    script = "\n".join(_asset(name) for name in PAGE_SCRIPTS[kind])
     policy = content_security_policy(script, style)
     return "".join(
         [

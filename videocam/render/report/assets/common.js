@@ -1,11 +1,22 @@
-/* videocam review pages: helpers shared by the video, batch and evaluation pages.
+/* videocam review pages: helpers shared by the video, batch and evaluation pages, in the one
+ * global name of a page's script, VC. page.py puts this file first in every page's script; the
+ * others add to VC (table.js: VC.Table; video-*.js: VC.video) or run the page (KIND.js).
  *
  * Every string that comes from the data (file names, class names, tags, error messages) goes
  * into the page through textContent or an attribute set with setAttribute: never as markup.
  */
-"use strict";
-
+/* exported VC */
 var VC = (function () {
+  "use strict";
+
+  /* What a page shows for a number it does not have. */
+  var MISSING = "–";
+  /* Between the parts of a line of facts (a subtitle, the player's readout). */
+  var SEPARATOR = " · ";
+  /* Decimals of VC.num and of VC.clock's seconds unless a caller asks for others. */
+  var NUM_DIGITS = 3, CLOCK_DIGITS = 2;
+  var SECONDS_PER_MINUTE = 60, SECONDS_PER_HOUR = 3600;
+
   function data() {
     var node = document.getElementById("vc-data");
     return JSON.parse(node.textContent);
@@ -34,14 +45,14 @@ var VC = (function () {
    * URL parser decides (it forgives what a pattern would miss: "java\tscript:", " //host",
    * "\\host"): anything that resolves to another scheme or another host is refused. */
   function setLink(node, name, value) {
-    var text = String(value), url;
+    var link = String(value), url;
     try {
-      url = new URL(text, document.baseURI);
-    } catch (e) {
+      url = new URL(link, document.baseURI);
+    } catch {
       return;
     }
     if (url.protocol !== location.protocol || url.host !== location.host) return;
-    node.setAttribute(name, text);
+    node.setAttribute(name, link);
   }
 
   function bytes(b64) {
@@ -57,24 +68,26 @@ var VC = (function () {
   function isNum(x) { return typeof x === "number" && isFinite(x); }
 
   function num(x, digits) {
-    if (!isNum(x)) return "–";
-    return x.toFixed(digits === undefined ? 3 : digits);
+    if (!isNum(x)) return MISSING;
+    return x.toFixed(digits === undefined ? NUM_DIGITS : digits);
   }
-  function pct(x) { return isNum(x) ? (100 * x).toFixed(1) + " %" : "–"; }
+  function pct(x) { return isNum(x) ? (100 * x).toFixed(1) + " %" : MISSING; }
 
   /* Every time the pages show, in one format: 7.44 -> "0:07.44", 75.25 -> "1:15.25",
    * 3725.5 -> "1:02:05.50" (``digits`` decimals of a second, default 2). The images, the
    * timeline plot and the annotated clip write times the same way
    * (videocam.render.timefmt.clock). */
   function clock(s, digits) {
-    if (!isNum(s)) return "–";
-    var d = digits === undefined ? 2 : digits;
+    if (!isNum(s)) return MISSING;
+    var d = digits === undefined ? CLOCK_DIGITS : digits;
     var scale = Math.pow(10, d);
     // Rounded once, in units of the last digit, so 59.9996 reads 1:00.000, never 0:60.000.
     var units = Math.round(Math.abs(s) * scale);
     var whole = Math.floor(units / scale), frac = String(units - whole * scale);
     while (frac.length < d) frac = "0" + frac;
-    var h = Math.floor(whole / 3600), m = Math.floor((whole % 3600) / 60), sec = whole % 60;
+    var h = Math.floor(whole / SECONDS_PER_HOUR);
+    var m = Math.floor((whole % SECONDS_PER_HOUR) / SECONDS_PER_MINUTE);
+    var sec = whole % SECONDS_PER_MINUTE;
     return (s < 0 && units > 0 ? "-" : "") + (h ? h + ":" + (m < 10 ? "0" : "") : "") + m +
       ":" + (sec < 10 ? "0" : "") + sec + (d > 0 ? "." + frac : "");
   }
@@ -129,144 +142,6 @@ var VC = (function () {
     return lo;
   }
 
-  /* A sortable, filterable, paged table over plain row objects.
-   *   columns: [{key, label, num, value(row) -> sort key, cell(row) -> Node|string, sortable}]
-   *   group(row) -> number: rows of a lower group come first whatever the sort. */
-  function Table(opts) {
-    this.table = opts.table;
-    this.columns = opts.columns;
-    this.rows = opts.rows;
-    this.pageSize = opts.pageSize || 0;
-    this.pager = opts.pager || null;
-    this.count = opts.count || null;
-    this.group = opts.group || null;
-    this.filter = function () { return true; };
-    this.sortKey = opts.sortKey || null;
-    this.desc = !!opts.desc;
-    this.page = 0;
-    this.noun = opts.noun || "rows";
-    this.rows.forEach(function (row, i) { row.__order = i; });
-    this._head();
-    this.refresh();
-  }
-  Table.prototype._head = function () {
-    var self = this;
-    var tr = el("tr");
-    this.headers = {};
-    this.columns.forEach(function (col) {
-      var th = el("th", { scope: "col", class: col.num ? "num" : null });
-      if (col.sortable === false) {
-        th.textContent = col.label;
-      } else {
-        var button = el("button", { type: "button", class: "vc-sort", "data-key": col.key }, [
-          col.label,
-        ]);
-        button.addEventListener("click", function () { self.sortBy(col.key); });
-        th.appendChild(button);
-        self.headers[col.key] = th;
-      }
-      tr.appendChild(th);
-    });
-    var thead = el("thead", null, [tr]);
-    this.tbody = el("tbody");
-    this.table.textContent = "";
-    this.table.appendChild(thead);
-    this.table.appendChild(this.tbody);
-  };
-  Table.prototype.sortBy = function (key) {
-    if (this.sortKey === key) this.desc = !this.desc;
-    else {
-      this.sortKey = key;
-      var col = this.columns.filter(function (c) { return c.key === key; })[0];
-      this.desc = !!(col && col.num);
-    }
-    this.page = 0;
-    this.refresh();
-  };
-  Table.prototype.setFilter = function (fn) {
-    this.filter = fn;
-    this.page = 0;
-    this.refresh();
-  };
-  Table.prototype.sorted = function () {
-    var self = this;
-    var col = this.columns.filter(function (c) { return c.key === self.sortKey; })[0];
-    var rows = this.rows.filter(this.filter);
-    var keyOf = col ? col.value || function (r) { return r[col.key]; } : null;
-    var keyed = rows.map(function (r) {
-      var k = keyOf ? keyOf(r) : null;
-      if (typeof k === "number" && !isFinite(k)) k = null;
-      if (k === "" || k === undefined) k = null;
-      return { row: r, key: k, group: self.group ? self.group(r) : 0 };
-    });
-    var sign = this.desc ? -1 : 1;
-    keyed.sort(function (x, y) {
-      if (x.group !== y.group) return x.group - y.group;
-      if (x.key !== y.key) {
-        if (x.key === null) return 1; // missing values last, whichever the direction
-        if (y.key === null) return -1;
-        if (typeof x.key === "number" && typeof y.key === "number") return sign * (x.key - y.key);
-        var c = String(x.key).localeCompare(String(y.key), undefined, { numeric: true });
-        if (c) return sign * c;
-      }
-      return x.row.__order - y.row.__order;
-    });
-    return keyed.map(function (k) { return k.row; });
-  };
-  Table.prototype.refresh = function () {
-    var self = this;
-    var rows = this.sorted();
-    var pages = this.pageSize ? Math.max(1, Math.ceil(rows.length / this.pageSize)) : 1;
-    if (this.page >= pages) this.page = pages - 1;
-    var first = this.pageSize ? this.page * this.pageSize : 0;
-    var shown = this.pageSize ? rows.slice(first, first + this.pageSize) : rows;
-    var body = document.createDocumentFragment();
-    shown.forEach(function (row) {
-      var tr = el("tr", { class: row.__class || null });
-      self.columns.forEach(function (col) {
-        var content = col.cell ? col.cell(row) : row[col.key];
-        var td = el("td", { class: col.num ? "num" : null });
-        if (content instanceof Node) td.appendChild(content);
-        else td.textContent = content === null || content === undefined ? "" : String(content);
-        tr.appendChild(td);
-      });
-      body.appendChild(tr);
-    });
-    this.tbody.textContent = "";
-    this.tbody.appendChild(body);
-    Object.keys(this.headers).forEach(function (key) {
-      var th = self.headers[key];
-      var state = key === self.sortKey ? (self.desc ? "descending" : "ascending") : "none";
-      th.setAttribute("aria-sort", state);
-    });
-    if (this.count) {
-      var total = this.rows.length;
-      var text = rows.length === total ? plural(total, this.noun)
-        : rows.length + " of " + plural(total, this.noun);
-      if (this.pageSize && rows.length > this.pageSize) {
-        text += " · showing " + (first + 1) + "–" + (first + shown.length);
-      }
-      this.count.textContent = text;
-    }
-    if (this.pager) this._pager(pages);
-  };
-  Table.prototype._pager = function (pages) {
-    var self = this;
-    this.pager.textContent = "";
-    if (pages <= 1) return;
-    function go(page) { self.page = page; self.refresh(); }
-    var prev = el("button", { type: "button", "data-page": "prev" }, ["‹ Previous"]);
-    prev.disabled = this.page === 0;
-    prev.addEventListener("click", function () { go(self.page - 1); });
-    var next = el("button", { type: "button", "data-page": "next" }, ["Next ›"]);
-    next.disabled = this.page >= pages - 1;
-    next.addEventListener("click", function () { go(self.page + 1); });
-    var label = el("span", { class: "vc-page" }, ["page " + (this.page + 1) + " of " + pages]);
-    this.pager.appendChild(prev);
-    this.pager.appendChild(label);
-    this.pager.appendChild(next);
-  };
-
   /* "1 video", "2 videos" (nouns given in the plural). */
   function plural(n, noun) {
     return n + " " + (n === 1 ? noun.replace(/s$/, "") : noun);
@@ -291,9 +166,34 @@ var VC = (function () {
     return node;
   }
 
+  /* The page's title and, under it, its facts (the ones that are not null), one line. */
+  function heading(title, facts) {
+    text("title", title);
+    text("subtitle", facts.filter(Boolean).join(SEPARATOR));
+  }
+
+  /* One of the cards of counts at the top of the batch and evaluation pages. */
+  function card(label, value, bad) {
+    return el("div", { class: "vc-card" + (bad ? " vc-card-bad" : "") }, [
+      el("span", { class: "vc-card-n", text: value }),
+      el("span", { class: "vc-card-label", text: label }),
+    ]);
+  }
+
+  /* A video's status (ok, failed, pending...) as a badge; its class from the status' letters. */
+  function statusBadge(status, label, title) {
+    return el("span", { class: "vc-status vc-status-" + String(status || "").replace(/[^a-z-]/g, ""),
+      title: title || null, text: label });
+  }
+
+  /* Tells a reader (and the tests) that the page's script ran to its end. */
+  function ready() { document.body.setAttribute("data-ready", "true"); }
+
   return {
+    MISSING: MISSING, SEPARATOR: SEPARATOR,
     data: data, el: el, setLink: setLink, f32: f32, f64: f64, i32: i32, isNum: isNum,
     num: num, pct: pct, clock: clock, columnPath: columnPath, lowerBound: lowerBound,
-    Table: Table, dl: dl, text: text, plural: plural,
+    dl: dl, text: text, plural: plural, heading: heading, card: card, statusBadge: statusBadge,
+    ready: ready,
   };
 })();
