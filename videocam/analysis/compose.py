@@ -48,8 +48,12 @@ from videocam.scoring import score_frames
 from videocam.temporal import FrameMaps, RowStore, plan_windows
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from videocam.io.base import DecodeReport
     from videocam.models import LoadedModel
     from videocam.runtime import Explained
+    from videocam.scoring import VideoScores
 
 logger = logging.getLogger(__name__)
 
@@ -265,6 +269,50 @@ def _analyse(
     return analysis, kept
 
 
+def _with_detections(
+    source: FrameSource,
+    loaded: LoadedModel,
+    explained: Explained,
+    indices: np.ndarray,
+    times: np.ndarray,
+    scores: VideoScores,
+) -> tuple[pd.DataFrame, VideoScores]:
+    """The detector's boxes on the keyframes, and the scores with each keyframe's box the
+    explained detection's (the map's where a keyframe has none: no evidence floor)."""
+    meta = source.meta
+    detections, boxes = keyframe_detections(
+        source,
+        loaded,
+        explained.target,
+        indices[scores.keyframes],
+        times[scores.keyframes],
+        frame_size=(meta.height, meta.width),
+    )
+    kept = [d if d[0] >= 0 else m for d, m in zip(boxes, scores.boxes, strict=True)]
+    return detections, dataclasses.replace(scores, boxes=kept)
+
+
+def _warnings(
+    source: FrameSource,
+    loaded: LoadedModel,
+    explained: Explained,
+    windows: Windows,
+    decode: DecodeReport,
+    footage: dict[str, Any] | None,
+    auto: bool,
+) -> list[str]:
+    """What the run should warn about (logged here, and recorded in summary.json)."""
+    meta = source.meta
+    warnings = analysis_warnings(meta, decode, loaded, explained.layer_shape, windows.clip_len)
+    warnings += detector_warnings(loaded, explained.class_probs, explained.target)
+    warnings += domain_warnings(
+        loaded, footage, explained.class_probs, explained.class_wins, explained.target, auto
+    )
+    for message in warnings:
+        logger.warning("%s: %s", meta.path, message)
+    return warnings
+
+
 def _result(
     source: FrameSource,
     loaded: LoadedModel,
@@ -300,28 +348,11 @@ def _result(
     )
     detections = None
     if loaded.detector is not None:
-        keyframes = indices[scores.keyframes]
-        detections, boxes = keyframe_detections(
-            source,
-            loaded,
-            explained.target,
-            keyframes,
-            times[scores.keyframes],
-            frame_size=(meta.height, meta.width),
-        )
-        # The explained detection's box; the map's where a keyframe has none (no evidence floor).
-        kept = [d if d[0] >= 0 else m for d, m in zip(boxes, scores.boxes, strict=True)]
-        scores = dataclasses.replace(scores, boxes=kept)
+        detections, scores = _with_detections(source, loaded, explained, indices, times, scores)
     tracks, track_scale = _track_curves(explained, decoded)
     decode = source.decode_report()
-    warnings = analysis_warnings(meta, decode, loaded, explained.layer_shape, windows.clip_len)
-    warnings += detector_warnings(loaded, explained.class_probs, explained.target)
     footage = synthetic_footage_check(source, loaded, indices)
-    warnings += domain_warnings(
-        loaded, footage, explained.class_probs, explained.class_wins, explained.target, auto
-    )
-    for message in warnings:
-        logger.warning("%s: %s", meta.path, message)
+    warnings = _warnings(source, loaded, explained, windows, decode, footage, auto)
     timings = {**explained.seconds, "cam_s": sum(explained.seconds.values())}
     timings["analysis_s"] = time.perf_counter() - started
     summary = build_summary(

@@ -141,37 +141,11 @@ def build_summary(
     warnings: list[str],
 ) -> dict[str, Any]:
     """summary.json's content (JSON-ready)."""
-    target: dict[str, Any] = {
-        "index": explained.target,
-        "name": class_name(loaded, explained.target),
-        "auto": auto,
-        "video_top_classes": top_classes(explained.class_probs, loaded, explained.class_wins),
-    }
-    if auto:
-        if loaded.background_class is not None:
-            target["skipped_background_class"] = class_name(loaded, loaded.background_class)
-        target["single_pass"] = {
-            "candidates_per_window": explained.candidates_per_window,
-            "windows_recomputed": explained.n_recomputed,
-            "windows_replayed": explained.n_replayed,
-        }
     summary: dict[str, Any] = {
         "video": meta.to_dict(),
-        "model": {
-            "name": loaded.name,
-            "kind": loaded.kind,
-            "weights": loaded.weights,
-            "layer": loaded.layer,
-            "layer_map_shape": list(explained.layer_shape),
-            "input_size": list(loaded.preprocess.size),
-            "mean": list(loaded.preprocess.mean),
-            "std": list(loaded.preprocess.std),
-            "device": str(loaded.device),
-            "n_classes": len(loaded.categories) if loaded.categories else None,
-            **({"sources": dict(loaded.sources)} if loaded.sources is not None else {}),
-        },
+        "model": _model_report(loaded, explained),
         "method": config.method,
-        "target": target,
+        "target": _target_report(loaded, explained, auto),
         "windows": {
             "n_windows": windows.n_windows,
             "clip_len": windows.clip_len,
@@ -201,19 +175,60 @@ def build_summary(
         "warnings": warnings,
     }
     if explained.tracks:
-        summary["tracks"] = {
-            "classes": [
-                {
-                    "index": t.class_index,
-                    "name": class_name(loaded, t.class_index),
-                    "mean_prob": float(explained.class_probs[t.class_index]),
-                }
-                for t in explained.tracks
-            ],
-            "scale": track_scale,
-            "definition": TRACKS_DEFINITION,
-        }
+        summary["tracks"] = _tracks_report(loaded, explained, track_scale)
     return summary
+
+
+def _target_report(loaded: LoadedModel, explained: Explained, auto: bool) -> dict[str, Any]:
+    """summary.json's ``target``: the explained class, and how ``--target auto`` chose it."""
+    target: dict[str, Any] = {
+        "index": explained.target,
+        "name": class_name(loaded, explained.target),
+        "auto": auto,
+        "video_top_classes": top_classes(explained.class_probs, loaded, explained.class_wins),
+    }
+    if auto:
+        if loaded.background_class is not None:
+            target["skipped_background_class"] = class_name(loaded, loaded.background_class)
+        target["single_pass"] = {
+            "candidates_per_window": explained.candidates_per_window,
+            "windows_recomputed": explained.n_recomputed,
+            "windows_replayed": explained.n_replayed,
+        }
+    return target
+
+
+def _model_report(loaded: LoadedModel, explained: Explained) -> dict[str, Any]:
+    """summary.json's ``model``: what ran, at which layer, on which input."""
+    return {
+        "name": loaded.name,
+        "kind": loaded.kind,
+        "weights": loaded.weights,
+        "layer": loaded.layer,
+        "layer_map_shape": list(explained.layer_shape),
+        "input_size": list(loaded.preprocess.size),
+        "mean": list(loaded.preprocess.mean),
+        "std": list(loaded.preprocess.std),
+        "device": str(loaded.device),
+        "n_classes": len(loaded.categories) if loaded.categories else None,
+        **({"sources": dict(loaded.sources)} if loaded.sources is not None else {}),
+    }
+
+
+def _tracks_report(loaded: LoadedModel, explained: Explained, track_scale: float) -> dict[str, Any]:
+    """summary.json's ``tracks``: the followed classes and their one scale."""
+    return {
+        "classes": [
+            {
+                "index": t.class_index,
+                "name": class_name(loaded, t.class_index),
+                "mean_prob": float(explained.class_probs[t.class_index]),
+            }
+            for t in explained.tracks
+        ],
+        "scale": track_scale,
+        "definition": TRACKS_DEFINITION,
+    }
 
 
 def _keyframe_report(
