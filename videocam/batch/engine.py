@@ -66,7 +66,8 @@ class Engine(Protocol):
         jobs: Sequence[Job],
         on_result: Callable[[JobResult], None],
         on_start: Callable[[Job], None] | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Run every job; returns when each has reported a result."""
 
 
 class PoolEngine(ABC):
@@ -249,6 +250,7 @@ class LocalEngine(PoolEngine):
     # -- the pool's backend (see videocam.batch.pool.Backend) --
 
     def start(self) -> _Worker:
+        """Spawn a worker process (on the least loaded GPU, when there are GPUs)."""
         gpu, env = None, None
         if self.gpus:
             gpu = least_loaded_gpu(self.gpus, self._gpu_load)
@@ -274,6 +276,7 @@ class LocalEngine(PoolEngine):
             w.gpu = None
 
     def assign(self, w: _Worker, job: Job) -> bool:
+        """Send ``job`` to the worker; False when its pipe is closed (it died)."""
         try:
             w.conn.send(job)
         except OSError:  # the worker is gone: poll reports its death
@@ -281,6 +284,7 @@ class LocalEngine(PoolEngine):
         return True
 
     def poll(self, workers: Sequence[_Worker], timeout: float) -> Iterator[Event[_Worker]]:
+        """What happened to the workers within ``timeout`` seconds: ready, finished, died."""
         waitables: list[Any] = [w.conn for w in workers]
         waitables += [w.process.sentinel for w in workers]
         wait(waitables, timeout=timeout)
@@ -309,9 +313,11 @@ class LocalEngine(PoolEngine):
                 yield Finished(w, message.result)
 
     def crash_result(self, w: _Worker, job: Job, seconds: float, death: Died[_Worker]) -> JobResult:
+        """The result of the job a worker died on (its exit code, its stderr's tail)."""
         return crash_result(job, w.process.exitcode, seconds, details=death.details)
 
     def kill(self, w: _Worker) -> None:
+        """Kill the worker process (it may be gone already)."""
         with suppress(OSError):
             w.process.kill()
 

@@ -440,6 +440,7 @@ class RayEngine(PoolEngine):
     # -- the pool's backend (see videocam.batch.pool.Backend) --
 
     def start(self) -> _Actor:
+        """Create an actor (a GPU or ``threads`` CPU cores each); it loads the model."""
         self._numbers += 1
         number = self._numbers
         capture = self.capture(f"ray-{self._run_id}-{number}")
@@ -469,10 +470,12 @@ class RayEngine(PoolEngine):
         return actor
 
     def assign(self, a: _Actor, job: Job) -> bool:
+        """Hand ``job`` to the actor (a Ray call; its death shows in :meth:`poll`)."""
         a.task_ref = a.handle.run.remote(job)
         return True
 
     def poll(self, actors: Sequence[_Actor], timeout: float) -> Iterator[Event[_Actor]]:
+        """What happened to the actors within ``timeout`` seconds: ready, finished, died."""
         refs = {a.ready_ref: a for a in actors if a.ready_ref is not None}
         tasks = {a.task_ref: a for a in actors if a.job is not None}
         done, _ = self._ray.wait([*refs, *tasks], num_returns=1, timeout=timeout)
@@ -526,10 +529,12 @@ class RayEngine(PoolEngine):
             return Finished(a, result)
 
     def crash_result(self, a: _Actor, job: Job, seconds: float, death: Died[_Actor]) -> JobResult:
+        """The result of the job an actor died on (its process and node, Ray's reason)."""
         detail = "" if death.cause is None else _ray_detail(death.cause)
         return actor_crash_result(job, a.describe(), seconds, death.details, detail)
 
     def kill(self, a: _Actor) -> None:
+        """Kill the actor (it may be gone already)."""
         with suppress(Exception):
             self._ray.kill(a.handle, no_restart=True)
 
@@ -540,6 +545,7 @@ class RayEngine(PoolEngine):
         return take_capture(a.capture)
 
     def stop(self, actors: Sequence[_Actor], *, clean: bool) -> None:
+        """End the actors: each killed, its stderr capture removed."""
         for a in actors:
             self._forget(a)
 

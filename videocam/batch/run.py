@@ -328,6 +328,7 @@ class Progress:
         self.n_failed = 0
 
     def __call__(self, result: JobResult) -> None:
+        """Count ``result`` (warning when it failed)."""
         if result.status == STATUS_FAILED:
             self.n_failed += 1
             logger.warning("%s: %s: %s", result.path, result.error_type, result.error)
@@ -335,6 +336,7 @@ class Progress:
         self.bar.set_postfix(failed=self.n_failed, refresh=False)
 
     def close(self) -> None:
+        """Close the bar."""
         self.bar.close()
 
 
@@ -364,6 +366,7 @@ class JobsOutcome:
 
     @property
     def failures(self) -> list[JobResult]:
+        """The failed results, in plan order."""
         return [r for r in self.results if r.status == STATUS_FAILED]
 
     @property

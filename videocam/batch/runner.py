@@ -104,6 +104,7 @@ class BatchReport(JobsOutcome):
     skipped: list[Skipped] = field(default_factory=list)
 
     def count(self, status: str) -> int:
+        """How many videos have ``status``."""
         return sum(r.status == status for r in self.results)
 
 

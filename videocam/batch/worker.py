@@ -289,7 +289,7 @@ def start_worker(
         torch.set_num_threads(spec.threads)
         torch.manual_seed(MODEL_SEED)
         loaded = load_configured_model(spec.config)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - sent to the batch, which raises it (LoadFailed)
         failure = LoadFailed(type(exc).__name__, str(exc), isinstance(exc, VideocamError))
         return BatchWorker(spec, None, failure, stderr_file)
     return BatchWorker(spec, loaded, None, stderr_file)

@@ -146,7 +146,7 @@ class EvaluateTask:
             with atomic_write(job.out_dir / RESULT_FILE) as tmp:
                 # NaN stays NaN (not null), so the assembled tables equal a one-process run's.
                 tmp.write_text(json.dumps(record, default=_plain), encoding="utf-8")
-        except Exception as exc:  # one video's failure must not end the run
+        except Exception as exc:  # noqa: BLE001 - one video's failure must not end the run
             seconds = time.perf_counter() - started
             result = failed_result(job, type(exc).__name__, str(exc), seconds)
             record_failure(job, [f"{result.error_type}: {result.error}", traceback.format_exc()])

@@ -133,6 +133,7 @@ class TargetScorer:
         return np.asarray([self._memo[key] for key in keys], dtype=np.float64)
 
     def __call__(self, kept: np.ndarray) -> float:
+        """The target's score with only the ``kept`` frames left in."""
         return float(self.score_all(np.asarray(kept, dtype=bool)[None])[0])
 
 
