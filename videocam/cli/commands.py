@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from videocam.cli.options import (
     add_common,
     add_engine_options,
     analysis_config,
+    engine_options,
     logger,
     show_progress,
 )
@@ -207,13 +207,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         args.out,
         config,
         task,
-        workers=args.workers,
-        resume=args.resume,
-        engine=args.engine,
-        ray_address=args.ray_address,
-        progress=show_progress(args),
-        log_level=logging.DEBUG if args.debug else logging.INFO,
-        timeout_s=args.timeout,
+        **engine_options(args),
     )
     s = run.evaluation.summary
     if not args.quiet:
@@ -255,13 +249,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         args.inputs,
         args.out,
         config,
-        workers=args.workers,
-        resume=args.resume,
-        engine=args.engine,
-        ray_address=args.ray_address,
-        progress=show_progress(args),
-        log_level=logging.DEBUG if args.debug else logging.INFO,
-        timeout_s=args.timeout,
+        **engine_options(args),
     )
     if not args.quiet:
         failed = report.failures

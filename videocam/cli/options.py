@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from videocam.config import DEFAULT_METHOD, DETECTOR_METHOD, DEVICES, config_fields
 from videocam.errors import ConfigError
@@ -314,3 +314,18 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         help="kill a video's worker after this long and list the video as Timeout in "
         "failures.csv (--resume retries it); default: no limit",
     )
+
+
+def engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments :func:`~videocam.batch.run_batch` and
+    :func:`~videocam.evaluate.run_evaluation` take from :func:`add_engine_options`' flags (and
+    ``--quiet``/``--debug``)."""
+    return {
+        "workers": args.workers,
+        "resume": args.resume,
+        "engine": args.engine,
+        "ray_address": args.ray_address,
+        "progress": show_progress(args),
+        "log_level": logging.DEBUG if args.debug else logging.INFO,
+        "timeout_s": args.timeout,
+    }
