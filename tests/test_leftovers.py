@@ -18,7 +18,7 @@ import pytest
 
 import videocam.analysis.outputs as outputs
 from videocam.batch.plan import LOCK_FILE
-from videocam.batch.runner import locked
+from videocam.batch.run import locked
 from videocam.cli import main
 from videocam.errors import ConfigError
 from videocam.render.files import STAGING_PREFIX
@@ -62,12 +62,14 @@ def test_a_failed_save_removes_the_out_it_created(
     out = tmp_path / "new" / "deeper" / "out"
     assert main(["analyze", str(clip), "-o", str(out), *FAST]) == code
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and said in err
+    assert err.count("\n") == 1
+    assert said in err
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # new/deeper/out: all removed
     existing = tmp_path / "existing"
     existing.mkdir()
     assert main(["analyze", str(clip), "-o", str(existing), *FAST]) == code
-    assert existing.is_dir() and list(existing.iterdir()) == []  # it was there before: kept
+    assert existing.is_dir()  # it was there before: kept
+    assert list(existing.iterdir()) == []
 
 
 def test_a_read_only_file_system_is_said_so(
@@ -105,7 +107,8 @@ def test_the_printed_outputs_are_the_runs_own(
         line.split("  (")[0].strip() for line in printed.split("outputs in ")[1].splitlines()[1:]
     ]
     assert listed == ["cams.npy", "frames.csv", "keyframes.csv", "segments.csv", "summary.json"]
-    assert "other" not in printed and "notes.txt" not in printed
+    assert "other" not in printed
+    assert "notes.txt" not in printed
 
 
 def test_the_lock_file_goes_with_the_batch(tmp_path: Path) -> None:
@@ -154,7 +157,8 @@ def test_sigterm_to_a_batch_leaves_no_staging_folder(tmp_path: Path) -> None:
     )
     deadline = time.monotonic() + 300
     while not list(out.glob(f"*/{STAGING_PREFIX}*/keyframes")):  # rendering: saving has begun
-        assert process.poll() is None and time.monotonic() < deadline, "never started to save"
+        assert process.poll() is None, "never started to save"
+        assert time.monotonic() < deadline, "never started to save"
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)

@@ -12,7 +12,10 @@ The pieces, in the order they run (each usable on its own, and by other engines)
    one queue (:mod:`videocam.batch.pool`); what a worker runs per job is a task
    (:data:`~videocam.batch.worker.Task`): :func:`analyze_one` here, one video's evaluation
    for ``videocam evaluate``;
-4. aggregation (:mod:`videocam.batch.runner`): ``index.csv``, ``failures.csv``, ``batch.json``.
+4. the run (:mod:`videocam.batch.run`): :func:`~videocam.batch.run.run_jobs`, the sequence
+   ``batch`` and ``evaluate`` share (option checks, OUT and its lock, ``--resume``, engine,
+   progress bar);
+5. aggregation (:mod:`videocam.batch.runner`): ``index.csv``, ``failures.csv``, ``batch.json``.
 """
 
 from __future__ import annotations
@@ -43,15 +46,8 @@ from videocam.batch.plan import (
     scan_folder,
     sub_folder_name,
 )
-from videocam.batch.runner import (
-    ENGINES,
-    EXIT_OK,
-    EXIT_SOME_FAILED,
-    FAILURE_COLUMNS,
-    SKIPPED_COLUMNS,
-    BatchReport,
-    run_batch,
-)
+from videocam.batch.run import ENGINES, EXIT_OK, EXIT_SOME_FAILED, FAILURE_COLUMNS
+from videocam.batch.runner import SKIPPED_COLUMNS, BatchReport, run_batch
 
 __all__ = [
     "DONE_MARKER",

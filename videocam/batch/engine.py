@@ -1,5 +1,6 @@
-"""The batch engines' contract (:class:`Engine`) and the local engine: worker processes spawned
-on this machine, their pipes and sentinels.
+"""The batch engines' contract (:class:`Engine`), what every engine sets up
+(:class:`PoolEngine`), and the local engine: worker processes spawned on this machine, their
+pipes and sentinels.
 
 An engine takes the jobs still to do and reports one :class:`~videocam.batch.job.JobResult` per
 job through a callback, in completion order. The local engine runs ``workers`` child processes
@@ -20,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
@@ -33,12 +35,12 @@ from videocam.batch.job import JobResult, analyze_one, crash_result, describe_ex
 from videocam.batch.plan import Job
 from videocam.batch.pool import Died, Event, Finished, Ready, Slot, run_pool
 from videocam.batch.worker import (
-    LOAD_FAILED,
-    READY,
-    RESULT,
+    JobDone,
+    LoadFailed,
     Task,
+    WorkerReady,
+    WorkerSpec,
     capture_path,
-    load_error,
     start_worker,
     take_capture,
 )
@@ -64,7 +66,74 @@ class Engine(Protocol):
         jobs: Sequence[Job],
         on_result: Callable[[JobResult], None],
         on_start: Callable[[Job], None] | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Run every job; returns when each has reported a result."""
+
+
+class PoolEngine(ABC):
+    """What every engine sets up: the options its workers start from (:meth:`spec`) and where
+    they keep their stderr capture (:meth:`capture`). Each engine adds the
+    :class:`~videocam.batch.pool.Backend` methods its ``run`` hands to
+    :func:`~videocam.batch.pool.run_pool`.
+
+    Args:
+        config: the analysis options; every worker loads ``config``'s model once.
+        workers: number of workers; None = the engine decides (see each engine).
+        threads: torch threads (and, for Ray, CPU cores) per worker.
+        log_level: level of the per-video logs (``log.txt``).
+        scratch_dir: where workers keep their stderr capture (copied into each video's
+            log.txt, and into a crashed video's); None = no capture.
+        timeout_s: kill a worker whose video runs longer, and report it as ``Timeout``.
+        task: what a worker runs per job (``batch``: analyse the video into its sub-folder).
+
+    Raises:
+        ValueError: ``workers`` < 1.
+    """
+
+    #: The engine's name (``--engine``).
+    name: str
+    #: What errors call a worker.
+    noun: str
+    #: Added to the error of a worker that died while loading the model.
+    load_hint: str = ""
+
+    def __init__(
+        self,
+        config: AnalyzeConfig,
+        *,
+        workers: int | None,
+        threads: int,
+        log_level: int = logging.INFO,
+        scratch_dir: Path | None = None,
+        timeout_s: float | None = None,
+        task: Task = analyze_one,
+    ) -> None:
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.config = config
+        self.workers = workers
+        self.threads = threads
+        self.log_level = log_level
+        self.scratch_dir = scratch_dir
+        self.timeout_s = timeout_s
+        self.task = task
+
+    @abstractmethod
+    def run(
+        self,
+        jobs: Sequence[Job],
+        on_result: Callable[[JobResult], None],
+        on_start: Callable[[Job], None] | None = None,
+    ) -> None:
+        """Run every job; returns when each has reported a result (see :class:`Engine`)."""
+
+    def spec(self) -> WorkerSpec:
+        """What the next worker starts from (the threads as they are now)."""
+        return WorkerSpec(self.config, self.threads, self.log_level, self.task)
+
+    def capture(self, name: str) -> Path | None:
+        """Where worker ``name`` sends its stderr (None without a scratch folder)."""
+        return None if self.scratch_dir is None else capture_path(self.scratch_dir, name)
 
 
 # -- the worker process ---------------------------------------------------------------------------
@@ -72,26 +141,24 @@ class Engine(Protocol):
 
 def worker_main(
     conn: Connection,
-    config: AnalyzeConfig,
-    threads: int,
-    log_level: int,
+    spec: WorkerSpec,
     parent_pid: int,
     scratch_dir: Path | None,
     env: dict[str, str] | None = None,
-    task: Task = analyze_one,
 ) -> None:
     """A worker process's life: start (:func:`~videocam.batch.worker.start_worker`), then
-    run ``task`` on the jobs the parent sends.
+    run ``spec.task`` on the jobs the parent sends.
 
     ``env`` is set first, before torch is imported here (its GPU: ``CUDA_VISIBLE_DEVICES``).
-    Messages to the parent: ``(READY, pid)``, ``(LOAD_FAILED, type, message, user_error)`` and
-    ``(RESULT, JobResult)``. A ``None`` job or a closed pipe ends the loop.
+    Its stderr goes to a capture file in ``scratch_dir`` named after its pid (None = the
+    batch's stderr), which the parent finds again from the pid. Messages to the parent:
+    :class:`~videocam.batch.worker.WorkerReady` or :class:`~videocam.batch.worker.LoadFailed`,
+    then a :class:`~videocam.batch.worker.JobDone` per job. A ``None`` job or a closed pipe
+    ends the loop.
     """
     os.environ.update(env or {})
     capture = None if scratch_dir is None else capture_path(scratch_dir, str(os.getpid()))
-    worker = start_worker(
-        config, threads, log_level, parent_pid=parent_pid, capture=capture, task=task
-    )
+    worker = start_worker(spec, parent_pid=parent_pid, capture=capture)
     try:
         conn.send(worker.hello())
         if worker.loaded is None:
@@ -103,7 +170,7 @@ def worker_main(
                 return
             if job is None:
                 return
-            conn.send((RESULT, worker.run(job)))
+            conn.send(JobDone(worker.run(job)))
     finally:
         worker.close()
 
@@ -116,13 +183,13 @@ class _Worker(Slot):
     process: BaseProcess
     conn: Connection
     gpu: str | None = None
-    messages: deque[Any] = field(default_factory=deque)
+    messages: deque[WorkerReady | LoadFailed | JobDone] = field(default_factory=deque)
 
     def describe(self) -> str:
         return f"pid {self.process.pid}"
 
 
-class LocalEngine:
+class LocalEngine(PoolEngine):
     """Worker processes on this machine (see the module docstring).
 
     Args:
@@ -139,7 +206,7 @@ class LocalEngine:
 
     name = "local"
     noun = "batch worker"
-    load_hint = ""
+    workers: int
 
     def __init__(
         self,
@@ -152,15 +219,15 @@ class LocalEngine:
         timeout_s: float | None = None,
         task: Task = analyze_one,
     ) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
-        self.config = config
-        self.timeout_s = timeout_s
-        self.workers = workers
-        self.threads = threads or threads_per_worker(workers)
-        self.log_level = log_level
-        self.scratch_dir = scratch_dir
-        self.task = task
+        super().__init__(
+            config,
+            workers=workers,
+            threads=threads or threads_per_worker(workers),
+            log_level=log_level,
+            scratch_dir=scratch_dir,
+            timeout_s=timeout_s,
+            task=task,
+        )
         self._context = multiprocessing.get_context("spawn")
         #: GPUs the workers spread over (one each, round-robin); none with ``--device cpu``.
         self.gpus = [] if config.device == "cpu" else visible_gpus()
@@ -183,6 +250,7 @@ class LocalEngine:
     # -- the pool's backend (see videocam.batch.pool.Backend) --
 
     def start(self) -> _Worker:
+        """Spawn a worker process (on the least loaded GPU, when there are GPUs)."""
         gpu, env = None, None
         if self.gpus:
             gpu = least_loaded_gpu(self.gpus, self._gpu_load)
@@ -192,16 +260,7 @@ class LocalEngine:
         parent_conn, child_conn = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=worker_main,
-            args=(
-                child_conn,
-                self.config,
-                self.threads,
-                self.log_level,
-                os.getpid(),
-                self.scratch_dir,
-                env,
-                self.task,
-            ),
+            args=(child_conn, self.spec(), os.getpid(), self.scratch_dir, env),
             name="videocam-batch-worker",
             daemon=True,
         )
@@ -217,6 +276,7 @@ class LocalEngine:
             w.gpu = None
 
     def assign(self, w: _Worker, job: Job) -> bool:
+        """Send ``job`` to the worker; False when its pipe is closed (it died)."""
         try:
             w.conn.send(job)
         except OSError:  # the worker is gone: poll reports its death
@@ -224,6 +284,7 @@ class LocalEngine:
         return True
 
     def poll(self, workers: Sequence[_Worker], timeout: float) -> Iterator[Event[_Worker]]:
+        """What happened to the workers within ``timeout`` seconds: ready, finished, died."""
         waitables: list[Any] = [w.conn for w in workers]
         waitables += [w.process.sentinel for w in workers]
         wait(waitables, timeout=timeout)
@@ -244,25 +305,27 @@ class LocalEngine:
             w.process.join(timeout=1.0)  # the pipe closed: the worker is dead or dying
         while w.messages:
             message = w.messages.popleft()
-            if message[0] == READY:
+            if isinstance(message, WorkerReady):
                 yield Ready(w)
-            elif message[0] == LOAD_FAILED:
-                raise load_error(message)
-            elif message[0] == RESULT:
-                yield Finished(w, message[1])
+            elif isinstance(message, LoadFailed):
+                raise message.error()
+            else:
+                yield Finished(w, message.result)
 
     def crash_result(self, w: _Worker, job: Job, seconds: float, death: Died[_Worker]) -> JobResult:
+        """The result of the job a worker died on (its exit code, its stderr's tail)."""
         return crash_result(job, w.process.exitcode, seconds, details=death.details)
 
     def kill(self, w: _Worker) -> None:
+        """Kill the worker process (it may be gone already)."""
         with suppress(OSError):
             w.process.kill()
 
     def _take_stderr(self, w: _Worker) -> str:
         """A dead worker's captured stderr (removing the capture file)."""
-        if self.scratch_dir is None or w.process.pid is None:
+        if w.process.pid is None:
             return ""
-        return take_capture(capture_path(self.scratch_dir, str(w.process.pid)))
+        return take_capture(self.capture(str(w.process.pid)))
 
     def stop(self, workers: Sequence[_Worker], *, clean: bool) -> None:
         """End the workers: ask idle ones to leave, terminate the rest, kill what lingers."""

@@ -93,6 +93,7 @@ class JobResult:
     top_keyframe_image: str = ""
 
     def row(self) -> dict[str, Any]:
+        """The result as a dict (one row of ``index.csv``)."""
         return asdict(self)
 
 
@@ -100,10 +101,12 @@ INDEX_COLUMNS: list[str] = [f.name for f in fields(JobResult)]
 
 
 def pending_result(job: Job) -> JobResult:
+    """The result of a job that has not reported yet (``pending``)."""
     return JobResult(path=str(job.path), output=job.name, status=STATUS_PENDING)
 
 
 def failed_result(job: Job, error_type: str, message: str, seconds: float | None) -> JobResult:
+    """The result of a job that failed with ``error_type``: ``message``."""
     return JobResult(
         path=str(job.path),
         output=job.name,
@@ -381,7 +384,7 @@ def analyze_one(job: Job, loaded: LoadedModel, config: AnalyzeConfig) -> JobResu
             }
             write_json(marker, job.out_dir / DONE_MARKER)
             return result
-        except Exception as exc:  # one video's failure must not end the batch
+        except Exception as exc:  # noqa: BLE001 - one video's failure must not end the batch
             result = failed_result(job, type(exc).__name__, str(exc), time.perf_counter() - started)
             logger.error("%s: %s: %s", job.path, result.error_type, result.error)
             lines = [*log.lines, "", traceback.format_exc()]

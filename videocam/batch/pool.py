@@ -50,6 +50,7 @@ class Slot:
     timed_out: bool = False
 
     def describe(self) -> str:
+        """The worker as error messages name it (a pid, an actor and its node)."""
         return "a worker"
 
 

@@ -51,6 +51,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videocam.batch.engine import PoolEngine
 from videocam.batch.job import (
     JobResult,
     analyze_one,
@@ -62,12 +63,12 @@ from videocam.batch.job import (
 from videocam.batch.plan import Job
 from videocam.batch.pool import Died, Event, Finished, Ready, Slot, run_pool
 from videocam.batch.worker import (
-    LOAD_FAILED,
-    OUT_NOT_SHARED,
     BatchWorker,
+    LoadFailed,
+    OutNotShared,
     Task,
-    capture_path,
-    load_error,
+    WorkerReady,
+    WorkerSpec,
     start_worker,
     take_capture,
 )
@@ -131,28 +132,24 @@ class RayBatchWorker:
 
     def __init__(
         self,
-        config: AnalyzeConfig,
-        threads: int,
-        log_level: int,
+        spec: WorkerSpec,
         capture_path: str | None,
         cwd: str,
         probe: tuple[str, str] | None = None,
-        task: Task = analyze_one,
     ) -> None:
         self._worker: BatchWorker | None = None
         if probe is None or out_visible(*probe):  # else no model to load: OUT is not here
             capture = None if capture_path is None else Path(capture_path)
-            self._worker = start_worker(
-                config, threads, log_level, capture=capture, cwd=cwd, task=task
-            )
+            self._worker = start_worker(spec, capture=capture, cwd=cwd)
 
-    def ready(self) -> tuple[Any, ...]:
-        """``(READY, pid, host, ip)``, ``(OUT_NOT_SHARED, host)`` or
-        ``(LOAD_FAILED, type, message, user_error)``."""
+    def ready(self) -> WorkerReady | LoadFailed | OutNotShared:
+        """:class:`~videocam.batch.worker.WorkerReady` (with the actor's host and IP address),
+        :class:`~videocam.batch.worker.OutNotShared` or
+        :class:`~videocam.batch.worker.LoadFailed`."""
         import ray
 
         if self._worker is None:
-            return (OUT_NOT_SHARED, socket.gethostname())
+            return OutNotShared(socket.gethostname())
         return self._worker.hello(socket.gethostname(), ray.util.get_node_ip_address())
 
     def run(self, job: Job) -> JobResult:
@@ -262,7 +259,7 @@ class _Actor(Slot):
         return f"pid {self.pid} on {where}" if self.pid else f"actor {self.number}"
 
 
-class RayEngine:
+class RayEngine(PoolEngine):
     """Ray actors on a local Ray or a cluster (see the module docstring).
 
     Args:
@@ -297,22 +294,21 @@ class RayEngine:
         timeout_s: float | None = None,
         task: Task = analyze_one,
     ) -> None:
-        if workers is not None and workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
-        self.config = config
-        self.timeout_s = timeout_s
-        self.requested_workers = workers
         self.address = address if address is not None else (os.environ.get("RAY_ADDRESS") or None)
-        self._source = "--ray-address" if address is not None else "RAY_ADDRESS"
         sharing = min(workers, max_workers) if workers and max_workers else workers
+        super().__init__(
+            config,
+            workers=workers,  # actors of the last run (known once connected)
+            threads=threads or actor_threads(sharing, local=self.address is None),
+            log_level=log_level,
+            scratch_dir=scratch_dir,
+            timeout_s=timeout_s,
+            task=task,
+        )
+        self.requested_workers = workers
+        self._source = "--ray-address" if address is not None else "RAY_ADDRESS"
         self._threads_given = threads is not None or "OMP_NUM_THREADS" in os.environ
-        self.threads = threads or actor_threads(sharing, local=self.address is None)
-        self.log_level = log_level
-        self.scratch_dir = scratch_dir
-        self.task = task
         self.max_workers = max_workers
-        #: Actors of the last run (known once connected).
-        self.workers: int | None = workers
         #: Whether the last run's actors held a GPU each.
         self.use_gpus = False
         self._run_id = uuid.uuid4().hex[:8]
@@ -342,11 +338,10 @@ class RayEngine:
         connected_here = self._connect(ray)
         self._ray = ray
         try:
-            self._plan_actors(ray, len(jobs))
+            size = self._plan_actors(ray, len(jobs))
             self._write_probe()
-            assert self.workers is not None
             self._placed, self._waiting_since = False, time.monotonic()
-            run_pool(self, jobs, on_result, on_start, size=self.workers, timeout_s=self.timeout_s)
+            run_pool(self, jobs, on_result, on_start, size=size, timeout_s=self.timeout_s)
         finally:
             if self._probe is not None:
                 with suppress(OSError):
@@ -405,7 +400,8 @@ class RayEngine:
             ) from exc
         return True
 
-    def _plan_actors(self, ray: Any, n_jobs: int) -> None:
+    def _plan_actors(self, ray: Any, n_jobs: int) -> int:
+        """How many actors, with how many cores each (also kept as ``workers``, ``threads``)."""
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         cpus = int(resources.get("CPU", 0))
@@ -439,15 +435,15 @@ class RayEngine:
                 workers,
                 capacity,
             )
+        return workers
 
     # -- the pool's backend (see videocam.batch.pool.Backend) --
 
     def start(self) -> _Actor:
+        """Create an actor (a GPU or ``threads`` CPU cores each); it loads the model."""
         self._numbers += 1
         number = self._numbers
-        capture = None
-        if self.scratch_dir is not None:
-            capture = capture_path(self.scratch_dir, f"ray-{self._run_id}-{number}")
+        capture = self.capture(f"ray-{self._run_id}-{number}")
         env = {
             "OMP_NUM_THREADS": str(self.threads),
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
@@ -462,13 +458,10 @@ class RayEngine:
             _actor_class()
             .options(**options)
             .remote(
-                self.config,
-                self.threads,
-                self.log_level,
+                self.spec(),
                 None if capture is None else str(capture),
                 os.getcwd(),
                 None if self._probe is None else (str(self._probe), self._run_id),
-                self.task,
             )
         )
         actor = _Actor(handle=handle, number=number, capture=capture)
@@ -477,10 +470,12 @@ class RayEngine:
         return actor
 
     def assign(self, a: _Actor, job: Job) -> bool:
+        """Hand ``job`` to the actor (a Ray call; its death shows in :meth:`poll`)."""
         a.task_ref = a.handle.run.remote(job)
         return True
 
     def poll(self, actors: Sequence[_Actor], timeout: float) -> Iterator[Event[_Actor]]:
+        """What happened to the actors within ``timeout`` seconds: ready, finished, died."""
         refs = {a.ready_ref: a for a in actors if a.ready_ref is not None}
         tasks = {a.task_ref: a for a in actors if a.job is not None}
         done, _ = self._ray.wait([*refs, *tasks], num_returns=1, timeout=timeout)
@@ -503,15 +498,15 @@ class RayEngine:
             message = ray.get(a.ready_ref)
         except ray.exceptions.RayError as exc:
             return Died(a, _first_line(exc), self._forget(a), exc)
-        if message[0] == OUT_NOT_SHARED:
+        if isinstance(message, OutNotShared):
             raise ConfigError(
                 f"{self.scratch_dir}: the output folder is not visible from Ray node "
-                f"{message[1]} at the same path; OUT must be on a filesystem every node mounts "
+                f"{message.host} at the same path; OUT must be on a filesystem every node mounts "
                 "at the same path (e.g. NFS)"
             )
-        if message[0] == LOAD_FAILED:
-            raise load_error(message)
-        _, a.pid, a.host, a.ip = message
+        if isinstance(message, LoadFailed):
+            raise message.error()
+        a.pid, a.host, a.ip = message.pid, message.host, message.ip
         a.ready_ref = None
         self._placed = True
         logger.debug("actor %d ready: %s", a.number, a.describe())
@@ -534,10 +529,12 @@ class RayEngine:
             return Finished(a, result)
 
     def crash_result(self, a: _Actor, job: Job, seconds: float, death: Died[_Actor]) -> JobResult:
+        """The result of the job an actor died on (its process and node, Ray's reason)."""
         detail = "" if death.cause is None else _ray_detail(death.cause)
         return actor_crash_result(job, a.describe(), seconds, death.details, detail)
 
     def kill(self, a: _Actor) -> None:
+        """Kill the actor (it may be gone already)."""
         with suppress(Exception):
             self._ray.kill(a.handle, no_restart=True)
 
@@ -548,6 +545,7 @@ class RayEngine:
         return take_capture(a.capture)
 
     def stop(self, actors: Sequence[_Actor], *, clean: bool) -> None:
+        """End the actors: each killed, its stderr capture removed."""
         for a in actors:
             self._forget(a)
 

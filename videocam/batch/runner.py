@@ -1,8 +1,7 @@
-"""``run_batch``: plan the videos, decide what ``--resume`` skips, run an engine, and keep
-``index.csv``, ``failures.csv`` and the batch's review page up to date. Its option checks,
-OUT rules, lock, engine choice and progress bar (:func:`check_engine_options`,
-:func:`check_empty`, :func:`locked`, :func:`make_engine`, :class:`Progress`) serve
-``videocam evaluate`` too (:mod:`videocam.evaluate.jobs`).
+"""``run_batch``: plan the videos, decide what ``--resume`` skips, and keep ``index.csv``,
+``failures.csv`` and the batch's review page up to date while
+:func:`~videocam.batch.run.run_jobs` runs them (the sequence ``videocam evaluate`` shares: option
+checks, OUT rules and lock, engine, progress bar).
 
 Files in OUT (each written atomically):
 
@@ -36,17 +35,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from videocam.analysis.layout import REPORT_HTML, SUMMARY_JSON
-from videocam.batch.engine import Engine, LocalEngine
 from videocam.batch.job import (
     INDEX_COLUMNS,
     LOG_FILE,
@@ -58,31 +54,29 @@ from videocam.batch.job import (
     analyze_one,
     completed_result,
     config_hash,
-    pending_result,
     remove_leftovers,
     remove_temp_files,
 )
-from videocam.batch.plan import LOCK_FILE, VIDEO_EXTENSIONS, Job, Skipped, plan_batch
-from videocam.batch.worker import Task
-from videocam.errors import ConfigError
-from videocam.render.files import created_output_dir, write_csv, write_json
+from videocam.batch.plan import VIDEO_EXTENSIONS, Job, Skipped, plan_batch
+from videocam.batch.run import (
+    FAILURES_FILE,
+    JobsCommand,
+    JobsOutcome,
+    JobsRun,
+    RunOptions,
+    run_jobs,
+    write_failures,
+)
+from videocam.render.files import write_csv, write_json
 
 if TYPE_CHECKING:
     from videocam.config import AnalyzeConfig
 
 logger = logging.getLogger(__name__)
 
-#: Engine names (``--engine``): ``local`` worker processes, or actors on a ``ray`` cluster.
-ENGINES: tuple[str, ...] = ("local", "ray")
-
-EXIT_OK = 0
-EXIT_SOME_FAILED = 3
-
 INDEX_FILE = "index.csv"
-FAILURES_FILE = "failures.csv"
 SUMMARY_FILE = "batch.json"
 SKIPPED_FILE = "skipped.csv"
-FAILURE_COLUMNS = ["path", "error_type", "message", "output"]
 SKIPPED_COLUMNS = ["path", "reason"]
 
 #: Skipped files named one by one on stderr; the rest are counted (all are in skipped.csv).
@@ -93,8 +87,9 @@ INDEX_INTERVAL_S = 2.0
 
 
 @dataclass(frozen=True)
-class BatchReport:
-    """What a batch did.
+class BatchReport(JobsOutcome):
+    """What a batch did (its ``exit_code`` is 0 when every video succeeded or was complete
+    already, 3 when some failed).
 
     Attributes:
         out_dir: OUT.
@@ -109,37 +104,27 @@ class BatchReport:
     skipped: list[Skipped] = field(default_factory=list)
 
     def count(self, status: str) -> int:
+        """How many videos have ``status``."""
         return sum(r.status == status for r in self.results)
-
-    @property
-    def failures(self) -> list[JobResult]:
-        return [r for r in self.results if r.status == STATUS_FAILED]
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every video succeeded (or was complete already), 3 when some failed."""
-        return EXIT_SOME_FAILED if self.failures else EXIT_OK
 
 
 class _Index:
-    """The batch's tables and page: every planned video's latest result, written atomically.
+    """The batch's tables and page: every planned video's latest result (the run's), written
+    atomically.
 
     Args:
-        out_dir: OUT.
-        jobs: the plan.
+        run: the run (OUT, the plan, the results it keeps).
         base: the folder the videos' names on the page are relative to (the input folder,
             or the manifest's).
         config: the options (the page shows the model, and the method the finished videos'
             summary.json name, which ``config.method`` None leaves to the model).
     """
 
-    def __init__(
-        self, out_dir: Path, jobs: Sequence[Job], base: Path, config: AnalyzeConfig
-    ) -> None:
-        self.out_dir = out_dir
+    def __init__(self, run: JobsRun[Job], base: Path, config: AnalyzeConfig) -> None:
+        self.out_dir = run.out
         self.config = config
-        self.results: dict[str, JobResult] = {job.name: pending_result(job) for job in jobs}
-        self.names = {job.name: _display_name(job.path, base) for job in jobs}
+        self.results = run.results
+        self.names = {job.name: _display_name(job.path, base) for job in run.jobs}
         # Which sub-folders hold a page and a log, and the method their summary names: looked
         # at once per finished video.
         self.files: dict[str, tuple[bool, bool, str]] = {}
@@ -148,7 +133,7 @@ class _Index:
         self._page_cost_s = 0.0
 
     def add(self, result: JobResult) -> None:
-        self.results[result.output] = result
+        """``result`` came (it is in ``results`` already): rewrite the files when due."""
         self.files.pop(result.output, None)
         now = time.monotonic()
         if self._written_at is None or now - self._written_at >= INDEX_INTERVAL_S:
@@ -239,129 +224,9 @@ def _summary_method(sub: Path) -> str:
     return method if isinstance(method, str) else ""
 
 
-def check_engine_options(
-    workers: int | None, engine: str, ray_address: str | None, timeout_s: float | None
-) -> None:
-    """Validate ``--workers``, ``--engine``, ``--ray-address`` and ``--timeout`` before any work
-    (with ``--engine ray``, that Ray is installed).
-
-    Raises:
-        ConfigError: which option is wrong, and why.
-    """
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {workers}")
-    if timeout_s is not None and not (timeout_s > 0 and math.isfinite(timeout_s)):
-        raise ConfigError(f"--timeout must be a finite number > 0 seconds, got {timeout_s}")
-    if engine not in ENGINES:
-        raise ConfigError(f"engine {engine!r} is not available; choose from {', '.join(ENGINES)}")
-    if ray_address is not None and engine != "ray":
-        raise ConfigError("--ray-address needs --engine ray")
-    if engine == "ray":
-        from videocam.batch.ray_engine import import_ray
-
-        import_ray()  # fails early, before OUT is touched, with how to install it
-
-
-def check_empty(out: Path, resume: bool) -> None:
-    """Without ``resume`` OUT must be empty (results are never overwritten silently); in any
-    case, remove the temporary files of interrupted writes in OUT itself.
-
-    Raises:
-        ConfigError: OUT holds something and ``resume`` is False.
-    """
-    existing = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
-    if existing and not resume:
-        raise ConfigError(
-            f"{out}: output folder is not empty ({', '.join(existing[:3])}"
-            f"{', ...' if len(existing) > 3 else ''}): use --resume to continue a run "
-            "there, or choose an empty folder"
-        )
-    for tmp in out.glob(".*.tmp-*"):
-        tmp.unlink(missing_ok=True)
-
-
-class Progress:
-    """The progress bar over videos (tqdm on stderr, with the count of failures), and the
-    warning of each failure; call it with each result."""
-
-    def __init__(self, total: int, desc: str, *, enabled: bool) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=desc, unit="video", disable=not enabled)
-        self.n_failed = 0
-
-    def __call__(self, result: JobResult) -> None:
-        if result.status == STATUS_FAILED:
-            self.n_failed += 1
-            logger.warning("%s: %s: %s", result.path, result.error_type, result.error)
-        self.bar.update(1)
-        self.bar.set_postfix(failed=self.n_failed, refresh=False)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def write_failures(path: Path, results: Iterable[JobResult], folder: str = "") -> None:
-    """``failures.csv``: :data:`FAILURE_COLUMNS` of each failed result, ``output`` being
-    ``folder`` + its sub-folder (written even when none failed)."""
-    import pandas as pd
-
-    rows = [
-        {
-            "path": r.path,
-            "error_type": r.error_type,
-            "message": r.error,
-            "output": folder + r.output,
-        }
-        for r in results
-        if r.status == STATUS_FAILED
-    ]
-    write_csv(pd.DataFrame(rows, columns=FAILURE_COLUMNS), path)
-
-
-@contextmanager
-def locked(out_dir: Path) -> Iterator[None]:
-    """Hold OUT's lock file for the run (released by the OS even after kill -9), and remove it
-    at the end, while still holding it.
-
-    A run that opened the file just before the holder removed it would lock a file no longer
-    in OUT: after locking, the run checks that the path still names the file it locked, and
-    tries again if not.
-    """
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
-    path = out_dir / LOCK_FILE
-    while True:
-        handle = open(path, "a")  # noqa: SIM115 - closed below, or after the run
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            handle.close()
-            raise ConfigError(f"{out_dir}: another videocam batch is writing there") from exc
-        try:
-            current = os.stat(path).st_ino
-        except FileNotFoundError:
-            current = None
-        if current == os.fstat(handle.fileno()).st_ino:
-            break
-        handle.close()  # the previous holder removed it: lock the new one
-    try:
-        yield
-    finally:
-        with suppress(OSError):
-            path.unlink()
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
-
-
-def _resume_plan(
-    jobs: Sequence[Job], digest: str, out_dir: Path
-) -> tuple[list[Job], list[JobResult]]:
-    """Split ``jobs`` into (to do, complete results), saying why videos are redone."""
-    todo: list[Job] = []
+def _resume_plan(jobs: Sequence[Job], digest: str, out_dir: Path) -> list[JobResult]:
+    """The results of the videos complete in OUT (the rest are redone), saying why videos are
+    redone."""
     done: list[JobResult] = []
     states: dict[str, int] = {}
     for job in jobs:
@@ -370,8 +235,6 @@ def _resume_plan(
         if result is not None:
             remove_temp_files(job.out_dir)
             done.append(result)
-        else:
-            todo.append(job)
     reasons = {
         "config-changed": "were completed with other options",
         "source-changed": "changed since they were analysed",
@@ -387,9 +250,9 @@ def _resume_plan(
         len(done),
         len(jobs),
         out_dir,
-        len(todo),
+        len(jobs) - len(done),
     )
-    return todo, done
+    return done
 
 
 def run_batch(
@@ -433,70 +296,95 @@ def run_batch(
         ModelLoadError: the model cannot be loaded.
         OutputError: OUT cannot be written.
     """
-    from videocam.analysis import package_versions
+    options = RunOptions(
+        workers=workers,
+        resume=resume,
+        engine=engine,
+        ray_address=ray_address,
+        progress=progress,
+        log_level=log_level,
+        timeout_s=timeout_s,
+    )
+    return run_jobs(_BatchCommand(inputs, out_dir, config, options), out_dir, config, options)
 
-    started = time.perf_counter()
-    check_engine_options(workers, engine, ray_address, timeout_s)
-    plan = plan_batch(inputs, out_dir)
-    jobs = plan.jobs
-    _log_skipped(plan.skipped, _names_base(inputs))
-    with created_output_dir(out_dir) as created, locked(created.absolute()):
-        out = created.absolute()
-        check_empty(out, resume)
-        digest = config_hash(config)
-        todo, done = _resume_plan(jobs, digest, out) if resume else (list(jobs), [])
-        index = _Index(out, jobs, _names_base(inputs), config)
-        for result in done:
-            index.results[result.output] = result
-        runner = make_engine(
-            engine,
-            config,
-            workers,
-            len(todo),
-            ray_address,
-            log_level=log_level,
-            scratch_dir=out,
-            timeout_s=timeout_s,
-        )
-        bar = Progress(len(todo), "batch", enabled=progress)
 
-        def on_result(result: JobResult) -> None:
-            index.add(result)
-            bar(result)
+class _BatchCommand(JobsCommand[Job, BatchReport]):
+    """``batch``'s part of :func:`~videocam.batch.run.run_jobs`: plan the folder or manifest
+    (naming what is skipped), resume by the sub-folders' completion markers, keep the index
+    and page up to date as videos finish, and write ``skipped.csv`` and ``batch.json`` at the
+    end (also when the batch stops early after it started a video)."""
 
-        dispatched = False
+    label = "batch"
+    remove_created_out = True
 
-        def on_start(job: Job) -> None:
-            nonlocal dispatched
-            dispatched = True
+    def __init__(
+        self,
+        inputs: str | os.PathLike[str],
+        out_dir: str | os.PathLike[str],
+        config: AnalyzeConfig,
+        options: RunOptions,
+    ) -> None:
+        self.inputs = inputs
+        self.out_dir = out_dir
+        self.config = config
+        self.options = options
+        self.task = analyze_one
+        self.digest = ""  # the options' hash, taken once OUT is locked (see complete)
+        self.base = _names_base(inputs)
+        self.skipped: list[Skipped] = []
+        self._index: _Index | None = None
 
-        finished = False
-        try:
-            if done:
-                index.write()
-            if todo:
-                runner.run(todo, on_result, on_start)
-            finished = True
-        finally:
-            bar.close()
-            if not finished:  # the workers are stopped: clear what the unfinished ones staged
-                for job in todo:
-                    if index.results[job.name].status == STATUS_PENDING:
-                        remove_leftovers(job.out_dir)
-            report = BatchReport(
-                out, list(index.results.values()), time.perf_counter() - started, plan.skipped
-            )
-            # Nothing is written when no video was started (e.g. the model cannot load), so
-            # OUT stays empty and the same command can simply be run again.
-            if index.written or dispatched or finished:
-                index.write(finished)
-                write_skipped(out / SKIPPED_FILE, plan.skipped)
-                used = workers if workers is not None else getattr(runner, "workers", None) or 1
-                summary = _summary(report, inputs, config, digest, used, resume, engine, finished)
-                if engine == "ray":
-                    summary["ray_address"] = getattr(runner, "address", None) or "local"
-                write_json({**summary, "versions": package_versions()}, out / SUMMARY_FILE)
-    return report
+    def plan(self) -> list[Job]:
+        plan = plan_batch(self.inputs, self.out_dir)
+        self.skipped = plan.skipped
+        _log_skipped(plan.skipped, self.base)
+        return plan.jobs
+
+    def complete(self, jobs: Sequence[Job], out: Path, resume: bool) -> list[JobResult]:
+        # The named files' identities as they are when the batch starts.
+        self.digest = config_hash(self.config)
+        return _resume_plan(jobs, self.digest, out) if resume else []
+
+    def index(self, run: JobsRun[Job]) -> _Index:
+        """The run's index (made at its first use)."""
+        if self._index is None:
+            self._index = _Index(run, self.base, self.config)
+        return self._index
+
+    def begin(self, run: JobsRun[Job]) -> None:
+        if len(run.todo) < len(run.jobs):  # some were complete: list them at once
+            self.index(run).write()
+
+    def add(self, run: JobsRun[Job], result: JobResult) -> None:
+        self.index(run).add(result)
+
+    def finish(self, run: JobsRun[Job]) -> BatchReport:
+        return self._write(run)
+
+    def abandon(self, run: JobsRun[Job]) -> None:
+        for job in run.todo:  # the workers are stopped: clear what the unfinished ones staged
+            if run.results[job.name].status == STATUS_PENDING:
+                remove_leftovers(job.out_dir)
+        # Nothing is written when no video was started (e.g. the model cannot load), so OUT
+        # stays empty and the same command can simply be run again.
+        if self.index(run).written or run.dispatched:
+            self._write(run)
+
+    def _write(self, run: JobsRun[Job]) -> BatchReport:
+        """Write the index, page, ``skipped.csv`` and ``batch.json``; the report."""
+        from videocam.analysis import package_versions
+
+        seconds = time.perf_counter() - run.started
+        report = BatchReport(run.out, run.ordered(), seconds, self.skipped)
+        self.index(run).write(run.finished)
+        write_skipped(run.out / SKIPPED_FILE, self.skipped)
+        options = self.options
+        workers = options.workers if options.workers is not None else run.engine.workers or 1
+        summary = _summary(report, self, workers, run.finished)
+        if options.engine == "ray":
+            summary["ray_address"] = getattr(run.engine, "address", None) or "local"
+        write_json({**summary, "versions": package_versions()}, run.out / SUMMARY_FILE)
+        return report
 
 
 def _log_skipped(skipped: Sequence[Skipped], base: Path) -> None:
@@ -533,60 +421,17 @@ def _display_name(video: Path, base: Path) -> str:
         return str(video)
 
 
-def make_engine(
-    engine: str,
-    config: AnalyzeConfig,
-    workers: int | None,
-    n_todo: int,
-    ray_address: str | None,
-    *,
-    log_level: int,
-    scratch_dir: Path,
-    timeout_s: float | None = None,
-    task: Task = analyze_one,
-) -> Engine:
-    """The engine named ``engine``, with at most one worker per video to do, each running
-    ``task`` per job."""
-    if engine == "ray":
-        from videocam.batch.ray_engine import RayEngine
-
-        return RayEngine(
-            config,
-            workers=workers,
-            address=ray_address,
-            log_level=log_level,
-            scratch_dir=scratch_dir,
-            max_workers=max(1, n_todo),
-            timeout_s=timeout_s,
-            task=task,
-        )
-    return LocalEngine(
-        config,
-        workers=min(workers or 1, max(1, n_todo)),
-        log_level=log_level,
-        scratch_dir=scratch_dir,
-        timeout_s=timeout_s,
-        task=task,
-    )
-
-
 def _summary(
-    report: BatchReport,
-    inputs: str | os.PathLike[str],
-    config: AnalyzeConfig,
-    digest: str,
-    workers: int,
-    resume: bool,
-    engine: str,
-    finished: bool,
+    report: BatchReport, command: _BatchCommand, workers: int, finished: bool
 ) -> dict[str, Any]:
+    """``batch.json`` but for the package versions."""
     return {
-        "inputs": os.path.abspath(os.fspath(inputs)),
+        "inputs": os.path.abspath(os.fspath(command.inputs)),
         "out": str(report.out_dir),
         "finished": finished,
-        "engine": engine,
+        "engine": command.options.engine,
         "workers": workers,
-        "resume": resume,
+        "resume": command.options.resume,
         "counts": {
             "videos": len(report.results),
             "ok": report.count(STATUS_OK),
@@ -599,8 +444,8 @@ def _summary(
             - report.count(STATUS_FAILED),
         },
         "seconds": round(report.seconds, 3),
-        "config": config.to_dict(),
-        "config_hash": digest,
+        "config": command.config.to_dict(),
+        "config_hash": command.digest,
         "video_extensions": sorted(VIDEO_EXTENSIONS),
         "files": {
             "index": INDEX_FILE,

@@ -1,15 +1,15 @@
 """The life of one batch worker, wherever it runs (a spawned process or a Ray actor).
 
-:func:`start_worker` is the one start-up: Ctrl-C left to the batch, optionally dying with the
-parent process, the working directory, videocam's records kept for the per-video logs, stderr
-(fd 2) sent to a capture file, faulthandler, torch threads, the seeded model load. Its
-:class:`BatchWorker` answers the batch with :meth:`~BatchWorker.hello` (``READY`` or
-``LOAD_FAILED``) and runs one job at a time with :func:`run_job`: the worker's :data:`Task`
-(``batch``'s :func:`~videocam.batch.job.analyze_one` by default; ``evaluate`` gives its own).
-The messages are named here
-once (:data:`READY`, :data:`LOAD_FAILED`, :data:`RESULT`, :data:`OUT_NOT_SHARED`), and
-:func:`load_error` turns a ``LOAD_FAILED`` back into the batch's
-:class:`~videocam.errors.ModelLoadError`.
+:func:`start_worker` is the one start-up, from a :class:`WorkerSpec`: Ctrl-C left to the
+batch, optionally dying with the parent process, the working directory, videocam's records kept
+for the per-video logs, stderr (fd 2) sent to a capture file, faulthandler, torch threads, the
+seeded model load. Its :class:`BatchWorker` answers the batch with :meth:`~BatchWorker.hello`
+(:class:`WorkerReady` or :class:`LoadFailed`) and runs one job at a time with :func:`run_job`:
+the worker's :data:`Task` (``batch``'s :func:`~videocam.batch.job.analyze_one` by default;
+``evaluate`` gives its own). The messages a worker sends are named here once, as small frozen
+dataclasses that travel by pickle (over a pipe, or as a Ray call's return value):
+:class:`WorkerReady`, :class:`LoadFailed` (:meth:`LoadFailed.error` turns it back into the
+batch's :class:`~videocam.errors.ModelLoadError`), :class:`JobDone` and :class:`OutNotShared`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeAlias
+from typing import TYPE_CHECKING, BinaryIO, TypeAlias
 
 from videocam.batch.job import STDERR_HEADER, JobResult, analyze_one, append_log
 from videocam.batch.plan import Job
@@ -45,15 +45,69 @@ MODEL_SEED = 0
 #: How much of a worker's stderr goes into a video's log.txt.
 STDERR_TAIL_BYTES = 16_000
 
-#: ``(READY, pid, ...)``: the model is loaded; the worker takes jobs (a Ray actor adds its host
-#: and IP address).
-READY = "ready"
-#: ``(LOAD_FAILED, type, message, user_error)``: the model cannot load; the worker takes none.
-LOAD_FAILED = "load_failed"
-#: ``(RESULT, JobResult)``: a job is done (over a pipe; a Ray call returns the result itself).
-RESULT = "result"
-#: ``(OUT_NOT_SHARED, host)``: a Ray actor cannot see the driver's OUT at the same path.
-OUT_NOT_SHARED = "out_not_shared"
+
+# -- the messages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerReady:
+    """The model is loaded; the worker takes jobs. A Ray actor adds its host and IP address."""
+
+    pid: int
+    host: str = ""
+    ip: str = ""
+
+
+@dataclass(frozen=True)
+class LoadFailed:
+    """The model cannot load; the worker takes no job.
+
+    Attributes:
+        kind: the exception's class name.
+        message: its message.
+        user_error: a :class:`~videocam.errors.VideocamError` (a bad option, said as it is).
+    """
+
+    kind: str
+    message: str
+    user_error: bool
+
+    def error(self) -> ModelLoadError:
+        """The batch's error: a user error as it is, anything else prefixed with its type."""
+        if self.user_error:
+            return ModelLoadError(self.message)
+        return ModelLoadError(f"cannot load the model: {self.kind}: {self.message}")
+
+
+@dataclass(frozen=True)
+class JobDone:
+    """A job is done (over a pipe; a Ray call returns the :class:`JobResult` itself)."""
+
+    result: JobResult
+
+
+@dataclass(frozen=True)
+class OutNotShared:
+    """A Ray actor cannot see the driver's OUT at the same path (on ``host``)."""
+
+    host: str
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What every worker of a run starts from (it travels to the worker by pickle).
+
+    Attributes:
+        config: the analysis options; the worker loads their model once.
+        threads: torch threads.
+        log_level: level of the per-video logs.
+        task: what the worker runs per job.
+    """
+
+    config: AnalyzeConfig
+    threads: int
+    log_level: int = logging.INFO
+    task: Task = analyze_one
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -164,26 +218,26 @@ def run_job(
 
 @dataclass
 class BatchWorker:
-    """A started worker: its model (None when it could not load), the load failure, the
-    file its stderr goes to and what it runs per job."""
+    """A started worker: what it started from, its model (None when it could not load), the
+    load failure and the file its stderr goes to."""
 
-    config: AnalyzeConfig
+    spec: WorkerSpec
     loaded: LoadedModel | None
-    failure: tuple[str, str, str, bool] | None
+    failure: LoadFailed | None
     capture: BinaryIO | None
-    task: Task = analyze_one
 
-    def hello(self, *where: Any) -> tuple[Any, ...]:
-        """``(READY, pid, *where)``, or the ``(LOAD_FAILED, ...)`` message."""
+    def hello(self, host: str = "", ip: str = "") -> WorkerReady | LoadFailed:
+        """:class:`WorkerReady` (with where the worker runs, for a Ray actor), or the
+        :class:`LoadFailed` message."""
         if self.failure is not None:
             return self.failure
-        return (READY, os.getpid(), *where)
+        return WorkerReady(os.getpid(), host, ip)
 
     def run(self, job: Job) -> JobResult:
         """Run the task on one video (never raises for the video's own failure)."""
         if self.loaded is None:  # hello() said so; the batch sends no job then
             raise RuntimeError("the model is not loaded")
-        return run_job(job, self.loaded, self.config, self.capture, self.task)
+        return run_job(job, self.loaded, self.spec.config, self.capture, self.spec.task)
 
     def close(self) -> None:
         """Remove the stderr capture (at a worker's orderly end)."""
@@ -193,26 +247,20 @@ class BatchWorker:
 
 
 def start_worker(
-    config: AnalyzeConfig,
-    threads: int,
-    log_level: int,
+    spec: WorkerSpec,
     *,
     parent_pid: int | None = None,
     capture: Path | None = None,
     cwd: str | None = None,
-    task: Task = analyze_one,
 ) -> BatchWorker:
-    """Start this process as a batch worker and load ``config``'s model, once.
+    """Start this process as a batch worker and load ``spec``'s model, once.
 
     Args:
-        config: the analysis options.
-        threads: torch threads.
-        log_level: level of the per-video logs.
+        spec: the analysis options, torch threads, log level and task.
         parent_pid: the batch process to die with (a spawned worker); None = no such tie.
         capture: the file stderr goes to (see :func:`run_job`); None = stderr as it is.
         cwd: the working directory to take first (relative ``--model``/``--weights``/``--labels``
             paths resolve as in the batch); None = stay.
-        task: what the worker runs per job.
 
     Returns:
         The worker; a model that cannot load is its ``failure``, never an exception.
@@ -228,7 +276,7 @@ def start_worker(
     if cwd is not None:
         with suppress(OSError):
             os.chdir(cwd)
-    configure_worker_logging(log_level)
+    configure_worker_logging(spec.log_level)
     thread_lock_for_tqdm()
     stderr_file = _capture_stderr(capture)
     faulthandler.enable()  # a native crash dumps the Python stack into the capture
@@ -238,17 +286,10 @@ def start_worker(
 
         from videocam.analysis import load_configured_model
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(spec.threads)
         torch.manual_seed(MODEL_SEED)
-        loaded = load_configured_model(config)
-    except Exception as exc:
-        failure = (LOAD_FAILED, type(exc).__name__, str(exc), isinstance(exc, VideocamError))
-        return BatchWorker(config, None, failure, stderr_file, task)
-    return BatchWorker(config, loaded, None, stderr_file, task)
-
-
-def load_error(message: tuple[Any, ...]) -> ModelLoadError:
-    """The batch's error for a worker's ``(LOAD_FAILED, type, message, user_error)``: a user
-    error (a bad option) as it is, anything else prefixed with its type."""
-    _, kind, text, user_error = message
-    return ModelLoadError(text if user_error else f"cannot load the model: {kind}: {text}")
+        loaded = load_configured_model(spec.config)
+    except Exception as exc:  # noqa: BLE001 - sent to the batch, which raises it (LoadFailed)
+        failure = LoadFailed(type(exc).__name__, str(exc), isinstance(exc, VideocamError))
+        return BatchWorker(spec, None, failure, stderr_file)
+    return BatchWorker(spec, loaded, None, stderr_file)

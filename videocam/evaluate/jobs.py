@@ -3,13 +3,14 @@ in a work folder, the tables assembled from those.
 
 Each manifest row is a job (:class:`EvaluateJob`) that :class:`EvaluateTask` runs in a worker
 of :class:`~videocam.batch.engine.LocalEngine` or :class:`~videocam.batch.ray_engine.RayEngine`
-(the model loaded once per worker): :func:`~videocam.evaluate.runner.evaluate_video`, then the
-video's metrics row, curves and sanity correlations written atomically to
-``OUT/videos/NAME/result.json`` with a fingerprint of everything that shapes them (the options,
-as batch's :func:`~videocam.batch.job.config_hash`, the evaluate options and the manifest row)
-and the source file's size and modification time. A video that fails leaves
-``OUT/videos/NAME/log.txt`` only; one whose worker crashes or runs past ``--timeout`` is
-recorded by the engine (``WorkerCrash``, ``Timeout``) and the run goes on.
+(the model loaded once per worker), in batch's sequence (:func:`~videocam.batch.run.run_jobs`:
+option checks, OUT and its lock, engine, progress bar):
+:func:`~videocam.evaluate.runner.evaluate_video`, then the video's metrics row, curves and
+sanity correlations written atomically to ``OUT/videos/NAME/result.json`` with a fingerprint of
+everything that shapes them (the options, as batch's :func:`~videocam.batch.job.config_hash`,
+the evaluate options and the manifest row) and the source file's size and modification time. A
+video that fails leaves ``OUT/videos/NAME/log.txt`` only; one whose worker crashes or runs past
+``--timeout`` is recorded by the engine (``WorkerCrash``, ``Timeout``) and the run goes on.
 
 Then metrics.csv, summary.json, curves.png and report.html are assembled from the per-video
 results in manifest order, exactly as a run in one process assembles them
@@ -28,6 +29,7 @@ import logging
 import os
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,24 +37,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from videocam.analysis import with_method
-from videocam.batch import STATUS_FAILED, STATUS_OK, STATUS_SKIPPED, Job, JobResult
 from videocam.batch.job import (
+    STATUS_OK,
+    STATUS_SKIPPED,
+    JobResult,
     clear_sub_folder,
     config_hash,
     failed_result,
     record_failure,
     source_identity,
 )
-from videocam.batch.plan import sub_folder_name
-from videocam.batch.runner import (
-    EXIT_OK,
-    EXIT_SOME_FAILED,
+from videocam.batch.plan import Job, sub_folder_name
+from videocam.batch.run import (
     FAILURES_FILE,
-    Progress,
-    check_empty,
-    check_engine_options,
-    locked,
-    make_engine,
+    JobsCommand,
+    JobsOutcome,
+    JobsRun,
+    RunOptions,
+    run_jobs,
     write_failures,
 )
 from videocam.evaluate.outputs import save_evaluation
@@ -144,7 +146,7 @@ class EvaluateTask:
             with atomic_write(job.out_dir / RESULT_FILE) as tmp:
                 # NaN stays NaN (not null), so the assembled tables equal a one-process run's.
                 tmp.write_text(json.dumps(record, default=_plain), encoding="utf-8")
-        except Exception as exc:  # one video's failure must not end the run
+        except Exception as exc:  # noqa: BLE001 - one video's failure must not end the run
             seconds = time.perf_counter() - started
             result = failed_result(job, type(exc).__name__, str(exc), seconds)
             record_failure(job, [f"{result.error_type}: {result.error}", traceback.format_exc()])
@@ -204,8 +206,9 @@ def plan_evaluation(manifest: str | Path, out_dir: Path) -> list[EvaluateJob]:
 
 
 @dataclass(frozen=True)
-class EvaluationRun:
-    """What ``videocam evaluate`` did.
+class EvaluationRun(JobsOutcome):
+    """What ``videocam evaluate`` did (its ``exit_code`` is 0 when every video was evaluated,
+    3 when some failed).
 
     Attributes:
         evaluation: the assembled evaluation (as :func:`~.runner.evaluate_manifest` gives).
@@ -217,15 +220,6 @@ class EvaluationRun:
     evaluation: Evaluation
     results: list[JobResult]
     seconds: float
-
-    @property
-    def failures(self) -> list[JobResult]:
-        return [r for r in self.results if r.status == STATUS_FAILED]
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every video was evaluated, 3 when some failed."""
-        return EXIT_SOME_FAILED if self.failures else EXIT_OK
 
 
 def run_evaluation(
@@ -253,57 +247,66 @@ def run_evaluation(
         ConfigError: a bad manifest or option; OUT not empty without ``resume``; OUT in use.
         ModelLoadError: the model cannot be loaded.
     """
-    started = time.perf_counter()
-    check_engine_options(workers, engine, ray_address, timeout_s)
-    jobs = plan_evaluation(manifest, Path(os.path.abspath(os.fspath(out_dir))))
-    out = ensure_output_dir(out_dir).absolute()
-    with locked(out):
-        check_empty(out, resume)
-        records: dict[str, dict[str, Any]] = {}
-        results: dict[str, JobResult] = {}
-        if resume:
-            for job in jobs:
-                record = read_result(job, task.fingerprint(config, job.entry))
-                if record is not None:
-                    records[job.name] = record
-                    results[job.name] = JobResult(
-                        path=str(job.path), output=job.name, status=STATUS_SKIPPED
-                    )
-        todo = [job for job in jobs if job.name not in records]
-        logger.info("%d of %d video(s) to evaluate", len(todo), len(jobs))
-        bar = Progress(len(todo), "evaluate", enabled=progress)
+    options = RunOptions(
+        workers=workers,
+        resume=resume,
+        engine=engine,
+        ray_address=ray_address,
+        progress=progress,
+        log_level=log_level,
+        timeout_s=timeout_s,
+    )
+    command = _EvaluateCommand(manifest, out_dir, config, task)
+    return run_jobs(command, out_dir, config, options)
 
-        def on_result(result: JobResult) -> None:
-            bar(result)
-            results[result.output] = result
 
-        runner = make_engine(
-            engine,
-            config,
-            workers,
-            len(todo),
-            ray_address,
-            log_level=log_level,
-            scratch_dir=out,
-            timeout_s=timeout_s,
-            task=task,
-        )
-        try:
-            if todo:
-                runner.run(todo, on_result)
-        finally:
-            bar.close()
-        for job in todo:
-            record = read_result(job, task.fingerprint(config, job.entry))
-            if record is not None and results[job.name].status == STATUS_OK:
-                records[job.name] = record
-        evaluation = _assemble(jobs, records, results, config, task)
-        save_evaluation(evaluation, out)
-        write_failures(
-            out / FAILURES_FILE, [results[job.name] for job in jobs], folder=f"{WORK_DIR}/"
-        )
-    ordered = [results[job.name] for job in jobs]
-    return EvaluationRun(evaluation, ordered, time.perf_counter() - started)
+class _EvaluateCommand(JobsCommand[EvaluateJob, EvaluationRun]):
+    """``evaluate``'s part of :func:`~videocam.batch.run.run_jobs`: one job per manifest row,
+    ``--resume`` by each video's ``result.json``, and once every video reported, the tables
+    assembled from the results (an OUT the run created stays when it fails)."""
+
+    label = "evaluate"
+    task: EvaluateTask
+
+    def __init__(
+        self,
+        manifest: str | Path,
+        out_dir: str | os.PathLike[str],
+        config: AnalyzeConfig,
+        task: EvaluateTask,
+    ) -> None:
+        self.manifest = manifest
+        self.out_dir = Path(os.path.abspath(os.fspath(out_dir)))
+        self.config = config
+        self.task = task
+        #: The valid result.json of each video, by sub-folder name.
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def plan(self) -> list[EvaluateJob]:
+        return plan_evaluation(self.manifest, self.out_dir)
+
+    def _record(self, job: EvaluateJob) -> dict[str, Any] | None:
+        return read_result(job, self.task.fingerprint(self.config, job.entry))
+
+    def complete(self, jobs: Sequence[EvaluateJob], out: Path, resume: bool) -> list[JobResult]:
+        done: list[JobResult] = []
+        for job in jobs if resume else []:
+            record = self._record(job)
+            if record is not None:
+                self.records[job.name] = record
+                done.append(JobResult(path=str(job.path), output=job.name, status=STATUS_SKIPPED))
+        logger.info("%d of %d video(s) to evaluate", len(jobs) - len(done), len(jobs))
+        return done
+
+    def finish(self, run: JobsRun[EvaluateJob]) -> EvaluationRun:
+        for job in run.todo:
+            record = self._record(job)
+            if record is not None and run.results[job.name].status == STATUS_OK:
+                self.records[job.name] = record
+        evaluation = _assemble(run.jobs, self.records, run.results, self.config, self.task)
+        save_evaluation(evaluation, run.out)
+        write_failures(run.out / FAILURES_FILE, run.ordered(), folder=f"{WORK_DIR}/")
+        return EvaluationRun(evaluation, run.ordered(), time.perf_counter() - run.started)
 
 
 def _assemble(

@@ -133,6 +133,7 @@ class TargetScorer:
         return np.asarray([self._memo[key] for key in keys], dtype=np.float64)
 
     def __call__(self, kept: np.ndarray) -> float:
+        """The target's score with only the ``kept`` frames left in."""
         return float(self.score_all(np.asarray(kept, dtype=bool)[None])[0])
 
 
@@ -165,13 +166,7 @@ def evaluate_video(
         target = analysis.target[0]
         n_frames = len(analysis.frames)
         order = order_by_attribution(analysis.frames.attribution.to_numpy())
-        rng = np.random.default_rng(0)
-        orders = {"": [order], "_random": [rng.permutation(n_frames) for _ in range(random_seeds)]}
-        masks = {
-            f"{kind}{suffix}": [curve_masks(o, steps, inserting=kind == "insertion") for o in group]
-            for suffix, group in orders.items()
-            for kind in ("deletion", "insertion")
-        }
+        masks = _masks_per_curve(order, steps, random_seeds)
         from videocam.models.detectors import fit_to_video
 
         scorer = TargetScorer(
@@ -218,6 +213,21 @@ def evaluate_video(
     row["error"] = ""
     relative = {k: v / reference if reference > 0 else v for k, v in curves.items()}
     return row, relative, sanity
+
+
+def _masks_per_curve(
+    order: np.ndarray, steps: int, random_seeds: int
+) -> dict[str, list[np.ndarray]]:
+    """The masks of each curve: ``deletion`` and ``insertion`` in attribution ``order``, and
+    ``deletion_random`` and ``insertion_random`` in ``random_seeds`` random orders (seeded)."""
+    rng = np.random.default_rng(0)
+    n_frames = len(order)
+    orders = {"": [order], "_random": [rng.permutation(n_frames) for _ in range(random_seeds)]}
+    return {
+        f"{kind}{suffix}": [curve_masks(o, steps, inserting=kind == "insertion") for o in group]
+        for suffix, group in orders.items()
+        for kind in ("deletion", "insertion")
+    }
 
 
 def _occlusion_metrics(
