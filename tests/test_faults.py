@@ -136,8 +136,10 @@ def test_sigterm_while_analysing_leaves_the_earlier_result(long_clip: Path, tmp_
 def test_sigterm_stops_a_batch_that_resume_finishes(tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()
+    # The first video short, the others 4x longer: the signal lands while the batch still has
+    # seconds of work, however loaded the machine (with four short ones it could finish first).
     for i in range(4):
-        spec = ClipSpec(n_frames=120, size=(120, 160), seed=10 + i, event="grow")
+        spec = ClipSpec(n_frames=120 if i == 0 else 480, size=(120, 160), seed=10 + i, event="grow")
         make_clip(inputs / f"v{i}.mp4", spec)
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "videocam", "batch", str(inputs), "-o", str(out)]
@@ -148,6 +150,7 @@ def test_sigterm_stops_a_batch_that_resume_finishes(tmp_path: Path) -> None:
         assert process.poll() is None
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    assert process.poll() is None, "the batch ended before the signal could be sent"
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr
