@@ -283,3 +283,100 @@ def train_timm_colour_task(name: str, *, steps: int = 150, seed: int = 0, size: 
         return colour_batch(n, rng, 1, size=size, side=size * 10 // 32)
 
     return _train(model, lambda x: model(x[:, :, 0]), batch, steps=steps, seed=seed)
+
+
+# --- image–text dual encoders (CLIP, SigLIP) asked in words -------------------------------------
+
+#: The tiny tokenizer's vocabulary: its special tokens, then every letter alone and word-final.
+_SPECIAL = ("<|startoftext|>", "<|endoftext|>")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def tiny_tokenizer() -> Any:
+    """A CLIP BPE tokenizer over single letters (no merges; built offline, no download): a
+    word is its letters, the last one word-final."""
+    import transformers
+
+    vocab = {token: i for i, token in enumerate(_SPECIAL)}
+    for letter in _LETTERS:
+        vocab[letter] = len(vocab)
+        vocab[letter + "</w>"] = len(vocab)
+    return transformers.CLIPTokenizer(vocab=vocab, merges=[])
+
+
+#: Text length of the tiny text encoders, in tokens.
+TEXT_LEN = 24
+
+_TOWER = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+}
+
+
+def _dual_config(family: str) -> Any:
+    import transformers
+
+    text = {
+        **_TOWER,
+        "vocab_size": len(_SPECIAL) + 2 * len(_LETTERS),
+        "max_position_embeddings": TEXT_LEN,
+        "bos_token_id": 0,
+        "eos_token_id": 1,
+        "pad_token_id": 1,
+    }
+    vision = {**_TOWER, "image_size": IMAGE[0], "patch_size": 8}
+    if family == "clip":
+        return transformers.CLIPConfig(
+            text_config=text, vision_config=vision, projection_dim=16, logit_scale_init_value=2.0
+        )
+    return transformers.SiglipConfig(text_config=text, vision_config=vision)
+
+
+DUAL_FAMILIES = ("clip", "siglip")
+DUAL_PROCESSORS = {"clip": "CLIPImageProcessor", "siglip": "SiglipImageProcessor"}
+
+
+def build_dual(family: str, *, seed: int = 0) -> Any:
+    """A random tiny ``family`` dual encoder (CLIPModel / SiglipModel) in eval mode; SigLIP's
+    logit bias set away from 0, so that a test sees it."""
+    import transformers
+
+    torch.manual_seed(seed)
+    config = _dual_config(family)
+    cls = transformers.CLIPModel if family == "clip" else transformers.SiglipModel
+    model = cls(config).eval()
+    if family == "siglip":
+        with torch.no_grad():
+            model.logit_scale.fill_(1.5)
+            model.logit_bias.fill_(-0.75)
+    return model
+
+
+def save_dual(
+    family: str,
+    directory: Path,
+    *,
+    seed: int = 0,
+    model: Any = None,
+    tokenizer: bool = True,
+    processor: dict[str, Any] | None = None,
+) -> Path:
+    """A tiny ``family`` dual encoder saved with ``save_pretrained`` into ``directory``, with
+    the tiny tokenizer (unless ``tokenizer`` is false) and the family's image processor
+    (``processor``: its settings; default: mean 0.5, std 0.25, 32x32)."""
+    import transformers
+
+    module = model if model is not None else build_dual(family, seed=seed)
+    module.save_pretrained(directory)
+    if tokenizer:
+        tiny_tokenizer().save_pretrained(directory)
+    settings = processor or {
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.25, 0.25, 0.25],
+        "size": {"height": IMAGE[0], "width": IMAGE[1]},
+        "do_center_crop": False,
+    }
+    getattr(transformers, DUAL_PROCESSORS[family])(**settings).save_pretrained(directory)
+    return directory

@@ -156,6 +156,18 @@ def _read_labels(labels: str | Path | Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _texts(values: Sequence[str] | None, what: str) -> tuple[str, ...] | None:
+    """Prompts or negatives as a tuple of non-empty texts (None when not given)."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    texts = tuple(" ".join(str(v).split()) for v in values)
+    if not texts or not all(texts):
+        raise ConfigError(f"{what}: every text must be non-empty, got {list(values)!r}")
+    return texts
+
+
 def _checked_size(input_size: Any) -> tuple[int, int]:
     try:
         h, w = (int(v) for v in input_size)
@@ -226,6 +238,8 @@ class _Request:
     detector: bool
     score_threshold: float
     n_labels: int | None
+    prompts: tuple[str, ...] | None = None
+    negatives: tuple[str, ...] | None = None
 
 
 def _build_prefixed(request: _Request) -> Built:
@@ -236,8 +250,27 @@ def _build_prefixed(request: _Request) -> Built:
             f"{request.name}: {flag} applies to custom models only (hf: and timm: models know "
             "their kind)"
         )
-    build = hf.build_hf if hf.is_hf_spec(request.name) else timm_zoo.build_timm
-    return build(request.name, request.weights, request.num_classes)
+    if hf.is_hf_spec(request.name):
+        return hf.build_hf(
+            request.name,
+            request.weights,
+            request.num_classes,
+            prompts=request.prompts,
+            negatives=request.negatives,
+        )
+    return timm_zoo.build_timm(request.name, request.weights, request.num_classes)
+
+
+def _no_prompts(request: _Request) -> None:
+    """A prompt given to a model that is not an ``hf:`` image–text model is an error, and so
+    are negatives without a prompt."""
+    if request.negatives and not request.prompts:
+        raise ConfigError("contrast prompts (--negative) need --prompt TEXT too")
+    if request.prompts and not hf.is_hf_spec(request.name):
+        raise ConfigError(
+            f"{request.name} is not an image–text model: --prompt needs --model hf:ID_OR_DIR "
+            "of a CLIP or SigLIP model (a classifier explains its own classes: --target)"
+        )
 
 
 def _build_custom(request: _Request) -> Built:
@@ -299,6 +332,7 @@ def _build_named(key: str, request: _Request) -> Built:
 def _build(request: _Request) -> tuple[str, Built]:
     """(the model's name, what its source built): prefixed, custom or named."""
     name = request.name
+    _no_prompts(request)
     if hf.is_hf_spec(name) or timm_zoo.is_timm_spec(name):
         return name, _build_prefixed(request)
     if custom.is_custom_spec(name):
@@ -420,6 +454,7 @@ def _loaded(
         ),
         sources=sources,
         synthetic_only=built.synthetic_only,
+        prompts=built.prompts,
     )
 
 
@@ -437,6 +472,8 @@ def load_model(
     num_classes: int | None = None,
     detector: bool = False,
     score_threshold: float = detectors.DEFAULT_SCORE_THRESHOLD,
+    prompts: Sequence[str] | None = None,
+    negatives: Sequence[str] | None = None,
 ) -> LoadedModel:
     """Build a model, load its weights and check its target layer.
 
@@ -467,6 +504,11 @@ def load_model(
         detector: a custom builder returns an object detector (torchvision-style detections;
             see :mod:`videocam.models.detectors`). torchvision's detectors are known by name.
         score_threshold: detectors only: detections scoring below it count for nothing.
+        prompts: what to look for, in words, with an ``hf:`` image–text model (CLIP,
+            SigLIP): the model then outputs one score per prompt, prompt ``i`` being class
+            ``i`` (see :mod:`videocam.models.hf.prompts`); required for such a model, an
+            error for any other.
+        negatives: contrast prompts for a CLIP softmax (no class of their own).
 
     Returns:
         The :class:`LoadedModel`, in eval mode on ``device``, parameters frozen.
@@ -485,7 +527,15 @@ def load_model(
     given = _Given.checked(input_size, mean, std, labels)
     n_labels = len(given.names) if given.names is not None else None
     request = _Request(
-        name.strip(), weights, frame_model, num_classes, detector, score_threshold, n_labels
+        name.strip(),
+        weights,
+        frame_model,
+        num_classes,
+        detector,
+        score_threshold,
+        n_labels,
+        _texts(prompts, "prompts"),
+        _texts(negatives, "negatives"),
     )
     model_name, built = _build(request)
     return _loaded(model_name, built, given, layer, target_device)

@@ -1,0 +1,307 @@
+"""Asking in words (``--prompt``): tiny random CLIP and SigLIP models saved with their tokenizer
+and processor, loaded back as ``hf:DIR``.
+
+A random dual encoder understands no text, so these check the mechanics with exact values: the
+score equals transformers' own ``logits_per_image`` softmax / sigmoid for the same inputs, the
+map equals a Grad-CAM computed by hand at the default layer and the engine's ``compute_cam`` on
+the adapter, the text encoder runs once per run, every prompt is a track, ``auto`` explains the
+prompt with the most evidence, and bad input is one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import videocam
+from videocam.analysis import TRACK_COLUMNS
+from videocam.cam import METHODS, compute_cam
+from videocam.cli import main
+from videocam.errors import ConfigError, ModelLoadError
+from videocam.io import open_video
+from videocam.models import LoadedModel, load_model
+from videocam.models.hf.prompts import DEFAULT_NEGATIVES
+from videocam.runtime import model_input
+from videocam.synthetic import write_frames
+
+from support.hf_models import TEXT_LEN, build_dual, save_dual, save_hf, tiny_tokenizer
+
+transformers = pytest.importorskip("transformers")
+
+PROMPTS = ("a red square", "a blue circle", "a green dog")
+N_FRAMES = 8
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 frames of 48x48 noise with a bright square crossing them."""
+    path = tmp_path_factory.mktemp("prompt_video") / "clip.mp4"
+    rng = np.random.default_rng(3)
+    frames = []
+    for i in range(N_FRAMES):
+        frame = rng.integers(0, 80, size=(48, 48, 3)).astype(np.uint8)
+        frame[8:24, 4 + 3 * i : 20 + 3 * i] = (230, 40, 40)
+        frames.append(frame)
+    write_frames(path, frames, fps=8, lossless=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("duals")
+    return {family: save_dual(family, root / family) for family in ("clip", "siglip")}
+
+
+def _inputs(loaded: LoadedModel, video: Path) -> torch.Tensor:
+    """The video's frames as the single pass feeds them to the model."""
+    with open_video(video) as source:
+        frames = source.read(list(range(N_FRAMES)), size=loaded.preprocess.size)
+    return model_input(loaded, frames[:, None])
+
+
+def _reference_scores(
+    folder: Path, family: str, texts: tuple[str, ...], x: torch.Tensor, n_prompts: int
+) -> torch.Tensor:
+    """Each prompt's score from transformers' own forward of the saved model."""
+    auto = transformers.AutoModel.from_pretrained(str(folder)).eval()
+    tokenizer = tiny_tokenizer()
+    if family == "siglip":
+        ids = tokenizer(list(texts), padding="max_length", max_length=TEXT_LEN)["input_ids"]
+        inputs = {"input_ids": torch.tensor(ids)}
+    else:
+        encoded = tokenizer(list(texts), padding=True)
+        inputs = {k: torch.tensor(encoded[k]) for k in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        logits = auto(pixel_values=x, **inputs).logits_per_image
+    if family == "siglip":
+        return torch.sigmoid(logits[:, :n_prompts])
+    return torch.softmax(logits, dim=1)[:, :n_prompts]
+
+
+@pytest.mark.parametrize(
+    ("family", "prompts", "negatives"),
+    [
+        ("clip", PROMPTS, ("a photo of a cat",)),
+        ("clip", PROMPTS[:1], None),  # one prompt: the default negatives give the contrast
+        ("siglip", PROMPTS, None),
+    ],
+)
+def test_scores_are_the_models_own_probabilities(
+    family: str,
+    prompts: tuple[str, ...],
+    negatives: tuple[str, ...] | None,
+    folders: dict[str, Path],
+    video: Path,
+) -> None:
+    loaded = load_model(f"hf:{folders[family]}", prompts=prompts, negatives=negatives)
+    x = _inputs(loaded, video)
+    got = loaded.module(x)
+    used = negatives or (DEFAULT_NEGATIVES if family == "clip" and len(prompts) == 1 else ())
+    want = _reference_scores(folders[family], family, (*prompts, *used), x, len(prompts))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert loaded.categories == prompts
+    assert loaded.prompts is not None
+    assert loaded.prompts.negatives == used
+    assert loaded.prompts.negatives_default == (
+        negatives is None and family == "clip" and len(prompts) == 1
+    )
+    assert loaded.prompts.score == ("sigmoid" if family == "siglip" else "softmax")
+    assert torch.equal(loaded.class_scores(got), got.float())  # already probabilities
+    if family == "siglip":
+        assert loaded.prompts.logit_bias == pytest.approx(-0.75)
+        assert loaded.prompts.logit_scale == pytest.approx(float(np.exp(1.5)), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("family", "layer", "prefix"),
+    [
+        ("clip", "vision_model.encoder.layers.1.layer_norm1", 1),
+        ("siglip", "vision_model.encoder.layers.1", 0),
+    ],
+)
+def test_gradcam_of_a_prompt_by_hand(
+    family: str, layer: str, prefix: int, folders: dict[str, Path], video: Path
+) -> None:
+    """Grad-CAM of a prompt's score at the default layer: the mean gradient over the 4x4 patch
+    grid weighs the channels (class token left out), as computed here from hooks."""
+    loaded = load_model(f"hf:{folders[family]}", prompts=PROMPTS)
+    assert loaded.layer == layer
+    x = _inputs(loaded, video)
+    module = dict(loaded.module.hf_model.named_modules())[layer]
+    kept: list[torch.Tensor] = []
+
+    def hook(_m: Any, _a: Any, out: Any) -> None:
+        out = out[0] if isinstance(out, tuple) else out
+        out.retain_grad()
+        kept.append(out)
+
+    handle = module.register_forward_hook(hook)
+    try:
+        scores = loaded.module(x.clone().requires_grad_(True))
+        scores[:, 1].sum().backward()
+    finally:
+        handle.remove()
+    tokens = kept[0]
+    n, _, c = tokens.shape
+    a = tokens[:, prefix:].detach().reshape(n, 4, 4, c).permute(0, 3, 1, 2)
+    g = tokens.grad[:, prefix:].reshape(n, 4, 4, c).permute(0, 3, 1, 2)
+    by_hand = torch.relu((g.mean(dim=(2, 3))[:, :, None, None] * a).sum(dim=1))
+    engine = compute_cam(loaded.module, x, loaded.layer, [1] * n, reshape=loaded.reshape)
+    torch.testing.assert_close(engine, by_hand, rtol=1e-4, atol=1e-9)
+    assert float(by_hand.max()) > 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_runs_on_a_prompt(method: str, folders: dict[str, Path], video: Path) -> None:
+    loaded = load_model(f"hf:{folders['clip']}", prompts=PROMPTS[:2])
+    x = _inputs(loaded, video)[:2]
+    cams = compute_cam(loaded.module, x, loaded.layer, [1, 0], method, reshape=loaded.reshape)
+    assert cams.shape == (2, 4, 4)
+    assert torch.isfinite(cams).all()
+    assert float(cams.min()) >= 0
+
+
+def test_analysis_tracks_every_prompt_and_encodes_text_once(
+    folders: dict[str, Path], video: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[int] = []
+    original = transformers.CLIPModel.get_text_features
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.CLIPModel, "get_text_features", counted)
+    analysis = videocam.analyze(
+        video,
+        f"hf:{folders['clip']}",
+        prompts=list(PROMPTS),
+        negatives=["a photo of a cat"],
+        target=0,
+        batch_size=2,  # 4 forwards
+        render=False,
+        topk=2,
+        min_gap=0.1,
+    )
+    assert len(calls) == 1
+    loaded = load_model(f"hf:{folders['clip']}", prompts=PROMPTS, negatives=["a photo of a cat"])
+    x = _inputs(loaded, video)
+    with torch.no_grad():
+        scores = loaded.module(x).numpy()
+    np.testing.assert_allclose(analysis.frames.target_score, scores[:, 0], rtol=1e-5, atol=1e-7)
+    tracks = analysis.tracks
+    assert tracks is not None
+    assert list(tracks.columns) == TRACK_COLUMNS
+    for index, text in enumerate(PROMPTS):
+        rows = tracks[tracks.class_index == index]
+        assert set(rows.class_name) == {text}
+        np.testing.assert_allclose(rows.target_score, scores[:, index], rtol=1e-5, atol=1e-7)
+    cams = compute_cam(loaded.module, x, loaded.layer, [0] * N_FRAMES, reshape=loaded.reshape)
+    scale = analysis.summary["cam_scale"]
+    np.testing.assert_allclose(
+        analysis.frames.attribution * scale, cams.mean(dim=(1, 2)).numpy(), rtol=1e-4, atol=1e-9
+    )
+    prompts = analysis.summary["prompts"]
+    assert prompts["texts"] == list(PROMPTS)
+    assert prompts["negatives"] == ["a photo of a cat"]
+    assert prompts["score"] == "softmax"
+    assert "softmax over the 3 prompt(s) and 1 negative(s)" in prompts["definition"]
+    assert analysis.summary["target"]["name"] == PROMPTS[0]
+
+
+def test_auto_explains_the_prompt_with_the_most_evidence(
+    folders: dict[str, Path], video: Path
+) -> None:
+    """The prompts ordered so that the one the model scores highest over the video comes last:
+    ``auto`` explains it, not the first."""
+    loaded = load_model(f"hf:{folders['siglip']}", prompts=PROMPTS)
+    with torch.no_grad():
+        means = loaded.module(_inputs(loaded, video)).mean(dim=0).numpy()
+    order = np.argsort(means, kind="stable")  # the best last
+    assert means[order[-1]] > means[order[-2]]
+    prompts = [PROMPTS[i] for i in order]
+    analysis = videocam.analyze(
+        video, f"hf:{folders['siglip']}", prompts=prompts, render=False, topk=2, min_gap=0.1
+    )
+    assert analysis.summary["target"]["index"] == len(PROMPTS) - 1
+    assert analysis.summary["target"]["name"] == PROMPTS[order[-1]]
+    assert analysis.summary["target"]["auto"] is True
+
+
+def test_cli_prompt_search_writes_tracks_and_summary(
+    folders: dict[str, Path], video: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    config = tmp_path / "ask.yaml"
+    config.write_text("negatives: [a photo of a cat]\ntopk: 2\nmin_gap: 0.1\n", encoding="utf-8")
+    args = ["analyze", str(video), "-o", str(out), "--model", f"hf:{folders['clip']}"]
+    args += ["--prompt", PROMPTS[0], "--prompt", PROMPTS[1], "--config", str(config)]
+    assert main([*args, "--no-render", "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["prompts"]["texts"] == list(PROMPTS[:2])
+    assert summary["prompts"]["negatives"] == ["a photo of a cat"]
+    assert summary["config"]["prompts"] == list(PROMPTS[:2])
+    tracks = pd.read_csv(out / "tracks.csv")
+    assert sorted(set(zip(tracks.class_index, tracks.class_name, strict=True))) == [
+        (0, PROMPTS[0]),
+        (1, PROMPTS[1]),
+    ]
+
+
+def _error_line(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
+    assert main([*args, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_cli_prompt_errors_are_one_line(
+    folders: dict[str, Path], video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    base = ["analyze", str(video), "-o", str(out), "--no-render"]
+    clip = ["--model", f"hf:{folders['clip']}"]
+    vit = save_hf("vit", tmp_path / "vit", processor={})
+    bare = save_dual("clip", tmp_path / "bare", tokenizer=False)
+    capsys.readouterr()  # the saving's progress bars
+    assert "not an image–text model" in _error_line(
+        capsys, [*base, "--model", f"hf:{vit}", "--prompt", "a dog"]
+    )
+    assert "not an image–text model" in _error_line(
+        capsys, [*base, "--model", "videocam_tiny", "--prompt", "a dog"]
+    )
+    assert "--prompt TEXT" in _error_line(capsys, [*base, *clip])
+    assert "empty prompt" in _error_line(capsys, [*base, *clip, "--prompt", "  "])
+    assert "need --prompt" in _error_line(capsys, [*base, *clip, "--negative", "a cat"])
+    assert "given twice" in _error_line(
+        capsys, [*base, *clip, "--prompt", "a cat", "--negative", "a cat"]
+    )
+    too_long = " ".join(["abc"] * TEXT_LEN)
+    assert f"at most {TEXT_LEN}" in _error_line(capsys, [*base, *clip, "--prompt", too_long])
+    assert "no tokenizer" in _error_line(
+        capsys, [*base, "--model", f"hf:{bare}", "--prompt", "a dog"]
+    )
+    assert not out.exists()
+
+
+def test_api_prompt_errors(folders: dict[str, Path]) -> None:
+    with pytest.raises(ConfigError, match="--prompt TEXT"):
+        load_model(f"hf:{folders['siglip']}")
+    with pytest.raises(ConfigError, match="num_classes"):
+        load_model(f"hf:{folders['siglip']}", prompts=["a"], num_classes=3)
+    with pytest.raises(ConfigError, match="not an image–text model"):
+        load_model("videocam_tiny", prompts=["a dog"])
+
+
+def test_siglip_without_a_pooling_head_is_refused(tmp_path: Path) -> None:
+    model = build_dual("siglip")
+    model.config.vision_config.vision_use_head = False
+    folder = save_dual("siglip", tmp_path / "headless", model=model)
+    with pytest.raises(ModelLoadError, match="no head"):
+        load_model(f"hf:{folder}", prompts=["a dog"])
