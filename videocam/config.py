@@ -45,7 +45,9 @@ class AnalyzeConfig:
         sample_fps: analyse frames at this rate instead (nearest frame to each tick).
         start_s, end_s: time range to analyse.
         input_size, mean, std, labels: preprocessing and class names for custom models.
-        target: ``auto`` (top class of the whole video), a class index, or a class name.
+        target: ``auto`` (top class of the whole video), a class index, or a class name (or a
+            prompt's text or position). With ``prompts`` and no target, :meth:`from_mapping`
+            (the API, YAML files, the command line) makes it 0, the first prompt.
         method: CAM method; None = the model's default (:data:`DETECTOR_METHOD` for object
             detectors, :data:`DEFAULT_METHOD` otherwise).
         topk: number of keyframes.
@@ -132,6 +134,8 @@ class AnalyzeConfig:
                 f"known: {', '.join(sorted(known))}"
             )
         coerced = {k: _coerce(k, v, where) for k, v in normalised.items()}
+        if coerced.get("prompts") and coerced.get("target") is None:
+            coerced["target"] = 0  # asked in words: the first prompt, unless --target says
         return cls(**coerced)
 
     def replace(self, **changes: Any) -> AnalyzeConfig:

@@ -30,6 +30,7 @@ from videocam.models.hf.prompts import DEFAULT_NEGATIVES
 from videocam.runtime import model_input
 from videocam.synthetic import write_frames
 
+from support.batch import page_data
 from support.hf_models import TEXT_LEN, build_dual, save_dual, save_hf, tiny_tokenizer
 
 transformers = pytest.importorskip("transformers")
@@ -219,19 +220,22 @@ def test_auto_explains_the_prompt_with_the_most_evidence(
     folders: dict[str, Path], video: Path
 ) -> None:
     """The prompts ordered so that the one the model scores highest over the video comes last:
-    ``auto`` explains it, not the first."""
+    ``auto`` explains it; without ``--target`` the first prompt is explained."""
     loaded = load_model(f"hf:{folders['siglip']}", prompts=PROMPTS)
     with torch.no_grad():
         means = loaded.module(_inputs(loaded, video)).mean(dim=0).numpy()
     order = np.argsort(means, kind="stable")  # the best last
     assert means[order[-1]] > means[order[-2]]
     prompts = [PROMPTS[i] for i in order]
-    analysis = videocam.analyze(
-        video, f"hf:{folders['siglip']}", prompts=prompts, render=False, topk=2, min_gap=0.1
-    )
+    options: dict[str, Any] = {"prompts": prompts, "render": False, "topk": 2, "min_gap": 0.1}
+    analysis = videocam.analyze(video, f"hf:{folders['siglip']}", target="auto", **options)
     assert analysis.summary["target"]["index"] == len(PROMPTS) - 1
     assert analysis.summary["target"]["name"] == PROMPTS[order[-1]]
     assert analysis.summary["target"]["auto"] is True
+    first = videocam.analyze(video, f"hf:{folders['siglip']}", **options)  # no --target
+    assert first.summary["target"]["index"] == 0
+    assert first.summary["target"]["name"] == prompts[0]
+    assert first.summary["config"]["target"] == 0
 
 
 def test_cli_prompt_search_writes_tracks_and_summary(
@@ -305,3 +309,78 @@ def test_siglip_without_a_pooling_head_is_refused(tmp_path: Path) -> None:
     folder = save_dual("siglip", tmp_path / "headless", model=model)
     with pytest.raises(ModelLoadError, match="no head"):
         load_model(f"hf:{folder}", prompts=["a dog"])
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory, video: Path) -> Path:
+    """A footage library of two videos: the module's and a darker copy without the square."""
+    root = tmp_path_factory.mktemp("library")
+    (root / "a").mkdir()
+    (root / "a" / "square.mp4").write_bytes(video.read_bytes())
+    rng = np.random.default_rng(9)
+    frames = [rng.integers(0, 40, size=(48, 48, 3)).astype(np.uint8) for _ in range(N_FRAMES)]
+    write_frames(root / "dark.mp4", frames, fps=8, lossless=True)
+    return root
+
+
+def test_batch_prompt_search_writes_ranked_moments(
+    folders: dict[str, Path], library: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = ["batch", str(library), "-o", str(out), "--model", f"hf:{folders['clip']}"]
+    args += ["--prompt", PROMPTS[0], "--prompt", PROMPTS[1], "--topk", "3", "--min-gap", "0.1"]
+    assert main([*args, "--device", "cpu", "--quiet"]) == 0
+    moments = pd.read_csv(out / "moments.csv", keep_default_na=False)
+    assert list(moments.columns) == [
+        "rank",
+        "video",
+        "frame_index",
+        "time_s",
+        "target_score",
+        "attribution",
+        "image",
+    ]
+    assert list(moments["rank"]) == list(range(1, len(moments) + 1))
+    assert "a/square.mp4" in set(moments.video)
+    assert set(moments.video) <= {"a/square.mp4", "dark.mp4"}  # a video may have no keyframe
+    scores = moments.target_score.to_numpy()
+    assert (np.diff(scores) <= 0).all()  # strongest first
+    index = pd.read_csv(out / "index.csv")
+    expected = 0
+    for output in index.output:
+        keyframes = pd.read_csv(out / output / "keyframes.csv")
+        frames = pd.read_csv(out / output / "frames.csv").set_index("frame_index")
+        expected += len(keyframes)
+        mine = moments[moments.image.str.startswith(f"{output}/")]
+        assert sorted(mine.frame_index) == sorted(keyframes.frame_index)
+        for row in mine.itertuples():
+            assert row.target_score == pytest.approx(frames.target_score[row.frame_index])
+            assert (out / row.image).is_file()
+    assert len(moments) == expected
+    page = page_data(out / "report.html")
+    assert page["prompts"] == list(PROMPTS[:2])
+    assert [m["rank"] for m in page["moments"]] == list(moments["rank"])
+    for shown, row in zip(page["moments"], moments.itertuples(), strict=True):
+        output = row.image.split("/")[0]
+        assert shown["report"] == f"{output}/report.html"
+        assert (out / shown["report"]).is_file()
+        assert shown["image"] == row.image
+        assert shown["time_s"] == pytest.approx(row.time_s)
+    batch = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+    assert batch["files"]["moments"] == "moments.csv"
+    assert batch["config"]["prompts"] == list(PROMPTS[:2])
+
+
+def test_evaluate_takes_prompts(folders: dict[str, Path], video: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"path,label\n{video},{PROMPTS[1]}\n", encoding="utf-8")
+    out = tmp_path / "eval"
+    args = ["evaluate", str(manifest), "-o", str(out), "--model", f"hf:{folders['siglip']}"]
+    args += ["--prompt", PROMPTS[0], "--prompt", PROMPTS[1], "--no-render"]
+    assert main([*args, "--device", "cpu", "--quiet"]) == 0
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics.label) == [PROMPTS[1]]
+    assert metrics.predicted.iloc[0] in PROMPTS[:2]
+    assert np.isfinite(metrics.deletion_auc).all()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["config"]["prompts"] == list(PROMPTS[:2])

@@ -182,7 +182,10 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     )
     t.add_argument("--backend", choices=BACKEND_CHOICES, help="decoder")
     e = parser.add_argument_group("explanation")
-    e.add_argument("--target", help="auto, a class index, or a class name (or a prompt)")
+    e.add_argument(
+        "--target",
+        help="auto, a class index, or a class name (--prompt without --target: the first prompt)",
+    )
     e.add_argument(
         "--prompt",
         dest="prompts",
