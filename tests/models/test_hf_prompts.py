@@ -274,7 +274,7 @@ def test_cli_prompt_errors_are_one_line(
     vit = save_hf("vit", tmp_path / "vit", processor={})
     bare = save_dual("clip", tmp_path / "bare", tokenizer=False)
     capsys.readouterr()  # the saving's progress bars
-    assert "not an image–text model" in _error_line(
+    assert "'vit' model: --prompt needs an image–text model" in _error_line(
         capsys, [*base, "--model", f"hf:{vit}", "--prompt", "a dog"]
     )
     assert "not an image–text model" in _error_line(

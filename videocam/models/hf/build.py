@@ -173,8 +173,8 @@ def _prompts_fit(
     if model_type not in PROMPT_FAMILIES:
         if prompts:
             raise ConfigError(
-                f"{source.display} is a {model_type!r} model, not an image–text model: "
-                f"--prompt needs one of {', '.join(PROMPT_FAMILIES)} (its classes are its own)"
+                f"{source.display} is a {model_type!r} model: --prompt needs an image–text "
+                f"model of a family videocam asks in words ({', '.join(PROMPT_FAMILIES)})"
             )
         return False
     if not prompts:
