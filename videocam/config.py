@@ -67,7 +67,7 @@ class AnalyzeConfig:
             says otherwise; None = the model's classes.
         negatives: contrast prompts (``--negative``): they take part in a CLIP softmax but get
             no track; None = none (a default set with one prompt, see
-            :data:`videocam.models.hf.prompts.DEFAULT_NEGATIVES`).
+            :data:`videocam.models.prompting.DEFAULT_NEGATIVES`).
         device: ``auto``, ``cpu`` or ``cuda``.
         autocast: run the model in bfloat16/float16 autocast (CAM arithmetic stays float32).
         batch_size: windows (video models) or frames (frame models) per forward; None = auto.

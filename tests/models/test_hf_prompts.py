@@ -26,7 +26,7 @@ from videocam.cli import main
 from videocam.errors import ConfigError, ModelLoadError
 from videocam.io import open_video
 from videocam.models import LoadedModel, load_model
-from videocam.models.hf.prompts import DEFAULT_NEGATIVES
+from videocam.models.prompting import DEFAULT_NEGATIVES
 from videocam.runtime import model_input
 from videocam.synthetic import write_frames
 
@@ -134,7 +134,7 @@ def test_gradcam_of_a_prompt_by_hand(
     loaded = load_model(f"hf:{folders[family]}", prompts=PROMPTS)
     assert loaded.layer == layer
     x = _inputs(loaded, video)
-    module = dict(loaded.module.hf_model.named_modules())[layer]
+    module = dict(loaded.module.model.named_modules())[layer]
     kept: list[torch.Tensor] = []
 
     def hook(_m: Any, _a: Any, out: Any) -> None:

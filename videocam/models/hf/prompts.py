@@ -1,15 +1,9 @@
 """Asking in words: an ``hf:`` image–text dual encoder (CLIP, SigLIP) as a model whose "classes"
 are prompts, and building it (:func:`build_prompt_model`).
 
-The adapter (:class:`PromptScorer`) runs the vision tower on each frame and returns one score
-per prompt, the prompt's probability as the model defines it:
-
-* CLIP: ``softmax`` over the prompts **and** the negatives of ``logit_scale · cos(image, text)``
-  (``logit_scale`` = exp of the model's own parameter), the prompts' columns kept. With one
-  prompt and no negatives, :data:`DEFAULT_NEGATIVES` give the contrast (a softmax over one
-  column is always 1);
-* SigLIP: ``sigmoid(logit_scale · cos(image, text) + logit_bias)``, each prompt on its own
-  (negatives play no part).
+The adapter (:class:`~videocam.models.prompting.PromptScorer`) runs the vision tower on each
+frame and returns one score per prompt, the prompt's probability as the model defines it: CLIP's
+softmax over prompts and negatives, SigLIP's sigmoid (see :mod:`videocam.models.prompting`).
 
 The texts are tokenised with the model's own tokenizer and encoded once, when the model is
 built (:func:`text_embeddings`); windows only run the vision tower. Since the adapter's outputs
@@ -22,7 +16,6 @@ attention head, so the last block's output.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,26 +29,11 @@ from videocam.models.hf.source import Source, from_config, pretrained, quiet_pro
 from videocam.models.hf.tokens import pair
 from videocam.models.layers import PatchTokens, ReshapeFn
 from videocam.models.preprocess import Preprocess
-from videocam.models.spec import Built, PromptSet
+from videocam.models.prompting import PromptScorer, choose_negatives
+from videocam.models.spec import Built
 from videocam.models.weights import WeightsSpec, apply_state_dict, load_state_dict_file
 
-logger = logging.getLogger(__name__)
-
-__all__ = [
-    "DEFAULT_NEGATIVES",
-    "PROMPT_FAMILIES",
-    "PromptFamily",
-    "PromptScorer",
-    "build_prompt_model",
-    "text_embeddings",
-]
-
-#: The contrast a CLIP softmax needs when one prompt is given and no negative: generic
-#: captions of "something else", so that the prompt's score is its share against them.
-DEFAULT_NEGATIVES = ("a photo", "a photo of something else", "a photo of an empty scene")
-
-#: The child the wrapped model is registered under; layer names are its own.
-_CHILD = "hf_model"
+__all__ = ["PROMPT_FAMILIES", "PromptFamily", "build_prompt_model", "text_embeddings"]
 
 #: Files one of which holds a tokenizer's vocabulary (fast, BPE, SentencePiece).
 _VOCABULARY_FILES = ("tokenizer.json", "vocab.json", "spiece.model", "tokenizer.model")
@@ -89,58 +67,6 @@ PROMPT_FAMILIES: dict[str, PromptFamily] = {
         PromptFamily("siglip", "sigmoid", 0, "attention", pad_to_max=True),
     )
 }
-
-
-class PromptScorer(nn.Module):
-    """An image–text model as videocam runs it: frames (N, 3, H, W) → scores (N, prompts).
-
-    The wrapped model (:attr:`hf_model`, its one child) holds every weight; the text
-    embeddings are a buffer computed once (:func:`text_embeddings`), unit length, prompts
-    first, then the negatives. ``logit_scale`` and ``logit_bias`` are read from the model at
-    each forward, so they are the model's own.
-
-    Args:
-        model: the transformers ``CLIPModel`` / ``SiglipModel``.
-        texts: (P + negatives, D) unit text embeddings.
-        n_prompts: how many rows of ``texts`` are prompts (the outputs).
-        family: the model's :class:`PromptFamily`.
-        name: names the model in errors.
-    """
-
-    #: The child whose dotted names are the layer names.
-    layer_root_name = _CHILD
-
-    def __init__(
-        self, model: nn.Module, texts: torch.Tensor, n_prompts: int, family: PromptFamily, name: str
-    ) -> None:
-        super().__init__()
-        self.hf_model = model
-        self.register_buffer("text_embeds", texts, persistent=False)
-        self.n_prompts = n_prompts
-        self.family = family
-        self.model_name = name
-        self.training = model.training
-
-    def similarity(self, x: torch.Tensor) -> torch.Tensor:
-        """``logit_scale · cos(image, text)`` (+ ``logit_bias``), (N, P + negatives)."""
-        if x.ndim != 4:
-            raise ConfigError(
-                f"{self.model_name}: expected frames (N, 3, H, W), got shape {tuple(x.shape)}"
-            )
-        model: Any = self.hf_model
-        image = model.get_image_features(pixel_values=x).pooler_output
-        image = image / image.norm(p=2, dim=-1, keepdim=True)
-        texts: torch.Tensor = self.text_embeds  # type: ignore[assignment]
-        logits: torch.Tensor = image @ texts.to(image.dtype).t() * model.logit_scale.exp()
-        bias = getattr(model, "logit_bias", None)
-        return logits + bias if self.family.score == "sigmoid" and bias is not None else logits
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Each prompt's score (N, P): softmax over prompts and negatives, or the sigmoid."""
-        logits = self.similarity(x).float()
-        if self.family.score == "sigmoid":
-            return torch.sigmoid(logits[:, : self.n_prompts])
-        return torch.softmax(logits, dim=1)[:, : self.n_prompts]
 
 
 def _tokenizer(transformers: Any, source: Source) -> Any:
@@ -197,35 +123,6 @@ def text_embeddings(
     with torch.no_grad():
         embeds = model.get_text_features(**inputs).pooler_output.float()
     return embeds / embeds.norm(p=2, dim=-1, keepdim=True)
-
-
-def _negatives(
-    family: PromptFamily, prompts: tuple[str, ...], negatives: tuple[str, ...] | None, name: str
-) -> tuple[tuple[str, ...], bool]:
-    """(the negatives, whether they are the default set)."""
-    if family.score == "sigmoid":
-        if negatives:
-            logger.warning(
-                "%s scores each prompt on its own (sigmoid): --negative plays no part", name
-            )
-        return tuple(negatives or ()), False
-    if negatives:
-        return negatives, False
-    if len(prompts) == 1:
-        return DEFAULT_NEGATIVES, True
-    return (), False
-
-
-def _definition(family: PromptFamily, n_prompts: int, n_negatives: int) -> str:
-    if family.score == "sigmoid":
-        return (
-            "sigmoid(logit_scale · cos(image, text) + logit_bias), each prompt on its own; "
-            "logit_scale and logit_bias are the model's own"
-        )
-    return (
-        f"softmax over the {n_prompts} prompt(s) and {n_negatives} negative(s) of logit_scale · "
-        "cos(image, text), logit_scale the model's own; a prompt's column"
-    )
 
 
 def _weighted(
@@ -306,23 +203,13 @@ def build_prompt_model(
     model.eval()
     if getattr(config.vision_config, "vision_use_head", True) is False:
         raise ModelLoadError(f"{name}: its vision tower has no head (vision_use_head false)")
-    chosen, default = _negatives(family, prompts, negatives, name)
+    chosen, default = choose_negatives(family.score, prompts, negatives, name)
     texts = text_embeddings(model, tokenizer, (*prompts, *chosen), family, name)
     fixed = pair(config.vision_config.image_size)
     stats = processor_stats(transformers, source, model_type, "frame")
     config_file = source.file_label("config.json")
     layer, why = _default_layer(model, family, config)
-    scale = float(model.logit_scale.detach().exp())  # type: ignore[operator]
-    bias = getattr(model, "logit_bias", None) if family.score == "sigmoid" else None
-    prompt_set = PromptSet(
-        texts=prompts,
-        negatives=chosen,
-        negatives_default=default,
-        score=family.score,
-        logit_scale=scale,
-        logit_bias=None if bias is None else float(bias.detach()),
-        definition=_definition(family, len(prompts), len(chosen)),
-    )
+    scorer = PromptScorer(model, texts, len(prompts), family.score, name)
     sources = {
         "family": f"{model_type} (image–text)",
         "weights": weights_from,
@@ -338,7 +225,7 @@ def build_prompt_model(
         else "the (h, w) patch grid",
     }
     return Built(
-        module=PromptScorer(model, texts, len(prompts), family, name),
+        module=scorer,
         kind="frame",
         weights=label,
         preprocess=Preprocess(size=fixed, mean=stats.mean, std=stats.std),
@@ -350,5 +237,5 @@ def build_prompt_model(
         reshape_factory=_reshape_factory(family, config, name, fixed),
         fixed_input=fixed,
         sources=sources,
-        prompts=prompt_set,
+        prompts=scorer.prompt_set(prompts, chosen, default),
     )
