@@ -31,7 +31,14 @@ from videocam.runtime import model_input
 from videocam.synthetic import write_frames
 
 from support.batch import page_data
-from support.hf_models import TEXT_LEN, build_dual, save_dual, save_hf, tiny_tokenizer
+from support.hf_models import (
+    TEXT_LEN,
+    build_dual,
+    save_dual,
+    save_hf,
+    square_on_noise,
+    tiny_tokenizer,
+)
 
 transformers = pytest.importorskip("transformers")
 
@@ -43,14 +50,7 @@ N_FRAMES = 8
 def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """8 frames of 48x48 noise with a bright square crossing them."""
     path = tmp_path_factory.mktemp("prompt_video") / "clip.mp4"
-    rng = np.random.default_rng(3)
-    frames = []
-    for i in range(N_FRAMES):
-        frame = rng.integers(0, 80, size=(48, 48, 3)).astype(np.uint8)
-        frame[8:24, 4 + 3 * i : 20 + 3 * i] = (230, 40, 40)
-        frames.append(frame)
-    write_frames(path, frames, fps=8, lossless=True)
-    return path
+    return square_on_noise(path, N_FRAMES, (230, 40, 40), step=3, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -384,3 +384,12 @@ def test_evaluate_takes_prompts(folders: dict[str, Path], video: Path, tmp_path:
     assert np.isfinite(metrics.deletion_auc).all()
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["config"]["prompts"] == list(PROMPTS[:2])
+
+
+def test_models_lists_the_families_asked_in_words() -> None:
+    from videocam.models.hf.families import PROMPT_ROWS
+    from videocam.models.hf.prompts import PROMPT_FAMILIES
+
+    assert set(PROMPT_ROWS) == set(PROMPT_FAMILIES)
+    assert PROMPT_ROWS["clip"][0] == "vision_model.encoder.layers.-1.layer_norm1"
+    assert PROMPT_ROWS["siglip"][0].startswith("vision_model.encoder.layers.-1 ")

@@ -380,3 +380,22 @@ def save_dual(
     }
     getattr(transformers, DUAL_PROCESSORS[family])(**settings).save_pretrained(directory)
     return directory
+
+
+def square_on_noise(
+    path: Path, n_frames: int, colour: tuple[int, int, int], *, step: int, seed: int, top: int = 8
+) -> Path:
+    """A lossless clip of ``n_frames`` 48x48 frames of dark noise with a 16-px square of
+    ``colour`` moving ``step`` px right per frame (``n_frames`` fps: one second)."""
+    import numpy as np
+
+    from videocam.synthetic import write_frames
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_frames):
+        frame = rng.integers(0, 80, size=(48, 48, 3)).astype(np.uint8)
+        draw_square(frame, top, 4 + step * i, 16, colour)
+        frames.append(frame)
+    write_frames(path, frames, fps=n_frames, lossless=True)
+    return path

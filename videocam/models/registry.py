@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from videocam.errors import ConfigError, ModelLoadError
-from videocam.models import bundled, custom, detectors, hf, timm_zoo, torchvision_zoo
+from videocam.models import bundled, custom, detectors, hf, openclip, timm_zoo, torchvision_zoo
 from videocam.models.layers import layer_name, resolve_layer
 from videocam.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from videocam.models.spec import SYNTHETIC_ONLY_NOTE, Built, LoadedModel, ModelCard, ModelInfo
@@ -50,6 +50,7 @@ def list_models() -> list[ModelInfo]:
         *detectors.detector_infos(),
         *hf.hf_infos(),
         *timm_zoo.timm_infos(),
+        *openclip.openclip_infos(),
     ]
 
 
@@ -94,6 +95,8 @@ def describe_model(name: str, weights: str | Path | None = "DEFAULT") -> ModelCa
         source = "transformers"
     elif timm_zoo.is_timm_spec(model_name):
         source = "timm"
+    elif openclip.is_openclip_spec(model_name):
+        source = "open_clip"
     elif not custom.is_custom_spec(model_name):
         source = "torchvision"
     return ModelCard(
@@ -243,7 +246,7 @@ class _Request:
 
 
 def _build_prefixed(request: _Request) -> Built:
-    """``hf:`` and ``timm:`` models: they know their kind."""
+    """``hf:``, ``timm:`` and ``openclip:`` models: they know their kind."""
     if request.frame_model or request.detector:
         flag = "--frame-model" if request.frame_model else "--detector"
         raise ConfigError(
@@ -258,6 +261,10 @@ def _build_prefixed(request: _Request) -> Built:
             prompts=request.prompts,
             negatives=request.negatives,
         )
+    if openclip.is_openclip_spec(request.name):
+        return openclip.build_openclip(
+            request.name, request.weights, request.num_classes, request.prompts, request.negatives
+        )
     return timm_zoo.build_timm(request.name, request.weights, request.num_classes)
 
 
@@ -266,10 +273,11 @@ def _no_prompts(request: _Request) -> None:
     are negatives without a prompt."""
     if request.negatives and not request.prompts:
         raise ConfigError("contrast prompts (--negative) need --prompt TEXT too")
-    if request.prompts and not hf.is_hf_spec(request.name):
+    name = request.name
+    if request.prompts and not (hf.is_hf_spec(name) or openclip.is_openclip_spec(name)):
         raise ConfigError(
-            f"{request.name} is not an image–text model: --prompt needs --model hf:ID_OR_DIR "
-            "of a CLIP or SigLIP model (a classifier explains its own classes: --target)"
+            f"{name} is not an image–text model: --prompt needs --model hf:ID_OR_DIR of a CLIP "
+            "or SigLIP model, or openclip:NAME (a classifier explains its own classes: --target)"
         )
 
 
@@ -333,7 +341,7 @@ def _build(request: _Request) -> tuple[str, Built]:
     """(the model's name, what its source built): prefixed, custom or named."""
     name = request.name
     _no_prompts(request)
-    if hf.is_hf_spec(name) or timm_zoo.is_timm_spec(name):
+    if hf.is_hf_spec(name) or timm_zoo.is_timm_spec(name) or openclip.is_openclip_spec(name):
         return name, _build_prefixed(request)
     if custom.is_custom_spec(name):
         return name, _build_custom(request)
