@@ -34,6 +34,8 @@ from support.batch import page_data
 from support.hf_models import (
     TEXT_LEN,
     build_dual,
+    gradcam_by_hand,
+    layer_tokens_with_grad,
     save_dual,
     save_hf,
     square_on_noise,
@@ -56,7 +58,7 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("duals")
-    return {family: save_dual(family, root / family) for family in ("clip", "siglip")}
+    return {family: save_dual(family, root / family) for family in ("clip", "siglip", "xclip")}
 
 
 def _inputs(loaded: LoadedModel, video: Path) -> torch.Tensor:
@@ -64,6 +66,13 @@ def _inputs(loaded: LoadedModel, video: Path) -> torch.Tensor:
     with open_video(video) as source:
         frames = source.read(list(range(N_FRAMES)), size=loaded.preprocess.size)
     return model_input(loaded, frames[:, None])
+
+
+def _inputs_frames(loaded: LoadedModel, video: Path) -> torch.Tensor:
+    """The video's frames (N, 3, H, W) as the model's preprocessing gives them."""
+    with open_video(video) as source:
+        frames = source.read(list(range(N_FRAMES)), size=loaded.preprocess.size)
+    return loaded.preprocess(torch.from_numpy(frames))
 
 
 def _reference_scores(
@@ -134,25 +143,11 @@ def test_gradcam_of_a_prompt_by_hand(
     loaded = load_model(f"hf:{folders[family]}", prompts=PROMPTS)
     assert loaded.layer == layer
     x = _inputs(loaded, video)
-    module = dict(loaded.module.model.named_modules())[layer]
-    kept: list[torch.Tensor] = []
-
-    def hook(_m: Any, _a: Any, out: Any) -> None:
-        out = out[0] if isinstance(out, tuple) else out
-        out.retain_grad()
-        kept.append(out)
-
-    handle = module.register_forward_hook(hook)
-    try:
-        scores = loaded.module(x.clone().requires_grad_(True))
-        scores[:, 1].sum().backward()
-    finally:
-        handle.remove()
-    tokens = kept[0]
+    tokens = layer_tokens_with_grad(loaded, x, 1)
     n, _, c = tokens.shape
     a = tokens[:, prefix:].detach().reshape(n, 4, 4, c).permute(0, 3, 1, 2)
     g = tokens.grad[:, prefix:].reshape(n, 4, 4, c).permute(0, 3, 1, 2)
-    by_hand = torch.relu((g.mean(dim=(2, 3))[:, :, None, None] * a).sum(dim=1))
+    by_hand = gradcam_by_hand(a, g)
     engine = compute_cam(loaded.module, x, loaded.layer, [1] * n, reshape=loaded.reshape)
     torch.testing.assert_close(engine, by_hand, rtol=1e-4, atol=1e-9)
     assert float(by_hand.max()) > 0
@@ -393,3 +388,63 @@ def test_models_lists_the_families_asked_in_words() -> None:
     assert set(PROMPT_ROWS) == set(PROMPT_FAMILIES)
     assert PROMPT_ROWS["clip"][0] == "vision_model.encoder.layers.-1.layer_norm1"
     assert PROMPT_ROWS["siglip"][0].startswith("vision_model.encoder.layers.-1 ")
+
+
+# -- X-CLIP: windows of frames ---------------------------------------------------------------------
+
+
+def test_xclip_scores_are_the_models_own(folders: dict[str, Path], video: Path) -> None:
+    negatives = ("a photo of a cat",)
+    loaded = load_model(f"hf:{folders['xclip']}", prompts=PROMPTS, negatives=negatives)
+    assert loaded.kind == "video"
+    assert loaded.clip_len == 4
+    assert loaded.layer == "vision_model.encoder.layers.0"
+    frames = _inputs_frames(loaded, video)
+    windows = torch.stack([frames[0:4], frames[4:8]]).permute(0, 2, 1, 3, 4)  # (2, 3, 4, H, W)
+    got = loaded.module(windows)
+    auto = transformers.AutoModel.from_pretrained(str(folders["xclip"])).eval()
+    encoded = tiny_tokenizer()([*PROMPTS, *negatives], padding=True)
+    inputs = {k: torch.tensor(encoded[k]) for k in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        logits = auto(pixel_values=windows.transpose(1, 2), **inputs).logits_per_video
+    want = torch.softmax(logits, dim=1)[:, : len(PROMPTS)]
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="--clip-len 4"):
+        loaded.module(windows[:, :, :3])
+
+
+def test_xclip_gradcam_by_hand(folders: dict[str, Path], video: Path) -> None:
+    """Per-frame token rows (N·T, 1 + 4·4, C) at the default layer: Grad-CAM's weights are the
+    mean gradient over time and space, the map (N, T, 4, 4)."""
+    loaded = load_model(f"hf:{folders['xclip']}", prompts=PROMPTS)
+    frames = _inputs_frames(loaded, video)
+    windows = torch.stack([frames[0:4], frames[4:8]]).permute(0, 2, 1, 3, 4)
+    tokens = layer_tokens_with_grad(loaded, windows, 2)
+    rows, _, c = tokens.shape
+    assert rows == 2 * 4
+    a = tokens[:, 1:].detach().reshape(2, 4, 4, 4, c).permute(0, 4, 1, 2, 3)
+    g = tokens.grad[:, 1:].reshape(2, 4, 4, 4, c).permute(0, 4, 1, 2, 3)
+    by_hand = gradcam_by_hand(a, g)
+    engine = compute_cam(loaded.module, windows, loaded.layer, [2, 2], reshape=loaded.reshape)
+    assert engine.shape == (2, 4, 4, 4)
+    torch.testing.assert_close(engine, by_hand, rtol=1e-4, atol=1e-9)
+    assert float(by_hand.max()) > 0
+
+
+def test_xclip_analysis_runs_on_windows(folders: dict[str, Path], video: Path) -> None:
+    analysis = videocam.analyze(
+        video,
+        f"hf:{folders['xclip']}",
+        prompts=list(PROMPTS[:2]),
+        method="hirescam",
+        render=False,
+        topk=2,
+        min_gap=0.1,
+    )
+    assert analysis.summary["model"]["kind"] == "video"
+    assert analysis.summary["windows"]["clip_len"] == 4
+    assert analysis.cams.shape[0] == N_FRAMES
+    tracks = analysis.tracks
+    assert tracks is not None
+    assert sorted(set(tracks.class_name)) == sorted(PROMPTS[:2])
+    assert analysis.frames.target_score.between(0, 1).all()

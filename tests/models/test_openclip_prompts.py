@@ -21,7 +21,7 @@ from videocam.io import open_video
 from videocam.models import LoadedModel, load_model
 from videocam.runtime import model_input
 
-from support.hf_models import square_on_noise
+from support.hf_models import gradcam_by_hand, layer_tokens_with_grad, square_on_noise
 
 open_clip = pytest.importorskip("open_clip")
 
@@ -117,23 +117,11 @@ def test_scores_are_open_clips_own(score: str, weights: dict[str, Path], video: 
 def test_gradcam_of_a_prompt_by_hand(weights: dict[str, Path], video: Path) -> None:
     loaded = _load("softmax", weights)
     x = _inputs(loaded, video)
-    module = dict(loaded.module.model.named_modules())[loaded.layer]
-    kept: list[torch.Tensor] = []
-
-    def hook(_m: Any, _a: Any, out: torch.Tensor) -> None:
-        out.retain_grad()
-        kept.append(out)
-
-    handle = module.register_forward_hook(hook)
-    try:
-        loaded.module(x.clone().requires_grad_(True))[:, 0].sum().backward()
-    finally:
-        handle.remove()
-    tokens = kept[0]  # (N, 1 + 16, C), batch first
+    tokens = layer_tokens_with_grad(loaded, x, 0)  # (N, 1 + 16, C), batch first
     n, _, c = tokens.shape
     a = tokens[:, 1:].detach().reshape(n, 4, 4, c).permute(0, 3, 1, 2)
     g = tokens.grad[:, 1:].reshape(n, 4, 4, c).permute(0, 3, 1, 2)
-    by_hand = torch.relu((g.mean(dim=(2, 3))[:, :, None, None] * a).sum(dim=1))
+    by_hand = gradcam_by_hand(a, g)
     engine = compute_cam(loaded.module, x, loaded.layer, [0] * n, reshape=loaded.reshape)
     torch.testing.assert_close(engine, by_hand, rtol=1e-4, atol=1e-9)
     assert float(by_hand.max()) > 0

@@ -327,6 +327,24 @@ def _dual_config(family: str) -> Any:
         "pad_token_id": 1,
     }
     vision = {**_TOWER, "image_size": IMAGE[0], "patch_size": 8}
+    if family == "xclip":
+        video = {
+            **vision,
+            "num_frames": CLIP[0],
+            "mit_hidden_size": 16,
+            "mit_intermediate_size": 32,
+            "mit_num_hidden_layers": 1,
+            "mit_num_attention_heads": 2,
+        }
+        return transformers.XCLIPConfig(
+            text_config=text,
+            vision_config=video,
+            projection_dim=16,
+            prompt_layers=1,
+            prompt_attention_heads=2,
+            prompt_num_attention_heads=2,
+            logit_scale_init_value=2.0,
+        )
     if family == "clip":
         return transformers.CLIPConfig(
             text_config=text, vision_config=vision, projection_dim=16, logit_scale_init_value=2.0
@@ -334,19 +352,24 @@ def _dual_config(family: str) -> Any:
     return transformers.SiglipConfig(text_config=text, vision_config=vision)
 
 
-DUAL_FAMILIES = ("clip", "siglip")
-DUAL_PROCESSORS = {"clip": "CLIPImageProcessor", "siglip": "SiglipImageProcessor"}
+DUAL_FAMILIES = ("clip", "siglip", "xclip")
+DUAL_PROCESSORS = {
+    "clip": "CLIPImageProcessor",
+    "siglip": "SiglipImageProcessor",
+    "xclip": "CLIPImageProcessor",
+}
+_DUAL_CLASSES = {"clip": "CLIPModel", "siglip": "SiglipModel", "xclip": "XCLIPModel"}
 
 
 def build_dual(family: str, *, seed: int = 0) -> Any:
-    """A random tiny ``family`` dual encoder (CLIPModel / SiglipModel) in eval mode; SigLIP's
+    """A random tiny ``family`` dual encoder (CLIPModel, SiglipModel, XCLIPModel on windows of
+    4 frames) in eval mode; SigLIP's
     logit bias set away from 0, so that a test sees it."""
     import transformers
 
     torch.manual_seed(seed)
     config = _dual_config(family)
-    cls = transformers.CLIPModel if family == "clip" else transformers.SiglipModel
-    model = cls(config).eval()
+    model = getattr(transformers, _DUAL_CLASSES[family])(config).eval()
     if family == "siglip":
         with torch.no_grad():
             model.logit_scale.fill_(1.5)
@@ -399,3 +422,30 @@ def square_on_noise(
         frames.append(frame)
     write_frames(path, frames, fps=n_frames, lossless=True)
     return path
+
+
+def layer_tokens_with_grad(loaded: Any, x: Any, target: int) -> Any:
+    """The output of ``loaded``'s layer for ``x`` (taken by a hook, a tuple's first item), with
+    its ``.grad`` from a backward of the sum of the ``target`` scores: the activations and
+    gradients a CAM by hand needs."""
+    module = dict(loaded.module.model.named_modules())[loaded.layer]
+    kept: list[Any] = []
+
+    def hook(_m: Any, _a: Any, out: Any) -> None:
+        out = out[0] if isinstance(out, tuple) else out
+        out.retain_grad()
+        kept.append(out)
+
+    handle = module.register_forward_hook(hook)
+    try:
+        loaded.module(x.clone().requires_grad_(True))[:, target].sum().backward()
+    finally:
+        handle.remove()
+    return kept[0]
+
+
+def gradcam_by_hand(activations: Any, gradients: Any) -> Any:
+    """Grad-CAM from (N, C, *S) activations and gradients: ReLU(Σ_c mean_S(g_c) · A_c)."""
+    positions = tuple(range(2, gradients.ndim))
+    weights = gradients.mean(dim=positions, keepdim=True)
+    return (weights * activations).sum(dim=1).clamp(min=0)

@@ -191,7 +191,8 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
         dest="prompts",
         action="append",
         metavar="TEXT",
-        help="with an image–text model (hf: CLIP or SigLIP): what to look for, in words; "
+        help="with an image–text model (hf: CLIP, SigLIP, X-CLIP; openclip:): what to look for, "
+        "in words; "
         "repeatable, each prompt a class and a track, the first the target",
     )
     e.add_argument(

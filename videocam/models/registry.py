@@ -276,8 +276,9 @@ def _no_prompts(request: _Request) -> None:
     name = request.name
     if request.prompts and not (hf.is_hf_spec(name) or openclip.is_openclip_spec(name)):
         raise ConfigError(
-            f"{name} is not an image–text model: --prompt needs --model hf:ID_OR_DIR of a CLIP "
-            "or SigLIP model, or openclip:NAME (a classifier explains its own classes: --target)"
+            f"{name} is not an image–text model: --prompt needs --model hf:ID_OR_DIR of a "
+            "CLIP, SigLIP or X-CLIP model, or openclip:NAME (a classifier explains its own "
+            "classes: --target)"
         )
 
 

@@ -161,6 +161,10 @@ PROMPT_ROWS = {
         "vision_model.encoder.layers.-1 (attention-pooled head)",
         "asked in words (--prompt); the (h, w) patch grid",
     ),
+    "xclip": (
+        "vision_model.encoder.layers.-2 (the last block's input)",
+        "asked in words (--prompt), on windows; per frame: class token, then the (h, w) grid",
+    ),
 }
 
 
@@ -183,7 +187,7 @@ def hf_infos() -> list[ModelInfo]:
     return rows + [
         ModelInfo(
             name="hf:ID_OR_DIR",
-            kind="frame",
+            kind="video" if model_type == "xclip" else "frame",
             default_layer=layer,
             weights=("DEFAULT",),
             input_size=None,

@@ -1,5 +1,6 @@
-"""Asking in words: an ``hf:`` image–text dual encoder (CLIP, SigLIP) as a model whose "classes"
-are prompts, and building it (:func:`build_prompt_model`).
+"""Asking in words: an ``hf:`` image–text dual encoder (CLIP, SigLIP; X-CLIP on windows,
+:mod:`.xclip`) as a model whose "classes" are prompts, and building it
+(:func:`build_prompt_model`).
 
 The adapter (:class:`~videocam.models.prompting.PromptScorer`) runs the vision tower on each
 frame and returns one score per prompt, the prompt's probability as the model defines it: CLIP's
@@ -27,6 +28,7 @@ from videocam.models.hf.defaults import first_norm
 from videocam.models.hf.processor import processor_stats
 from videocam.models.hf.source import Source, from_config, pretrained, quiet_progress
 from videocam.models.hf.tokens import pair
+from videocam.models.hf.xclip import XClipScorer, xclip_layer, xclip_reshape
 from videocam.models.layers import PatchTokens, ReshapeFn
 from videocam.models.preprocess import Preprocess
 from videocam.models.prompting import PromptScorer, choose_negatives
@@ -51,6 +53,7 @@ class PromptFamily:
             head pools every token).
         pad_to_max: the text encoder reads texts padded to its full length without a mask
             (SigLIP was trained so), else padded to the longest with an attention mask.
+        kind: ``"frame"`` (an image tower) or ``"video"`` (X-CLIP: windows of frames).
     """
 
     model_type: str
@@ -58,6 +61,7 @@ class PromptFamily:
     prefix: int
     pooled: str
     pad_to_max: bool
+    kind: str = "frame"
 
 
 PROMPT_FAMILIES: dict[str, PromptFamily] = {
@@ -65,6 +69,7 @@ PROMPT_FAMILIES: dict[str, PromptFamily] = {
     for f in (
         PromptFamily("clip", "softmax", 1, "token", pad_to_max=False),
         PromptFamily("siglip", "sigmoid", 0, "attention", pad_to_max=True),
+        PromptFamily("xclip", "softmax", 1, "token", pad_to_max=False, kind="video"),
     )
 }
 
@@ -100,8 +105,11 @@ def text_embeddings(
     texts: tuple[str, ...],
     family: PromptFamily,
     name: str,
+    *,
+    normalize: bool = True,
 ) -> torch.Tensor:
-    """Unit embeddings (len(texts), D) of ``texts`` by the model's text tower, float32.
+    """Embeddings (len(texts), D) of ``texts`` by the model's text tower, float32, unit length
+    unless not ``normalize``.
 
     Raises:
         ConfigError: a text longer than the text encoder reads.
@@ -122,7 +130,7 @@ def text_embeddings(
         inputs = {key: torch.tensor(encoded[key]) for key in ("input_ids", "attention_mask")}
     with torch.no_grad():
         embeds = model.get_text_features(**inputs).pooler_output.float()
-    return embeds / embeds.norm(p=2, dim=-1, keepdim=True)
+    return embeds / embeds.norm(p=2, dim=-1, keepdim=True) if normalize else embeds
 
 
 def _weighted(
@@ -204,12 +212,24 @@ def build_prompt_model(
     if getattr(config.vision_config, "vision_use_head", True) is False:
         raise ModelLoadError(f"{name}: its vision tower has no head (vision_use_head false)")
     chosen, default = choose_negatives(family.score, prompts, negatives, name)
-    texts = text_embeddings(model, tokenizer, (*prompts, *chosen), family, name)
-    fixed = pair(config.vision_config.image_size)
-    stats = processor_stats(transformers, source, model_type, "frame")
+    video = family.kind == "video"
+    texts = text_embeddings(
+        model, tokenizer, (*prompts, *chosen), family, name, normalize=not video
+    )
+    image = pair(config.vision_config.image_size)
+    frames = int(config.vision_config.num_frames) if video else None
+    stats = processor_stats(transformers, source, model_type, family.kind)
     config_file = source.file_label("config.json")
-    layer, why = _default_layer(model, family, config)
-    scorer = PromptScorer(model, texts, len(prompts), family.score, name)
+    if frames is not None:
+        fixed: tuple[int, ...] = (frames, *image)
+        layer, why = xclip_layer(model, config)
+        scorer: PromptScorer = XClipScorer(model, texts, len(prompts), family.score, name)
+        reshape = xclip_reshape(config, name, (frames, *image))
+    else:
+        fixed = image
+        layer, why = _default_layer(model, family, config)
+        scorer = PromptScorer(model, texts, len(prompts), family.score, name)
+        reshape = _reshape_factory(family, config, name, image)
     sources = {
         "family": f"{model_type} (image–text)",
         "weights": weights_from,
@@ -217,24 +237,26 @@ def build_prompt_model(
         "text": f"{source.where} tokenizer, encoded once when the model was built",
         "mean_std": stats.source,
         "input_size": f"{config_file} vision_config.image_size (the position embeddings fix it)",
-        "resize": f"whole frame resized to {fixed[0]}x{fixed[1]} in the decoder; the "
+        "resize": f"whole frame resized to {image[0]}x{image[1]} in the decoder; the "
         f"processor's own resizing ({stats.resize}) is not applied",
         "layer": f"family default: {why}",
         "tokens": "class token, then the (h, w) patch grid"
         if family.prefix
         else "the (h, w) patch grid",
     }
+    if frames is not None:
+        sources["clip_len"] = f"{config_file} vision_config.num_frames"
     return Built(
         module=scorer,
-        kind="frame",
+        kind=family.kind,
         weights=label,
-        preprocess=Preprocess(size=fixed, mean=stats.mean, std=stats.std),
+        preprocess=Preprocess(size=image, mean=stats.mean, std=stats.std),
         categories=prompts,
-        clip_len=None,
+        clip_len=frames,
         background_class=None,
         default_layer=layer,
         num_classes=len(prompts),
-        reshape_factory=_reshape_factory(family, config, name, fixed),
+        reshape_factory=reshape,
         fixed_input=fixed,
         sources=sources,
         prompts=scorer.prompt_set(prompts, chosen, default),
