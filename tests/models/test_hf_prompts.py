@@ -32,14 +32,21 @@ from videocam.synthetic import write_frames
 
 from support.batch import page_data
 from support.hf_models import (
+    BLUE,
+    COLOURS,
+    DISTRACTOR,
+    SHAPE_PROMPTS,
     TEXT_LEN,
     build_dual,
+    draw_circle,
+    draw_square,
     gradcam_by_hand,
     layer_tokens_with_grad,
     save_dual,
     save_hf,
     square_on_noise,
     tiny_tokenizer,
+    train_shape_clip,
 )
 
 transformers = pytest.importorskip("transformers")
@@ -448,3 +455,90 @@ def test_xclip_analysis_runs_on_windows(folders: dict[str, Path], video: Path) -
     assert tracks is not None
     assert sorted(set(tracks.class_name)) == sorted(PROMPTS[:2])
     assert analysis.frames.target_score.between(0, 1).all()
+
+
+# -- a dual encoder that learned two captions ------------------------------------------------------
+
+TRAINED_SIZE, TRAINED_SIDE, TRAINED_FRAMES = 64, 20, 24
+
+
+def _shapes_video(path: Path, *, sequential: bool, seed: int) -> list[tuple[int, int, int, int]]:
+    """24 frames of 64x64 dark noise with a still green square (bottom right). ``sequential``:
+    a red square crosses the top in frames 0-11, a blue disc in frames 12-23; else the red
+    square crosses the top while a blue disc stays bottom left. The moving shape's box per
+    frame."""
+    rng = np.random.default_rng(seed)
+    frames, boxes = [], []
+    side, size = TRAINED_SIDE, TRAINED_SIZE
+    for i in range(TRAINED_FRAMES):
+        frame = rng.integers(0, 60, size=(size, size, 3)).astype(np.uint8)
+        draw_square(frame, 40, 40, side, DISTRACTOR)
+        if sequential:
+            left = round(2 + (i % 12) * (size - side - 4) / 11)
+            if i < 12:
+                draw_square(frame, 4, left, side, COLOURS[0])
+            else:
+                draw_circle(frame, 4, left, side, BLUE)
+        else:
+            draw_circle(frame, 40, 4, side, BLUE)
+            left = round(2 + i * (size - side - 4) / (TRAINED_FRAMES - 1))
+            draw_square(frame, 4, left, side, COLOURS[0])
+        frames.append(frame)
+        boxes.append((left, 4, left + side, 4 + side))
+    write_frames(path, frames, fps=8, lossless=True)
+    return boxes
+
+
+def _pointing(cams: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> float:
+    """Share of frames whose map's strongest cell lies on the box (half a cell of slack)."""
+    hits = []
+    for cam, (x0, y0, x1, y1) in zip(cams.astype(np.float32), boxes, strict=True):
+        h, w = cam.shape
+        row, col = np.unravel_index(int(cam.argmax()), cam.shape)
+        y, x = (row + 0.5) * TRAINED_SIZE / h, (col + 0.5) * TRAINED_SIZE / w
+        slack = TRAINED_SIZE / h / 2
+        hits.append(x0 - slack <= x <= x1 + slack and y0 - slack <= y <= y1 + slack)
+    return float(np.mean(hits))
+
+
+@pytest.mark.slow
+def test_a_trained_dual_encoder_finds_what_it_is_asked(tmp_path: Path) -> None:
+    """A tiny CLIP trained for 150 steps to match "a red square" / "a blue circle" to frames
+    (a green square always beside them), asked both prompts.
+
+    Measured over training seeds 0, 1 and 2 (Grad-CAM, the default layer): with both shapes in
+    every frame, the red prompt's map peaks on the red square in every frame (pointing 1.0, all
+    seeds) and the two prompts' maps differ (mean absolute difference 0.27-0.81 on the [0, 1]
+    scale: not the identical maps of pytorch-grad-cam #564); with the shapes one after the
+    other, the red prompt's keyframes all fall in its half with its map on it (pointing 1.0),
+    and each prompt's score is 1.0 in its half and 0.0 in the other. The blue prompt's map
+    found the blue disc in one seed of three (the toy model tells blue by the absence of red),
+    so it is not asked to. The seed stays fixed (0); thresholds sit below those minima."""
+    model = train_shape_clip(steps=150, seed=0)
+    settings = {"image_mean": [0.5] * 3, "image_std": [0.5] * 3, "do_center_crop": False}
+    folder = save_dual("clip", tmp_path / "shapes", model=model, processor=settings)
+    options: dict[str, Any] = {
+        "prompts": list(SHAPE_PROMPTS),
+        "render": False,
+        "topk": 3,
+        "min_gap": 0.2,
+    }
+    both = _shapes_video(tmp_path / "both.mp4", sequential=False, seed=0)
+    red = videocam.analyze(tmp_path / "both.mp4", f"hf:{folder}", target=0, **options)
+    blue = videocam.analyze(tmp_path / "both.mp4", f"hf:{folder}", target=1, **options)
+    assert _pointing(red.cams, both) >= 0.9
+    difference = np.abs(red.cams.astype(np.float32) - blue.cams.astype(np.float32)).mean()
+    assert difference >= 0.1
+
+    boxes = _shapes_video(tmp_path / "seq.mp4", sequential=True, seed=1)
+    first = videocam.analyze(tmp_path / "seq.mp4", f"hf:{folder}", target=0, **options)
+    assert len(first.keyframes) >= 1
+    assert (first.keyframes.frame_index < 12).all()
+    assert _pointing(first.cams[:12], boxes[:12]) >= 0.9
+    tracks = first.tracks
+    assert tracks is not None
+    halves = [(slice(0, 12), slice(12, 24)), (slice(12, 24), slice(0, 12))]
+    for index, (mine, other) in enumerate(halves):
+        scores = tracks[tracks.class_index == index].target_score.to_numpy()
+        assert scores[mine].mean() >= 0.9
+        assert scores[other].mean() <= 0.1

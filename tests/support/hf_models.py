@@ -361,7 +361,7 @@ DUAL_PROCESSORS = {
 _DUAL_CLASSES = {"clip": "CLIPModel", "siglip": "SiglipModel", "xclip": "XCLIPModel"}
 
 
-def build_dual(family: str, *, seed: int = 0) -> Any:
+def build_dual(family: str, *, seed: int = 0, patch_size: int = 8) -> Any:
     """A random tiny ``family`` dual encoder (CLIPModel, SiglipModel, XCLIPModel on windows of
     4 frames) in eval mode; SigLIP's
     logit bias set away from 0, so that a test sees it."""
@@ -369,6 +369,7 @@ def build_dual(family: str, *, seed: int = 0) -> Any:
 
     torch.manual_seed(seed)
     config = _dual_config(family)
+    config.vision_config.patch_size = patch_size
     model = getattr(transformers, _DUAL_CLASSES[family])(config).eval()
     if family == "siglip":
         with torch.no_grad():
@@ -449,3 +450,54 @@ def gradcam_by_hand(activations: Any, gradients: Any) -> Any:
     positions = tuple(range(2, gradients.ndim))
     weights = gradients.mean(dim=positions, keepdim=True)
     return (weights * activations).sum(dim=1).clamp(min=0)
+
+
+# --- a dual encoder trained to tell "a red square" from "a blue circle" -------------------------
+
+#: The trained dual encoder's captions, by label.
+SHAPE_PROMPTS = ("a red square", "a blue circle")
+BLUE = (40, 40, 230)
+
+
+def draw_circle(frame: Any, top: int, left: int, side: int, colour: tuple[int, int, int]) -> None:
+    """Paint a disc of diameter ``side`` into an (H, W, 3) frame."""
+    import numpy as np
+
+    yy, xx = np.mgrid[0:side, 0:side]
+    radius = (side - 1) / 2
+    inside = (yy - radius) ** 2 + (xx - radius) ** 2 <= radius * radius
+    frame[top : top + side, left : left + side][inside] = colour
+
+
+def shape_batch(n: int, rng: Any, size: int = 32, side: int = 10) -> tuple[Any, Any]:
+    """n frames (n, 3, 1, size, size), normalised with mean 0.5 / std 0.5, and labels: a red
+    square (0) or a blue circle (1) on dark noise, with a green square beside it."""
+    import numpy as np
+
+    x = rng.integers(0, 60, size=(n, size, size, 3)).astype(np.float32)
+    y = rng.integers(0, len(SHAPE_PROMPTS), size=n)
+    for i in range(n):
+        r2, c2 = rng.integers(0, size - side, size=2)
+        draw_square(x[i], int(r2), int(c2), side, DISTRACTOR)
+        r, c = rng.integers(0, size - side, size=2)
+        if int(y[i]) == 0:
+            draw_square(x[i], int(r), int(c), side, COLOURS[0])
+        else:
+            draw_circle(x[i], int(r), int(c), side, BLUE)
+    tensor = torch.from_numpy((x / 255.0 - 0.5) / 0.5).permute(0, 3, 1, 2)[:, :, None]
+    return tensor.contiguous(), torch.from_numpy(y)
+
+
+def train_shape_clip(*, steps: int = 150, seed: int = 0) -> Any:
+    """A tiny CLIP (4-px patches: an 8x8 grid) trained contrastively on :func:`shape_batch`
+    against the two :data:`SHAPE_PROMPTS` (:func:`_train`)."""
+    torch.manual_seed(seed)
+    model = build_dual("clip", seed=seed, patch_size=4)
+    encoded = tiny_tokenizer()(list(SHAPE_PROMPTS), padding=True)
+    ids = torch.tensor(encoded["input_ids"])
+    mask = torch.tensor(encoded["attention_mask"])
+
+    def logits_of(x: Any) -> Any:
+        return model(input_ids=ids, attention_mask=mask, pixel_values=x[:, :, 0]).logits_per_image
+
+    return _train(model, logits_of, lambda rng, n: shape_batch(n, rng), steps=steps, seed=seed)
