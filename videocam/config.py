@@ -45,7 +45,9 @@ class AnalyzeConfig:
         sample_fps: analyse frames at this rate instead (nearest frame to each tick).
         start_s, end_s: time range to analyse.
         input_size, mean, std, labels: preprocessing and class names for custom models.
-        target: ``auto`` (top class of the whole video), a class index, or a class name.
+        target: ``auto`` (top class of the whole video), a class index, or a class name (or a
+            prompt's text or position). With ``prompts`` and no target, :meth:`from_mapping`
+            (the API, YAML files, the command line) makes it 0, the first prompt.
         method: CAM method; None = the model's default (:data:`DETECTOR_METHOD` for object
             detectors, :data:`DEFAULT_METHOD` otherwise).
         topk: number of keyframes.
@@ -58,7 +60,14 @@ class AnalyzeConfig:
         evidence_ratio: frames whose target score reaches this multiple of the video's median
             target score pass too (0 = the median plays no part; else >= 1).
         tracks: also follow other classes (``tracks.csv``): the K most probable classes of the
-            video (an int), or classes by name or index (a tuple); None = no tracks.
+            video (an int), or classes by name or index (a tuple); None = no tracks (with
+            ``prompts``: every prompt).
+        prompts: what to look for, in words, for an image–text model (``--prompt``; an ``hf:``
+            CLIP or SigLIP): each prompt is a class, the first the target unless ``target``
+            says otherwise; None = the model's classes.
+        negatives: contrast prompts (``--negative``): they take part in a CLIP softmax but get
+            no track; None = none (a default set with one prompt, see
+            :data:`videocam.models.prompting.DEFAULT_NEGATIVES`).
         device: ``auto``, ``cpu`` or ``cuda``.
         autocast: run the model in bfloat16/float16 autocast (CAM arithmetic stays float32).
         batch_size: windows (video models) or frames (frame models) per forward; None = auto.
@@ -96,6 +105,8 @@ class AnalyzeConfig:
     evidence_floor: float = 0.25
     evidence_ratio: float = 10.0
     tracks: int | tuple[int | str, ...] | None = None
+    prompts: tuple[str, ...] | None = None
+    negatives: tuple[str, ...] | None = None
     device: str = "auto"
     autocast: bool = False
     batch_size: int | None = None
@@ -123,6 +134,8 @@ class AnalyzeConfig:
                 f"known: {', '.join(sorted(known))}"
             )
         coerced = {k: _coerce(k, v, where) for k, v in normalised.items()}
+        if coerced.get("prompts") and coerced.get("target") is None:
+            coerced["target"] = 0  # asked in words: the first prompt, unless --target says
         return cls(**coerced)
 
     def replace(self, **changes: Any) -> AnalyzeConfig:
@@ -182,6 +195,8 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             raise ValueError("needs true or false")
         if name == "tracks":
             return _tracks(value)
+        if name in ("prompts", "negatives"):
+            return _texts(value)
         if name == "target":
             return _target(value)
         if name in ("weights", "model", "layer", "labels", "method", "device", "backend"):
@@ -228,6 +243,22 @@ def _tracks(value: Any) -> int | tuple[int | str, ...]:
     else:
         items = list(value)
     return tuple(_class_ref(item) for item in items)
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    """``--prompt`` / ``--negative``: one text or a list of texts, each stripped and non-empty."""
+    items = [value] if isinstance(value, str) else list(value)
+    texts = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"needs text, got {item!r}")
+        text = " ".join(item.split())
+        if not text:
+            raise ValueError("an empty prompt")
+        texts.append(text)
+    if not texts:
+        raise ValueError("needs at least one text")
+    return tuple(texts)
 
 
 def _at_least(low: float) -> Callable[[Any], bool]:
@@ -292,6 +323,10 @@ def _validate(config: AnalyzeConfig) -> None:
     if config.start_s is not None and config.end_s is not None and config.end_s <= config.start_s:
         raise bad("end_s", f"must be after start_s={config.start_s}")
     _validate_tracks(config.tracks, bad)
+    texts = [*(config.prompts or ()), *(config.negatives or ())]
+    twice = sorted({t for t in texts if texts.count(t) > 1})
+    if twice:
+        raise bad("prompts", f"{twice[0]!r} is given twice (prompts and negatives are distinct)")
 
 
 def _validate_tracks(tracks: Any, bad: Callable[[str, str], ConfigError]) -> None:

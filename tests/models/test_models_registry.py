@@ -42,10 +42,11 @@ def test_family_rows_come_last_and_are_unique() -> None:
     families = [(i.name, i.family) for i in infos if i.family is not None]
     assert len(families) == len(set(families))
     assert [i.family is not None for i in infos] == sorted(i.family is not None for i in infos)
-    assert {name for name, _ in families} == {"hf:ID_OR_DIR", "timm:NAME"}
+    assert {name for name, _ in families} == {"hf:ID_OR_DIR", "timm:NAME", "openclip:NAME"}
+    assert {("hf:ID_OR_DIR", "clip"), ("hf:ID_OR_DIR", "siglip")} <= set(families)
     for info in infos:
         if info.family is not None:
-            assert info.source in ("transformers", "timm")
+            assert info.source in ("transformers", "timm", "open_clip")
             assert info.note
 
 

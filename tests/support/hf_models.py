@@ -283,3 +283,221 @@ def train_timm_colour_task(name: str, *, steps: int = 150, seed: int = 0, size: 
         return colour_batch(n, rng, 1, size=size, side=size * 10 // 32)
 
     return _train(model, lambda x: model(x[:, :, 0]), batch, steps=steps, seed=seed)
+
+
+# --- image–text dual encoders (CLIP, SigLIP) asked in words -------------------------------------
+
+#: The tiny tokenizer's vocabulary: its special tokens, then every letter alone and word-final.
+_SPECIAL = ("<|startoftext|>", "<|endoftext|>")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def tiny_tokenizer() -> Any:
+    """A CLIP BPE tokenizer over single letters (no merges; built offline, no download): a
+    word is its letters, the last one word-final."""
+    import transformers
+
+    vocab = {token: i for i, token in enumerate(_SPECIAL)}
+    for letter in _LETTERS:
+        vocab[letter] = len(vocab)
+        vocab[letter + "</w>"] = len(vocab)
+    return transformers.CLIPTokenizer(vocab=vocab, merges=[])
+
+
+#: Text length of the tiny text encoders, in tokens.
+TEXT_LEN = 24
+
+_TOWER = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+}
+
+
+def _dual_config(family: str) -> Any:
+    import transformers
+
+    text = {
+        **_TOWER,
+        "vocab_size": len(_SPECIAL) + 2 * len(_LETTERS),
+        "max_position_embeddings": TEXT_LEN,
+        "bos_token_id": 0,
+        "eos_token_id": 1,
+        "pad_token_id": 1,
+    }
+    vision = {**_TOWER, "image_size": IMAGE[0], "patch_size": 8}
+    if family == "xclip":
+        video = {
+            **vision,
+            "num_frames": CLIP[0],
+            "mit_hidden_size": 16,
+            "mit_intermediate_size": 32,
+            "mit_num_hidden_layers": 1,
+            "mit_num_attention_heads": 2,
+        }
+        return transformers.XCLIPConfig(
+            text_config=text,
+            vision_config=video,
+            projection_dim=16,
+            prompt_layers=1,
+            prompt_attention_heads=2,
+            prompt_num_attention_heads=2,
+            logit_scale_init_value=2.0,
+        )
+    if family == "clip":
+        return transformers.CLIPConfig(
+            text_config=text, vision_config=vision, projection_dim=16, logit_scale_init_value=2.0
+        )
+    return transformers.SiglipConfig(text_config=text, vision_config=vision)
+
+
+DUAL_FAMILIES = ("clip", "siglip", "xclip")
+DUAL_PROCESSORS = {
+    "clip": "CLIPImageProcessor",
+    "siglip": "SiglipImageProcessor",
+    "xclip": "CLIPImageProcessor",
+}
+_DUAL_CLASSES = {"clip": "CLIPModel", "siglip": "SiglipModel", "xclip": "XCLIPModel"}
+
+
+def build_dual(family: str, *, seed: int = 0, patch_size: int = 8) -> Any:
+    """A random tiny ``family`` dual encoder (CLIPModel, SiglipModel, XCLIPModel on windows of
+    4 frames) in eval mode; SigLIP's
+    logit bias set away from 0, so that a test sees it."""
+    import transformers
+
+    torch.manual_seed(seed)
+    config = _dual_config(family)
+    config.vision_config.patch_size = patch_size
+    model = getattr(transformers, _DUAL_CLASSES[family])(config).eval()
+    if family == "siglip":
+        with torch.no_grad():
+            model.logit_scale.fill_(1.5)
+            model.logit_bias.fill_(-0.75)
+    return model
+
+
+def save_dual(
+    family: str,
+    directory: Path,
+    *,
+    seed: int = 0,
+    model: Any = None,
+    tokenizer: bool = True,
+    processor: dict[str, Any] | None = None,
+) -> Path:
+    """A tiny ``family`` dual encoder saved with ``save_pretrained`` into ``directory``, with
+    the tiny tokenizer (unless ``tokenizer`` is false) and the family's image processor
+    (``processor``: its settings; default: mean 0.5, std 0.25, 32x32)."""
+    import transformers
+
+    module = model if model is not None else build_dual(family, seed=seed)
+    module.save_pretrained(directory)
+    if tokenizer:
+        tiny_tokenizer().save_pretrained(directory)
+    settings = processor or {
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.25, 0.25, 0.25],
+        "size": {"height": IMAGE[0], "width": IMAGE[1]},
+        "do_center_crop": False,
+    }
+    getattr(transformers, DUAL_PROCESSORS[family])(**settings).save_pretrained(directory)
+    return directory
+
+
+def square_on_noise(
+    path: Path, n_frames: int, colour: tuple[int, int, int], *, step: int, seed: int, top: int = 8
+) -> Path:
+    """A lossless clip of ``n_frames`` 48x48 frames of dark noise with a 16-px square of
+    ``colour`` moving ``step`` px right per frame (``n_frames`` fps: one second)."""
+    import numpy as np
+
+    from videocam.synthetic import write_frames
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_frames):
+        frame = rng.integers(0, 80, size=(48, 48, 3)).astype(np.uint8)
+        draw_square(frame, top, 4 + step * i, 16, colour)
+        frames.append(frame)
+    write_frames(path, frames, fps=n_frames, lossless=True)
+    return path
+
+
+def layer_tokens_with_grad(loaded: Any, x: Any, target: int) -> Any:
+    """The output of ``loaded``'s layer for ``x`` (taken by a hook, a tuple's first item), with
+    its ``.grad`` from a backward of the sum of the ``target`` scores: the activations and
+    gradients a CAM by hand needs."""
+    module = dict(loaded.module.model.named_modules())[loaded.layer]
+    kept: list[Any] = []
+
+    def hook(_m: Any, _a: Any, out: Any) -> None:
+        out = out[0] if isinstance(out, tuple) else out
+        out.retain_grad()
+        kept.append(out)
+
+    handle = module.register_forward_hook(hook)
+    try:
+        loaded.module(x.clone().requires_grad_(True))[:, target].sum().backward()
+    finally:
+        handle.remove()
+    return kept[0]
+
+
+def gradcam_by_hand(activations: Any, gradients: Any) -> Any:
+    """Grad-CAM from (N, C, *S) activations and gradients: ReLU(Σ_c mean_S(g_c) · A_c)."""
+    positions = tuple(range(2, gradients.ndim))
+    weights = gradients.mean(dim=positions, keepdim=True)
+    return (weights * activations).sum(dim=1).clamp(min=0)
+
+
+# --- a dual encoder trained to tell "a red square" from "a blue circle" -------------------------
+
+#: The trained dual encoder's captions, by label.
+SHAPE_PROMPTS = ("a red square", "a blue circle")
+BLUE = (40, 40, 230)
+
+
+def draw_circle(frame: Any, top: int, left: int, side: int, colour: tuple[int, int, int]) -> None:
+    """Paint a disc of diameter ``side`` into an (H, W, 3) frame."""
+    import numpy as np
+
+    yy, xx = np.mgrid[0:side, 0:side]
+    radius = (side - 1) / 2
+    inside = (yy - radius) ** 2 + (xx - radius) ** 2 <= radius * radius
+    frame[top : top + side, left : left + side][inside] = colour
+
+
+def shape_batch(n: int, rng: Any, size: int = 32, side: int = 10) -> tuple[Any, Any]:
+    """n frames (n, 3, 1, size, size), normalised with mean 0.5 / std 0.5, and labels: a red
+    square (0) or a blue circle (1) on dark noise, with a green square beside it."""
+    import numpy as np
+
+    x = rng.integers(0, 60, size=(n, size, size, 3)).astype(np.float32)
+    y = rng.integers(0, len(SHAPE_PROMPTS), size=n)
+    for i in range(n):
+        r2, c2 = rng.integers(0, size - side, size=2)
+        draw_square(x[i], int(r2), int(c2), side, DISTRACTOR)
+        r, c = rng.integers(0, size - side, size=2)
+        if int(y[i]) == 0:
+            draw_square(x[i], int(r), int(c), side, COLOURS[0])
+        else:
+            draw_circle(x[i], int(r), int(c), side, BLUE)
+    tensor = torch.from_numpy((x / 255.0 - 0.5) / 0.5).permute(0, 3, 1, 2)[:, :, None]
+    return tensor.contiguous(), torch.from_numpy(y)
+
+
+def train_shape_clip(*, steps: int = 150, seed: int = 0) -> Any:
+    """A tiny CLIP (4-px patches: an 8x8 grid) trained contrastively on :func:`shape_batch`
+    against the two :data:`SHAPE_PROMPTS` (:func:`_train`)."""
+    torch.manual_seed(seed)
+    model = build_dual("clip", seed=seed, patch_size=4)
+    encoded = tiny_tokenizer()(list(SHAPE_PROMPTS), padding=True)
+    ids = torch.tensor(encoded["input_ids"])
+    mask = torch.tensor(encoded["attention_mask"])
+
+    def logits_of(x: Any) -> Any:
+        return model(input_ids=ids, attention_mask=mask, pixel_values=x[:, :, 0]).logits_per_image
+
+    return _train(model, logits_of, lambda rng, n: shape_batch(n, rng), steps=steps, seed=seed)

@@ -100,6 +100,8 @@ def load_configured_model(config: AnalyzeConfig) -> LoadedModel:
         device=config.device,
         detector=config.detector,
         score_threshold=config.score_threshold,
+        prompts=config.prompts,
+        negatives=config.negatives,
     )
 
 
@@ -377,7 +379,7 @@ def _result(
         summary["training_footage_check"] = footage
     image_name = keyframe_image_name if config.render else None
     track_rows = None
-    if config.tracks is not None:
+    if explained.tracks:
         names = [(c.class_index, class_name(loaded, c.class_index)) for c in explained.tracks]
         track_rows = track_table(indices, times, names, *tracks)
     return Analysis(
@@ -428,8 +430,11 @@ def _scaled_chunk(maps: FrameMaps, positions: np.ndarray, scale: float) -> np.nd
 
 
 def _tracks_asked(config: AnalyzeConfig, loaded: LoadedModel) -> tuple[list[int], int]:
-    """``--tracks``: (classes named, how many of the most probable classes to add)."""
+    """``--tracks``: (classes named, how many of the most probable classes to add); without
+    it, every prompt of a model asked in words."""
     if config.tracks is None:
+        if loaded.prompts is not None:
+            return list(range(len(loaded.prompts.texts))), 0
         return [], 0
     if isinstance(config.tracks, int):
         return [], config.tracks

@@ -176,6 +176,8 @@ def build_summary(
     }
     if explained.tracks:
         summary["tracks"] = _tracks_report(loaded, explained, track_scale)
+    if loaded.prompts is not None:
+        summary["prompts"] = loaded.prompts.to_dict()
     return summary
 
 

@@ -40,7 +40,15 @@ OUTPUT_MARKERS = (LOCK_FILE, "batch.json")
 
 #: Names a sub-folder must not take (the batch's own files in OUT).
 RESERVED_NAMES: frozenset[str] = frozenset(
-    {"index.csv", "failures.csv", "skipped.csv", "batch.json", "report.html", LOCK_FILE}
+    {
+        "index.csv",
+        "failures.csv",
+        "skipped.csv",
+        "moments.csv",
+        "batch.json",
+        "report.html",
+        LOCK_FILE,
+    }
 )
 
 #: Longest sub-folder name before the hash suffix.

@@ -13,6 +13,8 @@ Files in OUT (each written atomically):
 - ``skipped.csv``: ``path``, ``reason`` of each file of the input folder that is not a video
   (:func:`~videocam.batch.plan.scan_folder`); written even when empty. The skipped files are
   also named on stderr when the batch starts.
+- ``moments.csv``: with ``--prompt``, every finished video's keyframes, strongest first
+  (:mod:`videocam.batch.moments`), written when the batch ends.
 - ``report.html``: the batch's review page (one row per video, links into each video's own
   page), rewritten with ``index.csv``.
 - ``batch.json``: inputs, options and their hash, counts, timings, versions.
@@ -57,6 +59,7 @@ from videocam.batch.job import (
     remove_leftovers,
     remove_temp_files,
 )
+from videocam.batch.moments import MOMENTS_FILE, write_moments
 from videocam.batch.plan import VIDEO_EXTENSIONS, Job, Skipped, plan_batch
 from videocam.batch.run import (
     FAILURES_FILE,
@@ -131,6 +134,8 @@ class _Index:
         self._written_at: float | None = None
         self._page_written_at: float | None = None
         self._page_cost_s = 0.0
+        #: A prompt search's ranked moments (with ``output``), once the batch wrote them.
+        self.moments: list[dict[str, Any]] = []
 
     def add(self, result: JobResult) -> None:
         """``result`` came (it is in ``results`` already): rewrite the files when due."""
@@ -206,6 +211,8 @@ class _Index:
             model=self.config.model,
             method=self.methods(),
             updated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            prompts=self.config.prompts or (),
+            moments=self.moments,
         )
         self._page_written_at = time.monotonic()
         self._page_cost_s = self._page_written_at - started
@@ -376,7 +383,18 @@ class _BatchCommand(JobsCommand[Job, BatchReport]):
 
         seconds = time.perf_counter() - run.started
         report = BatchReport(run.out, run.ordered(), seconds, self.skipped)
-        self.index(run).write(run.finished)
+        index = self.index(run)
+        if self.config.prompts is not None:
+            moments = write_moments(run.out, report.results, index.names)
+            pages = {o: (run.out / o / REPORT_HTML).is_file() for o in set(moments["output"])}
+            index.moments = [
+                {
+                    **{str(k): v for k, v in row.items()},
+                    "report": REPORT_HTML if pages[row["output"]] else "",
+                }
+                for row in moments.to_dict("records")
+            ]
+        index.write(run.finished)
         write_skipped(run.out / SKIPPED_FILE, self.skipped)
         options = self.options
         workers = options.workers if options.workers is not None else run.engine.workers or 1
@@ -425,6 +443,15 @@ def _summary(
     report: BatchReport, command: _BatchCommand, workers: int, finished: bool
 ) -> dict[str, Any]:
     """``batch.json`` but for the package versions."""
+    files = {
+        "index": INDEX_FILE,
+        "failures": FAILURES_FILE,
+        "skipped": SKIPPED_FILE,
+        "report": REPORT_HTML,
+        "per_video": "SUB/ with the analyze outputs, log.txt, and .done written last",
+    }
+    if command.config.prompts is not None:
+        files["moments"] = MOMENTS_FILE
     return {
         "inputs": os.path.abspath(os.fspath(command.inputs)),
         "out": str(report.out_dir),
@@ -447,11 +474,5 @@ def _summary(
         "config": command.config.to_dict(),
         "config_hash": command.digest,
         "video_extensions": sorted(VIDEO_EXTENSIONS),
-        "files": {
-            "index": INDEX_FILE,
-            "failures": FAILURES_FILE,
-            "skipped": SKIPPED_FILE,
-            "report": REPORT_HTML,
-            "per_video": "SUB/ with the analyze outputs, log.txt, and .done written last",
-        },
+        "files": files,
     }

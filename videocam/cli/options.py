@@ -182,7 +182,27 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     )
     t.add_argument("--backend", choices=BACKEND_CHOICES, help="decoder")
     e = parser.add_argument_group("explanation")
-    e.add_argument("--target", help="auto, a class index, or a class name")
+    e.add_argument(
+        "--target",
+        help="auto, a class index, or a class name (--prompt without --target: the first prompt)",
+    )
+    e.add_argument(
+        "--prompt",
+        dest="prompts",
+        action="append",
+        metavar="TEXT",
+        help="with an image–text model (hf: CLIP, SigLIP, X-CLIP; openclip:): what to look for, "
+        "in words; "
+        "repeatable, each prompt a class and a track, the first the target",
+    )
+    e.add_argument(
+        "--negative",
+        dest="negatives",
+        action="append",
+        metavar="TEXT",
+        help="a contrast prompt for CLIP's softmax over prompts (repeatable; default with one "
+        "prompt: a generic set)",
+    )
     e.add_argument(
         "--method",
         help=f"{METHODS_PLACEHOLDER} (default: {DETECTOR_METHOD} for object detectors, "

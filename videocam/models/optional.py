@@ -1,5 +1,6 @@
-"""The optional model libraries of the ``videocam[hf]`` extra (transformers, timm): imported on
-first use, with one clear error naming the extra when they are missing.
+"""The optional model libraries of the ``videocam[hf]`` extra (transformers, timm) and the
+``videocam[openclip]`` extra (open_clip): imported on first use, with one clear error naming
+the extra when they are missing.
 
 Nothing imports them at module level, so ``videocam --help``, ``videocam models`` and every other
 model source stay as fast as before.
@@ -15,14 +16,20 @@ from types import ModuleType
 
 from videocam.errors import ModelLoadError
 
-__all__ = ["EXTRA", "import_optional", "quiet_hub"]
+__all__ = ["EXTRA", "OPENCLIP_EXTRA", "import_optional", "quiet_hub"]
 
 #: The pip extra that installs transformers and timm.
 EXTRA = "videocam[hf]"
 
 
-def import_optional(module: str, *, needed_for: str) -> ModuleType:
-    """Import ``module`` (``"transformers"``, ``"timm"``, ``"timm.data"``…).
+#: The pip extra that installs open_clip (``--model openclip:NAME``).
+OPENCLIP_EXTRA = "videocam[openclip]"
+
+_EXTRA_HOLDS = {EXTRA: "transformers and timm", OPENCLIP_EXTRA: "open_clip_torch"}
+
+
+def import_optional(module: str, *, needed_for: str, extra: str = EXTRA) -> ModuleType:
+    """Import ``module`` (``"transformers"``, ``"timm"``, ``"timm.data"``, ``"open_clip"``…).
 
     Raises:
         ModelLoadError: one line naming what needs it and the extra that installs it.
@@ -33,7 +40,8 @@ def import_optional(module: str, *, needed_for: str) -> ModuleType:
         package = module.split(".")[0]
         raise ModelLoadError(
             f"{needed_for} needs the package {package}, which is not installed: "
-            f"pip install '{EXTRA}' (transformers and timm) ({type(exc).__name__}: {exc})"
+            f"pip install '{extra}' ({_EXTRA_HOLDS.get(extra, package)}) "
+            f"({type(exc).__name__}: {exc})"
         ) from exc
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from videocam.errors import ConfigError, ModelLoadError
-from videocam.models import bundled, custom, detectors, hf, timm_zoo, torchvision_zoo
+from videocam.models import bundled, custom, detectors, hf, openclip, timm_zoo, torchvision_zoo
 from videocam.models.layers import layer_name, resolve_layer
 from videocam.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
 from videocam.models.spec import SYNTHETIC_ONLY_NOTE, Built, LoadedModel, ModelCard, ModelInfo
@@ -50,6 +50,7 @@ def list_models() -> list[ModelInfo]:
         *detectors.detector_infos(),
         *hf.hf_infos(),
         *timm_zoo.timm_infos(),
+        *openclip.openclip_infos(),
     ]
 
 
@@ -94,6 +95,8 @@ def describe_model(name: str, weights: str | Path | None = "DEFAULT") -> ModelCa
         source = "transformers"
     elif timm_zoo.is_timm_spec(model_name):
         source = "timm"
+    elif openclip.is_openclip_spec(model_name):
+        source = "open_clip"
     elif not custom.is_custom_spec(model_name):
         source = "torchvision"
     return ModelCard(
@@ -154,6 +157,18 @@ def _read_labels(labels: str | Path | Sequence[str]) -> tuple[str, ...]:
     if not names:
         raise ConfigError("labels must not be empty")
     return tuple(names)
+
+
+def _texts(values: Sequence[str] | None, what: str) -> tuple[str, ...] | None:
+    """Prompts or negatives as a tuple of non-empty texts (None when not given)."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    texts = tuple(" ".join(str(v).split()) for v in values)
+    if not texts or not all(texts):
+        raise ConfigError(f"{what}: every text must be non-empty, got {list(values)!r}")
+    return texts
 
 
 def _checked_size(input_size: Any) -> tuple[int, int]:
@@ -226,18 +241,45 @@ class _Request:
     detector: bool
     score_threshold: float
     n_labels: int | None
+    prompts: tuple[str, ...] | None = None
+    negatives: tuple[str, ...] | None = None
 
 
 def _build_prefixed(request: _Request) -> Built:
-    """``hf:`` and ``timm:`` models: they know their kind."""
+    """``hf:``, ``timm:`` and ``openclip:`` models: they know their kind."""
     if request.frame_model or request.detector:
         flag = "--frame-model" if request.frame_model else "--detector"
         raise ConfigError(
             f"{request.name}: {flag} applies to custom models only (hf: and timm: models know "
             "their kind)"
         )
-    build = hf.build_hf if hf.is_hf_spec(request.name) else timm_zoo.build_timm
-    return build(request.name, request.weights, request.num_classes)
+    if hf.is_hf_spec(request.name):
+        return hf.build_hf(
+            request.name,
+            request.weights,
+            request.num_classes,
+            prompts=request.prompts,
+            negatives=request.negatives,
+        )
+    if openclip.is_openclip_spec(request.name):
+        return openclip.build_openclip(
+            request.name, request.weights, request.num_classes, request.prompts, request.negatives
+        )
+    return timm_zoo.build_timm(request.name, request.weights, request.num_classes)
+
+
+def _no_prompts(request: _Request) -> None:
+    """A prompt given to a model that is not an ``hf:`` image–text model is an error, and so
+    are negatives without a prompt."""
+    if request.negatives and not request.prompts:
+        raise ConfigError("contrast prompts (--negative) need --prompt TEXT too")
+    name = request.name
+    if request.prompts and not (hf.is_hf_spec(name) or openclip.is_openclip_spec(name)):
+        raise ConfigError(
+            f"{name} is not an image–text model: --prompt needs --model hf:ID_OR_DIR of a "
+            "CLIP, SigLIP or X-CLIP model, or openclip:NAME (a classifier explains its own "
+            "classes: --target)"
+        )
 
 
 def _build_custom(request: _Request) -> Built:
@@ -299,7 +341,8 @@ def _build_named(key: str, request: _Request) -> Built:
 def _build(request: _Request) -> tuple[str, Built]:
     """(the model's name, what its source built): prefixed, custom or named."""
     name = request.name
-    if hf.is_hf_spec(name) or timm_zoo.is_timm_spec(name):
+    _no_prompts(request)
+    if hf.is_hf_spec(name) or timm_zoo.is_timm_spec(name) or openclip.is_openclip_spec(name):
         return name, _build_prefixed(request)
     if custom.is_custom_spec(name):
         return name, _build_custom(request)
@@ -420,6 +463,7 @@ def _loaded(
         ),
         sources=sources,
         synthetic_only=built.synthetic_only,
+        prompts=built.prompts,
     )
 
 
@@ -437,6 +481,8 @@ def load_model(
     num_classes: int | None = None,
     detector: bool = False,
     score_threshold: float = detectors.DEFAULT_SCORE_THRESHOLD,
+    prompts: Sequence[str] | None = None,
+    negatives: Sequence[str] | None = None,
 ) -> LoadedModel:
     """Build a model, load its weights and check its target layer.
 
@@ -467,6 +513,11 @@ def load_model(
         detector: a custom builder returns an object detector (torchvision-style detections;
             see :mod:`videocam.models.detectors`). torchvision's detectors are known by name.
         score_threshold: detectors only: detections scoring below it count for nothing.
+        prompts: what to look for, in words, with an ``hf:`` image–text model (CLIP,
+            SigLIP): the model then outputs one score per prompt, prompt ``i`` being class
+            ``i`` (see :mod:`videocam.models.hf.prompts`); required for such a model, an
+            error for any other.
+        negatives: contrast prompts for a CLIP softmax (no class of their own).
 
     Returns:
         The :class:`LoadedModel`, in eval mode on ``device``, parameters frozen.
@@ -485,7 +536,15 @@ def load_model(
     given = _Given.checked(input_size, mean, std, labels)
     n_labels = len(given.names) if given.names is not None else None
     request = _Request(
-        name.strip(), weights, frame_model, num_classes, detector, score_threshold, n_labels
+        name.strip(),
+        weights,
+        frame_model,
+        num_classes,
+        detector,
+        score_threshold,
+        n_labels,
+        _texts(prompts, "prompts"),
+        _texts(negatives, "negatives"),
     )
     model_name, built = _build(request)
     return _loaded(model_name, built, given, layer, target_device)

@@ -19,6 +19,7 @@ __all__ = [
     "LoadedModel",
     "ModelCard",
     "ModelInfo",
+    "PromptSet",
     "ReshapeFactory",
 ]
 
@@ -127,6 +128,42 @@ class DetectorInfo:
 
 
 @dataclass(frozen=True)
+class PromptSet:
+    """What an image–text model was asked to look for, and how its scores are formed.
+
+    Attributes:
+        texts: the prompts, in order: class ``i`` of the model is ``texts[i]``.
+        negatives: the contrast prompts (no class of their own).
+        negatives_default: ``negatives`` are the default set (one prompt, none given).
+        score: ``"softmax"`` (CLIP: over prompts and negatives) or ``"sigmoid"`` (SigLIP).
+        logit_scale: the model's own multiplier of the cosine similarity (exp of its
+            parameter).
+        logit_bias: the model's own bias (SigLIP), else None.
+        definition: how a prompt's score is formed, in words.
+    """
+
+    texts: tuple[str, ...]
+    negatives: tuple[str, ...]
+    negatives_default: bool
+    score: str
+    logit_scale: float
+    logit_bias: float | None
+    definition: str
+
+    def to_dict(self) -> dict[str, object]:
+        """summary.json's ``prompts``."""
+        return {
+            "texts": list(self.texts),
+            "negatives": list(self.negatives),
+            "negatives_default": self.negatives_default,
+            "score": self.score,
+            "logit_scale": self.logit_scale,
+            "logit_bias": self.logit_bias,
+            "definition": self.definition,
+        }
+
+
+@dataclass(frozen=True)
 class LoadedModel:
     """A model ready for explanation: in eval mode, on ``device``, parameters frozen.
 
@@ -151,6 +188,8 @@ class LoadedModel:
             option given by the user says so); None for the other models.
         synthetic_only: the model declares it was trained on synthetic clips only (the
             bundled ``videocam_tiny``: ``"training_data": "synthetic"`` in its sidecar json).
+        prompts: for an image–text model asked in words (``module`` then outputs one score
+            per prompt, already a probability), else None.
     """
 
     name: str
@@ -167,11 +206,13 @@ class LoadedModel:
     detector: DetectorInfo | None = None
     sources: dict[str, str] | None = None
     synthetic_only: bool = False
+    prompts: PromptSet | None = None
 
     def class_scores(self, output: torch.Tensor) -> torch.Tensor:
         """The model output (N, K) as per-class scores: softmax probabilities of a classifier's
-        logits, a detector's detection masses as they are."""
-        if self.detector is not None:
+        logits, a detector's detection masses and an image–text model's prompt scores as they
+        are."""
+        if self.detector is not None or self.prompts is not None:
             return output.float()
         return torch.softmax(output.float(), dim=1)
 
@@ -193,6 +234,7 @@ class Built:
         needs_layer_hint: the error to raise when no ``layer`` is given and there is no
             default (a model family without a tested default layer).
         synthetic_only: see :class:`LoadedModel`.
+        prompts: see :class:`LoadedModel`.
     """
 
     module: nn.Module
@@ -210,3 +252,4 @@ class Built:
     sources: dict[str, str] | None = None
     needs_layer_hint: str | None = None
     synthetic_only: bool = False
+    prompts: PromptSet | None = None

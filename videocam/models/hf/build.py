@@ -4,24 +4,23 @@ and where each came from (``Built.sources``)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from videocam.errors import ModelLoadError, first_line
+from videocam.errors import ConfigError, ModelLoadError
 from videocam.models.hf.adapter import HFClassifier
 from videocam.models.hf.defaults import default_layer
 from videocam.models.hf.families import HF_FAMILIES, HFFamily
 from videocam.models.hf.processor import ProcessorStats, processor_stats
+from videocam.models.hf.prompts import PROMPT_FAMILIES, build_prompt_model
 from videocam.models.hf.source import (
     Source,
-    load_error,
+    from_config,
     model_source,
-    quiet_progress,
+    pretrained,
     read_config,
     transformers_module,
 )
@@ -36,8 +35,6 @@ from videocam.models.weights import (
     load_state_dict_file,
     parse_weights,
 )
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["build_hf"]
 
@@ -81,44 +78,6 @@ def _categories(config: Any, n_classes: int) -> tuple[str, ...] | None:
     return tuple(names[i] for i in range(n_classes))
 
 
-def _from_config(auto: Any, config: Any, source: Source) -> nn.Module:
-    try:
-        module: nn.Module = auto.from_config(config, trust_remote_code=False)
-    except (TypeError, ValueError) as exc:
-        raise ModelLoadError(f"cannot build {source.display}: {first_line(exc)}") from exc
-    return module.to(torch.float32)
-
-
-def _pretrained(transformers: Any, auto: Any, config: Any, source: Source) -> nn.Module:
-    logger.info(
-        "loading %s from %s (transformers' cache, else the Hub)", source.display, source.where
-    )
-    try:
-        with quiet_progress(transformers):
-            module, info = auto.from_pretrained(
-                source.ref,
-                config=config,
-                dtype=torch.float32,
-                trust_remote_code=False,
-                weights_only=True,
-                output_loading_info=True,
-            )
-    except OSError as exc:
-        raise load_error(source, "the weights", exc) from exc
-    except (ValueError, RuntimeError) as exc:
-        raise load_error(source, "the weights", exc) from exc
-    missing = sorted(info.get("missing_keys") or ())
-    mismatched = sorted(str(k) for k in info.get("mismatched_keys") or ())
-    if missing or mismatched:
-        shown = ", ".join([*missing, *mismatched][:4])
-        raise ModelLoadError(
-            f"the weights of {source.display} do not cover the whole classifier "
-            f"({len(missing)} missing, {len(mismatched)} mismatched: {shown}): a pre-trained "
-            "backbone without a trained head cannot be explained; name a fine-tuned checkpoint"
-        )
-    return module
-
-
 def _weighted_model(
     transformers: Any,
     auto: Any,
@@ -136,19 +95,19 @@ def _weighted_model(
                 f"{source.display} has {config.num_labels} classes, not num_classes="
                 f"{num_classes}; use --weights none or a local state-dict file"
             )
-        model = _pretrained(transformers, auto, config, source)
+        model = pretrained(transformers, auto, config, source)
         return model, "DEFAULT", f"{source.where} (from_pretrained)"
     if num_classes is not None:
         config.num_labels = num_classes
     state = load_state_dict_file(weights.value) if weights.kind == "file" else None
-    model = _from_config(auto, config, source)
+    model = from_config(auto, config, source)
     if state is None:
         return model, "none", "none: random initialisation from the config"
     if num_classes is None:
 
         def rebuild(classes: int) -> nn.Module:
             config.num_labels = classes
-            return _from_config(auto, config, source)
+            return from_config(auto, config, source)
 
         model, _ = fit_head(
             model, state, int(config.num_labels), rebuild, model_name=source.display
@@ -191,10 +150,9 @@ def _clip_len(config: Any, kind: str, config_file: str) -> tuple[int | None, str
     return DEFAULT_CLIP_LEN, f"{DEFAULT_CLIP_LEN} (default)"
 
 
-def _checked_config(transformers: Any, source: Source) -> tuple[Any, Any, str]:
-    """(the config, the auto class that builds the model, its kind), refusing what videocam
-    cannot explain."""
-    config = read_config(transformers, source)
+def _checked_config(transformers: Any, config: Any, source: Source) -> tuple[Any, str]:
+    """(the auto class that builds the model, its kind), refusing what videocam cannot
+    explain."""
     auto, kind = _model_class(transformers, config, source)
     if str(config.model_type) == "timesformer" and (
         getattr(config, "attention_type", "") == "space_only"
@@ -203,7 +161,30 @@ def _checked_config(transformers: Any, source: Source) -> tuple[Any, Any, str]:
             f"{source.display}: TimeSformer with attention_type space_only classifies every "
             "frame on its own; videocam supports divided_space_time and joint_space_time"
         )
-    return config, auto, kind
+    return auto, kind
+
+
+def _prompts_fit(
+    config: Any, source: Source, prompts: tuple[str, ...] | None, num_classes: int | None
+) -> bool:
+    """Whether the model is asked in words (an image–text model, with prompts); refuses a
+    prompt to a classifier, an image–text model without one, and num_classes for one."""
+    model_type = str(config.model_type)
+    if model_type not in PROMPT_FAMILIES:
+        if prompts:
+            raise ConfigError(
+                f"{source.display} is a {model_type!r} model: --prompt needs an image–text "
+                f"model of a family videocam asks in words ({', '.join(PROMPT_FAMILIES)})"
+            )
+        return False
+    if not prompts:
+        raise ConfigError(
+            f"{source.display} is an image–text model ({model_type}): say what to look for "
+            "with --prompt TEXT"
+        )
+    if num_classes is not None:
+        raise ConfigError(f"{source.display}: num_classes does not apply; its classes are prompts")
+    return True
 
 
 def _layer_and_reshape(
@@ -237,9 +218,17 @@ def _layer_and_reshape(
     return layer, reshape_factory, None
 
 
-def build_hf(spec: str, weights: Any, num_classes: int | None) -> Built:
+def build_hf(
+    spec: str,
+    weights: Any,
+    num_classes: int | None,
+    prompts: tuple[str, ...] | None = None,
+    negatives: tuple[str, ...] | None = None,
+) -> Built:
     """Build ``hf:ID_OR_DIR`` with ``weights``: ``DEFAULT`` (the directory's or the Hub's),
-    a local state-dict file, or ``none`` (random, from the config)."""
+    a local state-dict file, or ``none`` (random, from the config); an image–text model
+    (CLIP, SigLIP) over ``prompts`` and ``negatives``
+    (:func:`~videocam.models.hf.prompts.build_prompt_model`)."""
     weights_spec = parse_weights(weights)
     if weights_spec.kind == "name":
         raise ModelLoadError(
@@ -248,7 +237,11 @@ def build_hf(spec: str, weights: Any, num_classes: int | None) -> Built:
         )
     source = model_source(spec)
     transformers = transformers_module()
-    config, auto, kind = _checked_config(transformers, source)
+    config = read_config(transformers, source)
+    if _prompts_fit(config, source, prompts, num_classes):
+        assert prompts is not None
+        return build_prompt_model(transformers, config, source, weights_spec, prompts, negatives)
+    auto, kind = _checked_config(transformers, config, source)
     model_type = str(config.model_type)
     family = HF_FAMILIES.get(model_type)
     config_file = source.file_label("config.json")

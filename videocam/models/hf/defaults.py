@@ -10,7 +10,7 @@ from torch import nn
 from videocam.errors import ModelLoadError
 from videocam.models.hf.families import HFFamily
 
-__all__ = ["base_prefix", "default_layer", "embedding_layer"]
+__all__ = ["base_prefix", "default_layer", "embedding_layer", "first_norm"]
 
 _NORM_NAMES = ("layernorm_before", "norm1", "layer_norm1", "ln_1")
 
@@ -39,7 +39,8 @@ def _block_list(model: nn.Module, config: Any) -> str:
     )
 
 
-def _first_norm(block: nn.Module, block_name: str) -> str:
+def first_norm(block: nn.Module, block_name: str) -> str:
+    """The dotted name of ``block``'s first LayerNorm (the input of its attention)."""
     children = dict(block.named_children())
     for name in _NORM_NAMES:
         if isinstance(children.get(name), nn.LayerNorm):
@@ -80,7 +81,7 @@ def default_layer(model: nn.Module, family: HFFamily, config: Any) -> tuple[str,
     if _mean_pooled(family, config):
         return last, "the last encoder block's output (the head mean-pools every token)"
     block = dict(model.named_modules())[last]
-    return _first_norm(block, last), (
+    return first_norm(block, last), (
         "the last encoder block's first LayerNorm (the head reads one token; at the block's "
         "output no other position reaches it)"
     )

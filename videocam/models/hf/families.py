@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from videocam.models.spec import ModelInfo
 
-__all__ = ["HF_FAMILIES", "HF_PREFIX", "HFFamily", "hf_infos", "is_hf_spec"]
+__all__ = ["HF_FAMILIES", "HF_PREFIX", "PROMPT_ROWS", "HFFamily", "hf_infos", "is_hf_spec"]
 
 HF_PREFIX = "hf:"
 
@@ -150,9 +150,27 @@ HF_FAMILIES: dict[str, HFFamily] = {
 }
 
 
+#: The image–text families asked in words (``--prompt``, :mod:`videocam.models.hf.prompts`):
+#: model_type -> (default layer, token layout), as ``videocam models`` lists them.
+PROMPT_ROWS = {
+    "clip": (
+        "vision_model.encoder.layers.-1.layer_norm1",
+        "asked in words (--prompt); class token, then the (h, w) patch grid",
+    ),
+    "siglip": (
+        "vision_model.encoder.layers.-1 (attention-pooled head)",
+        "asked in words (--prompt); the (h, w) patch grid",
+    ),
+    "xclip": (
+        "vision_model.encoder.layers.-2 (the last block's input)",
+        "asked in words (--prompt), on windows; per frame: class token, then the (h, w) grid",
+    ),
+}
+
+
 def hf_infos() -> list[ModelInfo]:
     """``videocam models`` rows: one per ``hf:`` family (no transformers import)."""
-    return [
+    rows = [
         ModelInfo(
             name="hf:ID_OR_DIR",
             kind=family.kind,
@@ -165,4 +183,18 @@ def hf_infos() -> list[ModelInfo]:
             note=family.token_order,
         )
         for family in HF_FAMILIES.values()
+    ]
+    return rows + [
+        ModelInfo(
+            name="hf:ID_OR_DIR",
+            kind="video" if model_type == "xclip" else "frame",
+            default_layer=layer,
+            weights=("DEFAULT",),
+            input_size=None,
+            clip_len=None,
+            source="transformers",
+            family=model_type,
+            note=note,
+        )
+        for model_type, (layer, note) in PROMPT_ROWS.items()
     ]

@@ -1,5 +1,6 @@
 """Where an ``hf:`` model comes from (a ``save_pretrained`` directory or a Hub model ID) and
-reading its files: the config and the JSON files of its processor, with one-line errors.
+reading its files: the config, the JSON files of its processor and the weights, with one-line
+errors.
 
 transformers is imported only here (:func:`transformers_module`) and only when an ``hf:`` model
 is loaded.
@@ -8,21 +9,29 @@ is loaded.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
+
 from videocam.errors import ModelLoadError, first_line
 from videocam.models.hf.families import HF_PREFIX
 from videocam.models.optional import import_optional, quiet_hub
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "Source",
+    "from_config",
     "json_file",
     "load_error",
     "model_source",
+    "pretrained",
     "quiet_progress",
     "read_config",
     "transformers_module",
@@ -209,3 +218,50 @@ def _hub_file(transformers: Any, source: Source, filename: str) -> str | None:
         "not in the cache: without it the mean and std would be guesses, and every map with "
         f"them; run once with network, or {_offline_hint(source)}"
     )
+
+
+def from_config(auto: Any, config: Any, source: Source) -> nn.Module:
+    """The model ``auto`` builds from ``config``, randomly initialised, float32."""
+    try:
+        module: nn.Module = auto.from_config(config, trust_remote_code=False)
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"cannot build {source.display}: {first_line(exc)}") from exc
+    return module.to(torch.float32)
+
+
+def pretrained(
+    transformers: Any, auto: Any, config: Any, source: Source, *, what: str = "classifier"
+) -> nn.Module:
+    """The model ``auto`` loads with its own weights (the directory's, the Hub's), float32,
+    refusing weights that leave part of the ``what`` uninitialised."""
+    logger.info(
+        "loading %s from %s (transformers' cache, else the Hub)", source.display, source.where
+    )
+    try:
+        with quiet_progress(transformers):
+            module, info = auto.from_pretrained(
+                source.ref,
+                config=config,
+                dtype=torch.float32,
+                trust_remote_code=False,
+                weights_only=True,
+                output_loading_info=True,
+            )
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise load_error(source, "the weights", exc) from exc
+    missing = sorted(info.get("missing_keys") or ())
+    mismatched = sorted(str(k) for k in info.get("mismatched_keys") or ())
+    if missing or mismatched:
+        shown = ", ".join([*missing, *mismatched][:4])
+        hint = (
+            "a pre-trained backbone without a trained head cannot be explained; name a "
+            "fine-tuned checkpoint"
+            if what == "classifier"
+            else "name a complete checkpoint"
+        )
+        raise ModelLoadError(
+            f"the weights of {source.display} do not cover the whole {what} "
+            f"({len(missing)} missing, {len(mismatched)} mismatched: {shown}): {hint}"
+        )
+    module_: nn.Module = module
+    return module_

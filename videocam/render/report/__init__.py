@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from videocam.render.report.data import (
     encode_array,
+    finite,
     script_json,
     segment_share,
     video_page_data,
@@ -134,6 +135,22 @@ def batch_row_links(row: Mapping[str, Any]) -> dict[str, str]:
     return links
 
 
+def _moment(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One ranked moment for the batch page, its links relative to the page."""
+    output = str(row.get("output") or "")
+    image = str(row.get("image") or "")
+    inside = str(row.get("report") or "")
+    return {
+        "rank": int(row["rank"]),
+        "video": str(row.get("video") or ""),
+        "time_s": float(row["time_s"]),
+        "target_score": finite(row.get("target_score")),
+        "attribution": finite(row.get("attribution")),
+        "image": _href(image) if image else "",
+        "report": _href(output, inside) if output and inside else "",
+    }
+
+
 def write_batch_report(
     path: str | os.PathLike[str],
     rows: Sequence[Mapping[str, Any]],
@@ -143,6 +160,8 @@ def write_batch_report(
     model: str = "",
     method: str = "",
     updated_at: str = "",
+    prompts: Sequence[str] = (),
+    moments: Sequence[Mapping[str, Any]] = (),
 ) -> Path:
     """The review page of a batch, written atomically at ``path`` (OUT/report.html).
 
@@ -156,6 +175,11 @@ def write_batch_report(
         finished: the batch has ended (else the page says it is in progress).
         model, method: shown in the heading.
         updated_at: when the page was written, as shown.
+        prompts: a prompt search's texts (``batch --prompt``), shown in the heading.
+        moments: a prompt search's ranked moments (moments.csv's rows, strongest first): the
+            page lists them ("Search the footage"), each linking into its video's page at its
+            time; besides the columns, ``output`` (the video's sub-folder) and ``report``
+            (its page inside it, empty when it has none).
     """
     counts = {"videos": len(rows), "ok": 0, "skipped_complete": 0, "failed": 0, "pending": 0}
     key = {"ok": "ok", "skipped-complete": "skipped_complete", "failed": "failed"}
@@ -189,6 +213,8 @@ def write_batch_report(
         "updated_at": updated_at,
         "counts": counts,
         "rows": page_rows,
+        "prompts": [str(p) for p in prompts],
+        "moments": [_moment(m) for m in moments],
     }
     text = render_page(
         "batch", f"{title} — videocam", data, footer=f"videocam {_version()} · batch review page"

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "encode_array",
+    "finite",
     "script_json",
     "segment_share",
     "track_curves",
@@ -122,7 +123,8 @@ def _curve(values: np.ndarray) -> dict[str, Any]:
     return {"values": encode_array(values), "max": float(finite.max()) if len(finite) else 0.0}
 
 
-def _finite(value: Any) -> float | None:
+def finite(value: Any) -> float | None:
+    """A finite float, else None (JSON has no NaN)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -147,8 +149,8 @@ def _keyframe_records(frames: pd.DataFrame, keyframes: pd.DataFrame) -> list[dic
                 "rank": int(row["rank"]),
                 "frame_index": int(row["frame_index"]),
                 "time_s": float(row["time_s"]),
-                "attribution": _finite(row["attribution"]),
-                "target_score": _finite(score_of.get(int(row["frame_index"]))),
+                "attribution": finite(row["attribution"]),
+                "target_score": finite(score_of.get(int(row["frame_index"]))),
                 "image": image if isinstance(image, str) else "",
             }
         )
@@ -167,7 +169,7 @@ def _segment_records(frames: pd.DataFrame, segments: pd.DataFrame) -> list[dict[
             "end_s": float(row["end_s"]),
             "peak_frame": int(row["peak_frame"]),
             "peak_s": time_of.get(int(row["peak_frame"])),
-            "attribution": _finite(row["attribution"]),
+            "attribution": finite(row["attribution"]),
         }
         for row in segments.to_dict("records")
     ]
@@ -207,12 +209,12 @@ def video_page_data(
     """
     times = frames.time_s.to_numpy(dtype=np.float64)
     scores = frames.target_score.to_numpy(dtype=np.float64)
-    floor = _finite((summary.get("keyframes") or {}).get("evidence_floor"))
-    threshold = _finite((summary.get("keyframes") or {}).get("evidence_threshold"))
+    floor = finite((summary.get("keyframes") or {}).get("evidence_floor"))
+    threshold = finite((summary.get("keyframes") or {}).get("evidence_threshold"))
     kf = _keyframe_records(frames, keyframes)
     segs = _segment_records(frames, segments)
     lanes = _track_lanes(frames, tracks) if tracks is not None and len(tracks) else []
-    fps = _finite((summary.get("video") or {}).get("fps"))
+    fps = finite((summary.get("video") or {}).get("fps"))
     return {
         "kind": "video",
         "name": name,

@@ -4,8 +4,8 @@
   "use strict";
   var el = VC.el;
 
-  /* Rows per page of the videos' table and of the failures' table. */
-  var VIDEOS_PER_PAGE = 100, FAILURES_PER_PAGE = 50;
+  /* Rows per page of the videos' table, of the failures' table and of the moments'. */
+  var VIDEOS_PER_PAGE = 100, FAILURES_PER_PAGE = 50, MOMENTS_PER_PAGE = 50;
   /* Sorting by status puts failures first, then pending videos, then the rest. */
   var STATUS_ORDER = { failed: 0, pending: 1, ok: 2, "skipped-complete": 2 };
   /* Decimals of a second of a #t= link and of a keyframe's time shown. */
@@ -16,6 +16,8 @@
       VC.plural(counts.videos || 0, "videos"),
       D.model ? "model " + D.model : null,
       D.method ? "method " + D.method : null,
+      D.prompts && D.prompts.length ? "prompts: " + D.prompts.map(function (p) {
+        return "“" + p + "”"; }).join(", ") : null,
       D.updated_at ? "updated " + D.updated_at : null,
     ]);
     var banner = document.getElementById("state");
@@ -116,6 +118,39 @@
     });
   }
 
+  /* A moment's link to its video's page at its time, or plain text without a page. */
+  function momentLink(m, node) {
+    if (!m.report) return node;
+    return el("a", { href: m.report + "#t=" + m.time_s.toFixed(LINK_DIGITS) }, [node]);
+  }
+
+  /* A prompt search's ranked moments (batch --prompt): every video's keyframes. */
+  function momentsTable(moments) {
+    if (!moments.length) return;
+    document.getElementById("moments-section").hidden = false;
+    new VC.Table({
+      table: document.getElementById("moments"), rows: moments.slice(), noun: "moments",
+      count: document.getElementById("moments-count"), pageSize: MOMENTS_PER_PAGE,
+      pager: document.getElementById("moments-pager"), sortKey: "rank",
+      columns: [
+        { key: "rank", label: "rank", num: true },
+        { key: "image", label: "", sortable: false, cell: function (m) {
+          if (!m.image) return el("span", { class: "vc-thumb vc-noimg" });
+          return momentLink(m, el("img", { src: m.image, alt: "", loading: "lazy",
+            class: "vc-thumb" }));
+        } },
+        { key: "video", label: "video", cell: function (m) {
+          return momentLink(m, el("span", { text: m.video })); } },
+        { key: "time_s", label: "time", num: true, cell: function (m) {
+          return momentLink(m, el("span", { text: VC.clock(m.time_s, TIME_DIGITS) })); } },
+        { key: "target_score", label: "score", num: true, cell: function (m) {
+          return VC.num(m.target_score); } },
+        { key: "attribution", label: "attribution", num: true, cell: function (m) {
+          return VC.num(m.attribution); } },
+      ],
+    });
+  }
+
   function options(select, label, values) {
     select.appendChild(el("option", { value: "", text: label }));
     values.forEach(function (v) { select.appendChild(el("option", { value: v, text: v })); });
@@ -152,6 +187,7 @@
   header(D, counts);
   countCards(counts);
   failuresTable(rows);
+  momentsTable(D.moments || []);
   filters(rows, videosTable(rows));
   VC.ready();
 })();
