@@ -433,8 +433,10 @@ class SinglePass:
         if key not in known:
             generator = torch.Generator().manual_seed(0)
             sample = torch.rand((1, *shape), generator=generator).to(loaded.device)
-            with torch.inference_mode():
-                n_classes = int(loaded.module(sample).shape[-1])
+            n_classes = len(loaded.categories) if loaded.categories is not None else None
+            if n_classes is None:  # only the output says how many classes the model scores
+                with torch.inference_mode():
+                    n_classes = int(loaded.module(sample).shape[-1])
             known[key] = (
                 replay_stand_in(loaded.module, sample, loaded.layer, autocast=self.autocast)
                 if n_classes > n_candidates
